@@ -1,0 +1,170 @@
+"""Structured events: the ``events.jsonl`` format, its writers and its readers.
+
+One writer per file. A job appends to its own events file, named by the
+``MLWF_EVENTS`` environment variable the backend sets (no variable: events go
+nowhere, so steps run fine by hand). The backend's relay is the only writer of
+the run's ``events.jsonl`` and gives each event the next ``seq``. Writers append
+whole lines and flush; readers follow from a byte offset and never re-read.
+
+Event shape (version 1)::
+
+    {"v": 1, "seq": 41, "ts": 1764230000.12, "job": "train", "type": "epoch", ...}
+
+Types: run_started, run_finished{state}, job_state{state, exit_code, try},
+epoch{epoch, metrics}, checkpoint_saved{path, epoch},
+checkpoint_restored{path, epoch}, trial_proposed{round, trial, hp},
+trial_finished{round, trial, status, objective},
+artifact{kind, path}, log{level, message}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EVENT_VERSION",
+    "EVENT_TYPES",
+    "ENV_EVENTS",
+    "ENV_JOB",
+    "emit",
+    "EventWriter",
+    "EventReader",
+    "read_events",
+]
+
+EVENT_VERSION = 1
+EVENT_TYPES = frozenset({
+    "run_started", "run_finished", "job_state", "epoch", "checkpoint_saved",
+    "checkpoint_restored", "trial_proposed", "trial_started", "trial_finished",
+    "artifact", "log",
+})
+ENV_EVENTS = "MLWF_EVENTS"
+ENV_JOB = "MLWF_JOB"
+
+
+def _line(event: dict[str, Any]) -> bytes:
+    return (json.dumps(event, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode()
+
+
+def emit(type: str, **fields: Any) -> dict[str, Any]:  # noqa: A002 - mirrors the event key
+    """Append one event from inside a job to the file named by ``$MLWF_EVENTS``.
+
+    Returns the event (also when no file is configured, so callers can log it).
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}; expected one of {sorted(EVENT_TYPES)}")
+    event: dict[str, Any] = {"v": EVENT_VERSION, "ts": round(time.time(), 3),
+                             "job": os.environ.get(ENV_JOB, ""), "type": type, **fields}
+    target = os.environ.get(ENV_EVENTS)
+    if target:
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, _line(event))
+        finally:
+            os.close(fd)
+    return event
+
+
+class EventWriter:
+    """The single writer of a run's ``events.jsonl``: numbers events with ``seq``.
+
+    On open it finds the last ``seq`` already in the file (reading only its tail),
+    so a resumed backend continues the sequence with no gap and no repeat. A
+    torn last line (a writer killed mid-line) is cut off first.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.seq = _repair_and_last_seq(self.path)
+        self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - long-lived handle
+
+    def write(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Give ``event`` the next seq (and v/ts if missing), append it, return it."""
+        self.seq += 1
+        out = {"v": EVENT_VERSION, "seq": self.seq}
+        out["ts"] = event.get("ts", round(time.time(), 3))
+        out.update({k: v for k, v in event.items() if k not in ("v", "seq", "ts")})
+        self._fh.write(_line(out))
+        return out
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _repair_and_last_seq(path: Path) -> int:
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as fh:
+        block = min(size, 65536)
+        fh.seek(size - block)
+        tail = fh.read(block)
+        if not tail.endswith(b"\n"):
+            cut = tail.rfind(b"\n")
+            new_size = size - block + cut + 1 if cut >= 0 else 0
+            fh.truncate(new_size)
+            tail = tail[: cut + 1] if cut >= 0 else b""
+        for raw in reversed(tail.splitlines()):
+            try:
+                return int(json.loads(raw)["seq"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return 0
+
+
+class EventReader:
+    """Follow a JSON-lines file from a byte offset; returns only whole new lines.
+
+    ``poll()`` never blocks and never re-reads what it has returned before, so a
+    monitor thread can call it at a bounded rate. A partial last line is kept
+    back until its newline arrives.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], offset: int = 0) -> None:
+        self.path = Path(path)
+        self.offset = offset
+
+    def poll(self, max_bytes: int = 8 << 20) -> list[dict[str, Any]]:
+        """Return the events appended since the last call (possibly none)."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read(max_bytes)
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        events = []
+        for raw in chunk[: end + 1].splitlines():
+            if raw.strip():
+                try:
+                    events.append(json.loads(raw))
+                except ValueError:
+                    continue
+        return events
+
+
+def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield every complete event in a file, in order."""
+    reader = EventReader(path)
+    while True:
+        batch = reader.poll()
+        if not batch:
+            return
+        yield from batch

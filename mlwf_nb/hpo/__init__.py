@@ -1,0 +1,1 @@
+"""hpo layer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""ml layer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""steps layer (see docs/architecture.md)."""

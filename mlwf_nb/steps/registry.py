@@ -1,0 +1,196 @@
+"""The step registry: declared units of work that become Pegasus jobs.
+
+A step is a plain function in an importable module, declared with :func:`step`.
+Its parameters say what the job needs::
+
+    @step("fit-stretch", outputs=("params",))
+    def fit_stretch(spec: RunSpec, split: Path, images: list[Path], params: Path,
+                    source: str = "all") -> None: ...
+
+* a parameter annotated ``RunSpec`` receives the run's spec (the job reads ``spec.yaml``);
+* parameters annotated ``Path`` or ``list[Path]`` are files: outputs when named in
+  ``outputs`` (or ``checkpoints``), inputs otherwise;
+* every other parameter (``str``, ``int``, ``float``, ``bool``) is a plain value.
+
+From the declaration the workflow builder makes the Pegasus job (files, arguments,
+dependencies) and ``mlwf step NAME`` makes the command line; nothing else knows the
+list of steps. Steps defined in ``__main__`` (a notebook cell, a script) are refused:
+a Pegasus job must be able to import them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlwf_nb.errors import StepError
+
+__all__ = ["StepDef", "step", "get_step", "available_steps", "run_step", "FILE", "FILES"]
+
+FILE = "file"
+FILES = "files"
+_REGISTRY: dict[str, StepDef] = {}
+_BUILTIN_MODULES = ("mlwf_nb.steps.landcover", "mlwf_nb.steps.hpo")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepDef:
+    """A declared step: its function and what each parameter is."""
+
+    name: str
+    func: Callable[..., Any]
+    files: dict[str, str]              # parameter -> FILE | FILES
+    outputs: tuple[str, ...]
+    checkpoints: tuple[str, ...]
+    values: dict[str, type]            # plain parameters and their types
+    spec_param: str | None
+    resources: dict[str, Any]
+    doc: str
+
+    @property
+    def transformation(self) -> str:
+        """Pegasus transformation name (job names read ``<transformation>_<id>``)."""
+        return self.name.replace("-", "_")
+
+    @property
+    def reference(self) -> str:
+        """``module:function``, how a job imports the step."""
+        return f"{self.func.__module__}:{self.func.__qualname__}"
+
+    def inputs(self) -> list[str]:
+        """Names of the input-file parameters."""
+        return [p for p in self.files if p not in self.outputs and p not in self.checkpoints]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the step function directly (tests, notebooks)."""
+        return self.func(*args, **kwargs)
+
+
+def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: Sequence[str] = (),
+         cores: int | None = None, memory_mb: int | None = None, gpus: int | None = None,
+         replace: bool = False) -> Callable[[Callable[..., Any]], StepDef]:
+    """Declare a function as a workflow step (see the module docstring)."""
+
+    def deco(func: Callable[..., Any]) -> StepDef:
+        if func.__module__ == "__main__" or "<" in func.__qualname__:
+            raise StepError(
+                f"step {name or func.__name__!r} is defined in {func.__module__!r} "
+                f"({func.__qualname__}); Pegasus jobs must import steps, so move it into a module "
+                "file (e.g. my_steps.py next to the notebook) and import it from there")
+        sdef = _describe(name or func.__name__.replace("_", "-"), func, tuple(outputs), tuple(checkpoints),
+                         {"cores": cores, "memory_mb": memory_mb, "gpus": gpus})
+        old = _REGISTRY.get(sdef.name)
+        if old is not None and old.reference != sdef.reference and not replace:
+            raise StepError(f"step name {sdef.name!r} is already taken by {old.reference}; "
+                            "choose another name or pass replace=True")
+        _REGISTRY[sdef.name] = sdef
+        return sdef
+
+    return deco
+
+
+def _describe(name: str, func: Callable[..., Any], outputs: tuple[str, ...],
+              checkpoints: tuple[str, ...], resources: dict[str, Any]) -> StepDef:
+    hints = typing.get_type_hints(func)
+    files: dict[str, str] = {}
+    values: dict[str, type] = {}
+    spec_param = None
+    for pname in inspect.signature(func).parameters:
+        hint = hints.get(pname, str)
+        if getattr(hint, "__name__", "") == "RunSpec":
+            spec_param = pname
+        elif hint is Path:
+            files[pname] = FILE
+        elif typing.get_origin(hint) is list and typing.get_args(hint) == (Path,):
+            files[pname] = FILES
+        elif hint in (str, int, float, bool):
+            values[pname] = hint
+        else:
+            raise StepError(f"step {name!r}: parameter {pname!r} has type {hint!r}; steps take "
+                            "RunSpec, Path, list[Path], str, int, float or bool")
+    for out in (*outputs, *checkpoints):
+        if out not in files:
+            raise StepError(f"step {name!r}: output {out!r} must be a Path or list[Path] parameter")
+    return StepDef(name, func, files, outputs, checkpoints, values, spec_param,
+                   {k: v for k, v in resources.items() if v is not None},
+                   inspect.getdoc(func) or "")
+
+
+def _load_builtins() -> None:
+    for mod in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as err:
+            if err.name != mod:
+                raise
+
+
+def get_step(name: str) -> StepDef:
+    """Find a step by name, or by ``module:function`` reference (imports the module)."""
+    if name not in _REGISTRY and ":" in name:
+        mod, _, attr = name.partition(":")
+        obj = getattr(importlib.import_module(mod), attr, None)
+        if isinstance(obj, StepDef):
+            return obj
+    if name not in _REGISTRY:
+        _load_builtins()
+    if name not in _REGISTRY:
+        raise StepError(f"unknown step {name!r}; available steps: {', '.join(available_steps())}")
+    return _REGISTRY[name]
+
+
+def available_steps() -> list[str]:
+    """Names of the registered steps (built-ins loaded)."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build_parser(sdef: StepDef) -> argparse.ArgumentParser:
+    """An argparse parser for ``mlwf step NAME`` built from the declaration."""
+    parser = argparse.ArgumentParser(prog=f"mlwf step {sdef.name}", description=sdef.doc.split("\n")[0])
+    if sdef.spec_param:
+        parser.add_argument("--spec", required=True, type=Path, help="the run's spec.yaml")
+    for pname, kind in sdef.files.items():
+        flag = "--" + pname.replace("_", "-")
+        if kind == FILES:
+            parser.add_argument(flag, dest=pname, nargs="*", type=Path, default=[])
+        else:
+            parser.add_argument(flag, dest=pname, type=Path, required=True)
+    sig = inspect.signature(sdef.func)
+    for pname, typ in sdef.values.items():
+        default = sig.parameters[pname].default
+        conv: Callable[[str], Any] = _parse_bool if typ is bool else typ
+        parser.add_argument("--" + pname.replace("_", "-"), dest=pname, type=conv,
+                            required=default is inspect.Parameter.empty,
+                            default=None if default is inspect.Parameter.empty else default)
+    return parser
+
+
+def run_step(name: str, argv: Sequence[str]) -> Any:
+    """Parse ``argv`` for step ``name`` and call it (what a Pegasus job runs)."""
+    sdef = get_step(name)
+    args = vars(build_parser(sdef).parse_args(list(argv)))
+    if sdef.spec_param:
+        from mlwf_nb.spec import load_spec
+
+        args[sdef.spec_param] = load_spec(args.pop("spec"))
+    for out in (*sdef.outputs, *sdef.checkpoints):
+        targets = args[out] if isinstance(args[out], list) else [args[out]]
+        for target in targets:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+    return sdef.func(**args)

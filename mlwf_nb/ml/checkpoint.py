@@ -1,0 +1,156 @@
+"""Training checkpoints: one ``.keras`` file plus a JSON sidecar, written atomically.
+
+A checkpoint at ``path`` (e.g. ``outputs/checkpoint.keras``) is:
+
+* ``path`` - the model with its optimizer state (``model.save``), and
+* ``path + ".json"`` - ``{"v", "epoch", "history", "seed", "time"}``, where
+  ``epoch`` counts completed epochs and ``history`` holds one list per metric.
+
+Both are written to a temporary name beside the final one and renamed into
+place (model first, sidecar second), so a kill at any moment leaves the last
+complete checkpoint readable. A checkpoint that cannot be read is reported as
+a ``log`` warning event and ignored: training starts over rather than crash.
+
+Pegasus's ``checkpoint.time`` rule sends SIGTERM; training saves and raises
+:class:`CheckpointExit`, whose ``exit_code`` (75, EX_TEMPFAIL) the step CLI
+returns so that ``dagman.retry`` resumes the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlwf_nb._io import atomic_path, read_json, write_json
+from mlwf_nb.errors import MlwfError
+from mlwf_nb.events import emit
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = [
+    "CheckpointExit",
+    "EX_TEMPFAIL",
+    "sidecar_path",
+    "save_checkpoint",
+    "load_checkpoint",
+    "restore_state",
+]
+
+EX_TEMPFAIL = 75
+SIDECAR_VERSION = 1
+
+_log = logging.getLogger(__name__)
+
+
+class CheckpointExit(MlwfError, RuntimeError):
+    """Training stopped on SIGTERM after saving a checkpoint; the job should exit 75.
+
+    Attributes:
+        exit_code: The process exit status the step CLI returns (EX_TEMPFAIL).
+        path: The checkpoint written, or None when training had no checkpoint path.
+        epoch: Completed epochs stored in the checkpoint.
+    """
+
+    exit_code = EX_TEMPFAIL
+
+    def __init__(self, message: str, *, path: str | None = None, epoch: int = 0) -> None:
+        super().__init__(message)
+        self.path = path
+        self.epoch = epoch
+
+
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """The JSON sidecar of the checkpoint at ``path`` (``<path>.json``)."""
+    p = Path(path)
+    return p.with_name(p.name + ".json")
+
+
+def save_checkpoint(model: keras.Model, path: str | os.PathLike[str], *, epoch: int,
+                    history: dict[str, list[float]], seed: int) -> Path:
+    """Save ``model`` (with optimizer state) and its sidecar atomically.
+
+    Args:
+        model: A compiled Keras model.
+        path: Final checkpoint path; should end in ``.keras``.
+        epoch: Completed epochs so far.
+        history: Metric lists over all completed epochs.
+        seed: The training seed (recorded for reproducibility).
+
+    Returns:
+        The checkpoint path.
+    """
+    final = Path(path)
+    with atomic_path(final, suffix=".keras") as tmp:
+        model.save(tmp, overwrite=True)
+    write_json(sidecar_path(final), {"v": SIDECAR_VERSION, "epoch": int(epoch), "history": history,
+                                     "seed": int(seed), "time": round(time.time(), 3)})
+    return final
+
+
+def _warn(message: str) -> None:
+    _log.warning(message)
+    emit("log", level="warning", message=message)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[keras.Model, dict[str, Any]] | None:
+    """Read the checkpoint at ``path`` if it exists and is complete.
+
+    Args:
+        path: Checkpoint path.
+
+    Returns:
+        ``(model, sidecar)`` or None when there is no checkpoint, or when it is
+        unreadable (then a ``log`` warning event says why and that training
+        starts from scratch).
+    """
+    import keras
+
+    final, side = Path(path), sidecar_path(path)
+    if not final.exists() and not side.exists():
+        return None
+    try:
+        meta = read_json(side)
+        epoch = int(meta["epoch"])
+        history = {str(k): [float(v) for v in vals] for k, vals in dict(meta.get("history", {})).items()}
+        model = keras.models.load_model(final, compile=True)
+    except Exception as err:  # any unreadable checkpoint is ignored, never fatal
+        _warn(f"ignoring unreadable checkpoint {final} (sidecar {side.name}): "
+              f"{type(err).__name__}: {err}; training starts from epoch 0")
+        return None
+    return model, {**meta, "epoch": epoch, "history": history}
+
+
+def restore_state(model: keras.Model, loaded: keras.Model) -> None:
+    """Copy weights and optimizer state from ``loaded`` into the compiled ``model``.
+
+    Variables are matched by position (layer names differ between two builds
+    of one architecture in the same process) and must agree in shape.
+
+    Args:
+        model: The caller's compiled model (its optimizer is built here if needed).
+        loaded: A model from :func:`load_checkpoint`.
+
+    Raises:
+        ValueError: The two models or optimizers do not have the same variables.
+    """
+    _assign_all(model.weights, loaded.weights, "model weights")
+    if loaded.optimizer is None or model.optimizer is None:
+        return
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    _assign_all(model.optimizer.variables, loaded.optimizer.variables, "optimizer variables")
+
+
+def _assign_all(targets: list[Any], sources: list[Any], what: str) -> None:
+    if len(targets) != len(sources):
+        raise ValueError(f"checkpoint has {len(sources)} {what}, the model has {len(targets)}")
+    for target, source in zip(targets, sources, strict=True):
+        if tuple(target.shape) != tuple(source.shape):
+            raise ValueError(f"checkpoint {what}: {source.path} has shape {tuple(source.shape)}, "
+                             f"the model's {target.path} has {tuple(target.shape)}")
+    for target, source in zip(targets, sources, strict=True):
+        target.assign(source.value)

@@ -1,0 +1,244 @@
+"""The one training path: compile, resume from a checkpoint, fit, checkpoint, stop on SIGTERM.
+
+Every caller (the train step, HPO trials, notebooks) trains through :func:`fit`,
+so checkpoints, events and the Pegasus ``checkpoint.time`` behaviour are the
+same everywhere. Only ``keras`` / ``keras.ops`` APIs are used, so the same code
+runs on the TensorFlow and JAX backends.
+
+Epoch numbers in events, sidecars and ``on_epoch`` are 1-based counts of
+completed epochs: after a checkpoint at epoch 2, the next epoch reported is 3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import keras
+
+from mlwf_nb.errors import SpecError
+from mlwf_nb.events import emit
+from mlwf_nb.ml.checkpoint import CheckpointExit, load_checkpoint, restore_state, save_checkpoint
+
+__all__ = ["fit", "seed_everything", "make_optimizer", "compile_model", "OPTIMIZERS"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the Keras backend (call it before building a model)."""
+    keras.utils.set_random_seed(int(seed))
+
+
+def make_optimizer(name: str, learning_rate: float, *, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+    """Create an optimizer by name.
+
+    Args:
+        name: One of :data:`OPTIMIZERS`.
+        learning_rate: Learning rate.
+        momentum: Momentum for ``sgd`` and ``rmsprop``.
+        weight_decay: Decoupled weight decay (0 disables it).
+
+    Returns:
+        The optimizer.
+
+    Raises:
+        SpecError: Unknown name.
+    """
+    wd = float(weight_decay) or None
+    lr = float(learning_rate)
+    key = name.lower()
+    if key == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=wd)
+    if key == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=wd or 0.004)
+    if key == "sgd":
+        return keras.optimizers.SGD(lr, momentum=float(momentum), weight_decay=wd)
+    if key == "rmsprop":
+        return keras.optimizers.RMSprop(lr, momentum=float(momentum), weight_decay=wd)
+    raise SpecError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)} (train.optimizer)")
+
+
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                  ignore_class: int | None = None) -> None:
+    """Compile with sparse categorical cross-entropy and accuracy (per sample or per pixel)."""
+    loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+
+@contextlib.contextmanager
+def _sigterm_flag() -> Iterator[threading.Event]:
+    """Set the yielded flag on SIGTERM; restore the previous handler on exit (main thread only)."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        flag.set()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Monitor(keras.callbacks.Callback):
+    """Records epochs, emits events, saves checkpoints when due, stops on the SIGTERM flag."""
+
+    def __init__(self, flag: threading.Event, history: dict[str, list[float]], save: Callable[[int], None],
+                 every: int, minutes: float, on_epoch: EpochCallback | None) -> None:
+        super().__init__()
+        self.flag, self.history, self.save = flag, history, save
+        self.every, self.minutes, self.on_epoch = every, minutes, on_epoch
+        self.completed = 0
+        self.saved_epoch = -1
+        self.partial = False
+        self.last_save = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.flag.is_set():
+            self.model.stop_training = True
+            self.partial = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.partial:  # stopped inside the epoch: it does not count
+            return
+        done = epoch + 1
+        metrics = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
+        for key, value in metrics.items():
+            self.history.setdefault(key, []).append(value)
+        self.completed = done
+        emit("epoch", epoch=done, metrics=metrics)
+        if self.on_epoch is not None:
+            self.on_epoch(done, metrics)
+        if self.flag.is_set():
+            self.model.stop_training = True
+            return
+        if self._due(done):
+            self.save(done)
+            self.saved_epoch = done
+            self.last_save = time.monotonic()
+
+    def _due(self, done: int) -> bool:
+        by_epoch = self.every > 0 and done % self.every == 0
+        by_time = self.minutes > 0 and time.monotonic() - self.last_save >= self.minutes * 60.0
+        return by_epoch or by_time
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _resume(model: keras.Model, checkpoint: Path | None) -> tuple[int, dict[str, list[float]]]:
+    """Restore ``model`` from ``checkpoint`` if possible; return (completed epochs, history)."""
+    if checkpoint is None:
+        return 0, {}
+    found = load_checkpoint(checkpoint)
+    if found is None:
+        return 0, {}
+    loaded, meta = found
+    try:
+        restore_state(model, loaded)
+    except ValueError as err:
+        emit("log", level="warning", message=f"ignoring checkpoint {checkpoint}: it does not match "
+             f"the model ({err}); starting from epoch 0")
+        return 0, {}
+    emit("checkpoint_restored", path=str(checkpoint), epoch=meta["epoch"])
+    return int(meta["epoch"]), dict(meta["history"])
+
+
+def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: int, learning_rate: float,
+        optimizer: str = "adam", momentum: float = 0.9, weight_decay: float = 0.0,
+        checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 1,
+        checkpoint_minutes: float = 0.0, seed: int = 0, on_epoch: EpochCallback | None = None,
+        batch_size: int | None = None, ignore_class: int | None = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> dict[str, Any]:
+    """Train ``model`` in place, resuming from and writing ``checkpoint``.
+
+    Args:
+        model: An uncompiled (or compiled) Keras model; it is (re)compiled here.
+        train_data: A ``keras.utils.PyDataset`` or anything ``model.fit`` takes;
+            an ``(x, y)`` tuple of arrays is unpacked and batched by ``batch_size``.
+        val_data: Validation data as ``model.fit(validation_data=...)`` takes it, or None.
+        epochs: Total epochs (including those done before a resume).
+        learning_rate: Learning rate.
+        optimizer: One of :data:`OPTIMIZERS`.
+        momentum: Momentum for sgd / rmsprop.
+        weight_decay: Optimizer weight decay (0 disables it).
+        checkpoint: Checkpoint path (``.keras``), or None for no checkpoints.
+        checkpoint_every: Save every this many epochs (0: only by time and at the end).
+        checkpoint_minutes: Also save at an epoch end once this many minutes passed (0: off).
+        seed: Seed for ``keras.utils.set_random_seed``.
+        on_epoch: Called as ``on_epoch(epoch, metrics)`` after each completed epoch (1-based).
+        batch_size: Batch size when ``train_data`` is an ``(x, y)`` tuple.
+        ignore_class: Label value the loss ignores (e.g. unlabeled pixels), or None.
+        callbacks: Extra Keras callbacks.
+        verbose: Keras progress output level.
+
+    Returns:
+        ``{"history": {metric: [float, ...]}, "resumed_from_epoch": int, "epochs_run": int,
+        "epoch": int, "checkpoint": str | None}``; ``history`` spans every epoch,
+        including those before the resume; ``epoch`` counts completed epochs.
+
+    Raises:
+        CheckpointExit: SIGTERM arrived; a checkpoint was saved (exit with ``exit_code``).
+        SpecError: Bad epochs or optimizer.
+    """
+    if int(epochs) < 1:
+        raise SpecError(f"train.epochs must be >= 1, got {epochs}")
+    seed_everything(seed)
+    compile_model(model, make_optimizer(optimizer, learning_rate, momentum=momentum,
+                                        weight_decay=weight_decay), ignore_class)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    start, history = _resume(model, ckpt)
+    model.optimizer.learning_rate = float(learning_rate)
+    result: dict[str, Any] = {"history": history, "resumed_from_epoch": start, "epochs_run": 0,
+                              "epoch": start, "checkpoint": str(ckpt) if ckpt else None}
+    if start >= int(epochs):
+        return result
+
+    def save(done: int) -> None:
+        if ckpt is not None:
+            save_checkpoint(model, ckpt, epoch=done, history=history, seed=seed)
+            emit("checkpoint_saved", path=str(ckpt), epoch=done)
+
+    with _sigterm_flag() as flag:
+        monitor = _Monitor(flag, history, save, int(checkpoint_every), float(checkpoint_minutes), on_epoch)
+        _run_fit(model, train_data, val_data, epochs=int(epochs), initial_epoch=start, batch_size=batch_size,
+                 callbacks=[monitor, *callbacks], verbose=verbose)
+    done = max(start, monitor.completed)
+    result.update(epochs_run=done - start, epoch=done)
+    if flag.is_set():
+        save(done)
+        raise CheckpointExit(f"training stopped by SIGTERM after epoch {done}; checkpoint "
+                             f"{ckpt if ckpt else '(none: no checkpoint path)'} saved, exit "
+                             f"{CheckpointExit.exit_code} so the retry resumes", path=result["checkpoint"],
+                             epoch=done)
+    if monitor.saved_epoch != done:
+        save(done)
+    return result
+
+
+def _run_fit(model: keras.Model, train_data: Any, val_data: Any, **kwargs: Any) -> None:
+    batch_size = kwargs.pop("batch_size")
+    if isinstance(train_data, tuple) and len(train_data) == 2:
+        x, y = train_data
+        model.fit(x, y, batch_size=batch_size, shuffle=True, validation_data=val_data, **kwargs)
+    else:
+        model.fit(train_data, validation_data=val_data, **kwargs)

@@ -8,10 +8,10 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from mlwf_nb.events import ENV_EVENTS, read_events  # noqa: E402
+from mlwf_nb.events import ENV_EVENTS, read_events
 
 
 def _make_patches(n: int, num_classes: int = 3, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,279 @@
+"""The ``mlwf`` command line.
+
+    mlwf run SPEC.yaml|--preset NAME [--set key.path=value ...] [--backend B] [--run-dir DIR] [--wait]
+    mlwf status RUN_DIR [--json]      mlwf watch RUN_DIR      mlwf cancel RUN_DIR
+    mlwf resume RUN_DIR [--wait]      mlwf plan ... --out DIR mlwf validate SPEC.yaml
+    mlwf step NAME ...                mlwf data manifest|verify DIR
+    mlwf synth OUT ...                mlwf sites              mlwf pipelines
+    mlwf kernel install [--user|--sys-prefix|--prefix P]
+
+Errors of the toolkit (bad spec, bad data, missing run) print one clear line and
+exit 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from mlwf_nb.errors import MlwfError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USAGE = 2
+EXIT_TEMPFAIL = 75  # a step stopped to checkpoint (SIGTERM); the retry resumes
+
+
+def _spec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", nargs="?", help="a spec YAML file")
+    p.add_argument("--preset", help="start from a preset: tiny, cpu, paper")
+    p.add_argument("--pipeline", help="a registered pipeline (default: the spec's, landcover)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a spec value (repeatable)")
+    p.add_argument("--backend", help="local or pegasus (default: the spec's execution.backend)")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from mlwf_nb.spec import load_spec
+
+    overrides = list(args.overrides)
+    if getattr(args, "pipeline", None):
+        overrides.insert(0, f"pipeline={args.pipeline}")
+    if getattr(args, "backend", None):
+        overrides.append(f"execution.backend={args.backend}")
+    if args.spec is None and args.preset is None:
+        args.preset = "tiny"
+    return load_spec(args.spec, preset=args.preset if args.spec is None else None, overrides=overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Plan and start a run."""
+    from mlwf_nb.runs import submit
+
+    spec = _load(args)
+    run = submit(spec, run_dir=args.run_dir, wait=False, jobs=args.jobs)
+    print(run.dir)
+    if not args.wait:
+        return 0
+    return _watch(run, quiet=args.quiet)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Write a run directory without running it."""
+    from mlwf_nb.runs import plan
+
+    print(plan(_load(args), args.out))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate a spec file."""
+    spec = _load(args)
+    print(f"{args.spec or args.preset}: valid ({spec.pipeline}, backend {spec.execution.backend})")
+    return 0
+
+
+def _run(path: str) -> Any:
+    from mlwf_nb.runs import Run
+
+    return Run.attach(path)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print a run's status."""
+    st = _run(args.run_dir).status()
+    if args.json:
+        print(json.dumps(st, indent=2, default=str))
+    else:
+        print(format_status(st))
+    state = st.get("mlwf", {}).get("state", st["dags"]["root"]["state"])
+    return 1 if state in ("Failure", "Lost") else 0
+
+
+def format_status(st: dict[str, Any]) -> str:
+    """A human table: progress bar, job states, failures with stderr tails."""
+    t = st["totals"]
+    m = st.get("mlwf", {})
+    state = m.get("state", st["dags"]["root"]["state"])
+    width = 30
+    done = int(width * t.get("percent_done", 0.0) / 100)
+    lines = [f"[{'#' * done}{'.' * (width - done)}] {t.get('percent_done', 0.0):5.1f}%  {state}  "
+             f"succeeded {t['succeeded']}  failed {t['failed']}  running {t['queued']}  "
+             f"waiting {t['unready'] + t['ready']}  total {t['total']}"]
+    jobs = m.get("jobs", {})
+    if jobs:
+        lines.append(f"{'job':40} {'state':12} {'exit':>5} {'tries':>5}")
+        for name, j in jobs.items():
+            exit_code = "" if j.get("exit_code") is None else j["exit_code"]
+            lines.append(f"{name:40} {j.get('state', ''):12} {exit_code!s:>5} {j.get('tries', 0)!s:>5}")
+    for name in m.get("failed_jobs", []):
+        tail = jobs.get(name, {}).get("stderr_tail") or ""
+        lines.append(f"\nFAILED {name} (exit {jobs.get(name, {}).get('exit_code')}):\n{tail}")
+    return "\n".join(lines)
+
+
+def _watch(run: Any, quiet: bool = False, interval: float = 1.0) -> int:
+    from mlwf_nb.runs import FINAL_STATES
+
+    last = ""
+    while True:
+        st = run.status()
+        state = st.get("mlwf", {}).get("state", st["dags"]["root"]["state"])
+        text = format_status(st)
+        if not quiet and text != last:
+            print(text.split("\n")[0] if state not in FINAL_STATES else text, flush=True)
+            last = text
+        if state in FINAL_STATES:
+            return 0 if state == "Success" else 1
+        time.sleep(interval)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Follow a run in the terminal until it ends."""
+    return _watch(_run(args.run_dir))
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a run."""
+    _run(args.run_dir).cancel()
+    print(f"cancelled {args.run_dir}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Resume a failed, cancelled or lost run."""
+    run = _run(args.run_dir).resume()
+    print(run.dir)
+    return _watch(run, quiet=args.quiet) if args.wait else 0
+
+
+def cmd_step(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    """Run one workflow step (what a Pegasus job runs)."""
+    from mlwf_nb.steps.registry import run_step
+
+    try:
+        run_step(args.name, rest)
+    except MlwfError as err:
+        if getattr(err, "exit_code", None) == EXIT_TEMPFAIL:
+            print(f"mlwf step {args.name}: {err}", file=sys.stderr)
+            return EXIT_TEMPFAIL
+        raise
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Dataset manifests and verification."""
+    from mlwf_nb.data.integrity import verify, write_manifest
+
+    if args.action == "manifest":
+        print(write_manifest(args.dir))
+        return 0
+    report = verify(args.dir)
+    print(f"{args.dir}: all files match the manifest ({report!r})")
+    return 0
+
+
+def cmd_sites(args: argparse.Namespace) -> int:
+    """List the site presets."""
+    from mlwf_nb.catalogs import describe_sites
+
+    print(describe_sites())
+    return 0
+
+
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    """List installed pipelines."""
+    from mlwf_nb.pipelines import available_pipelines, get_pipeline
+
+    for name in available_pipelines():
+        p = get_pipeline(name)
+        print(f"{name:12} {p.task:15} {p.description}")
+    return 0
+
+
+def cmd_kernel(args: argparse.Namespace) -> int:
+    """Install the project's Jupyter kernel."""
+    from mlwf_nb.kernel import install_kernel
+
+    print(install_kernel(user=args.user, sys_prefix=args.sys_prefix, prefix=args.prefix))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``mlwf``."""
+    parser = argparse.ArgumentParser(prog="mlwf", description="ML workflows on Pegasus, from the notebook")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="plan and start a run")
+    _spec_args(p)
+    p.add_argument("--run-dir", help="the new run directory (default: ./runs/<name>-<time>)")
+    p.add_argument("--jobs", type=int, help="parallel jobs (local backend)")
+    p.add_argument("--wait", action="store_true", help="wait for the run to end, showing progress")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("plan", help="write the workflow and catalogs, run nothing")
+    _spec_args(p)
+    p.add_argument("--out", required=True, help="the run directory to write")
+    p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("validate", help="validate a spec")
+    _spec_args(p)
+    p.set_defaults(func=cmd_validate)
+    for name, func, helptext in (("status", cmd_status, "show a run's status"),
+                                 ("watch", cmd_watch, "follow a run until it ends"),
+                                 ("cancel", cmd_cancel, "cancel a run"),
+                                 ("resume", cmd_resume, "resume a run (finished jobs are kept)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("run_dir")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="the Pegasus-shaped status dictionary")
+        if name == "resume":
+            p.add_argument("--wait", action="store_true")
+            p.add_argument("--quiet", action="store_true")
+        p.set_defaults(func=func)
+    p = sub.add_parser("step", help="run one workflow step", add_help=False)
+    p.add_argument("name")
+    p.set_defaults(func=cmd_step, takes_rest=True)
+    p = sub.add_parser("data", help="dataset manifest and verification")
+    p.add_argument("action", choices=["manifest", "verify"])
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_data)
+    try:
+        from mlwf_nb.data._synth_cli import add_synth_parser
+
+        add_synth_parser(sub)
+    except ImportError:  # pragma: no cover - synth CLI lands separately
+        pass
+    sub.add_parser("sites", help="list site presets").set_defaults(func=cmd_sites)
+    sub.add_parser("pipelines", help="list pipelines").set_defaults(func=cmd_pipelines)
+    p = sub.add_parser("kernel", help="Jupyter kernel")
+    p.add_argument("action", choices=["install"])
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--user", action="store_true")
+    g.add_argument("--sys-prefix", action="store_true")
+    g.add_argument("--prefix")
+    p.set_defaults(func=cmd_kernel)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mlwf`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        if argv[:1] == ["step"] and len(argv) >= 2 and not argv[1].startswith("-"):
+            args = parser.parse_args(argv[:2])
+            return cmd_step(args, argv[2:])
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except MlwfError as err:
+        print(f"mlwf: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

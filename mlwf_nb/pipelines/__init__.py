@@ -1,0 +1,59 @@
+"""Pipeline registry: built-in pipelines plus any registered through the
+``mlwf_nb.pipelines`` entry-point group by third-party packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from mlwf_nb.errors import SpecError
+from mlwf_nb.pipelines.base import Graph, InputFile, JobNode, Pipeline
+
+__all__ = ["Pipeline", "Graph", "JobNode", "InputFile", "register_pipeline", "get_pipeline",
+           "available_pipelines"]
+
+_REGISTRY: dict[str, Pipeline | str] = {
+    "landcover": "mlwf_nb.pipelines.landcover:PIPELINE",
+}
+_LOADED_ENTRY_POINTS = False
+
+
+def register_pipeline(pipeline: Pipeline, *, replace: bool = False) -> Pipeline:
+    """Register a pipeline object under its name."""
+    if pipeline.name in _REGISTRY and not replace:
+        existing = _REGISTRY[pipeline.name]
+        if existing is not pipeline and isinstance(existing, Pipeline):
+            raise SpecError(f"pipeline {pipeline.name!r} is already registered; pass replace=True")
+    _REGISTRY[pipeline.name] = pipeline
+    return pipeline
+
+
+def _load_entry_points() -> None:
+    global _LOADED_ENTRY_POINTS
+    if _LOADED_ENTRY_POINTS:
+        return
+    _LOADED_ENTRY_POINTS = True
+    for ep in entry_points(group="mlwf_nb.pipelines"):
+        _REGISTRY.setdefault(ep.name, ep.value)
+
+
+def get_pipeline(name: str) -> Pipeline:
+    """The pipeline called ``name`` (imports it on first use)."""
+    _load_entry_points()
+    if name not in _REGISTRY:
+        raise SpecError(f"unknown pipeline {name!r}; available pipelines: {', '.join(available_pipelines())}")
+    entry = _REGISTRY[name]
+    if isinstance(entry, str):
+        mod, _, attr = entry.partition(":")
+        entry = getattr(importlib.import_module(mod), attr)
+        if not isinstance(entry, Pipeline):
+            raise SpecError(f"pipeline entry {name!r} -> {_REGISTRY[name]!r} is not a Pipeline")
+        _REGISTRY[name] = entry
+    return entry
+
+
+def available_pipelines() -> list[str]:
+    """Names of all known pipelines."""
+    _load_entry_points()
+    return sorted(_REGISTRY)

@@ -1,0 +1,137 @@
+"""The land-cover pipeline (GID style): one user of the public step/pipeline API.
+
+integrity -> split -> fit-stretch[source] -> preprocess[scene] -> (hpo rounds) -> train -> evaluate,
+and with ``model.per_source`` one train/evaluate branch per sensor source plus a
+hybrid evaluation against the global model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlwf_nb.pipelines.base import Graph, Pipeline
+from mlwf_nb.spec import RunSpec
+
+__all__ = ["PIPELINE", "prepare", "build", "DATA", "WORK", "OUT"]
+
+DATA, WORK, OUT = "dataset", "work", "outputs"
+
+
+def prepare(spec: RunSpec) -> None:
+    """Make sure the dataset exists (generate the synthetic one if asked) and has a manifest."""
+    from mlwf_nb.data.integrity import write_manifest
+
+    root = Path(spec.dataset.path)
+    if not (root / "dataset.yaml").exists():
+        if not spec.dataset.synthetic:
+            from mlwf_nb.errors import DatasetError
+
+            raise DatasetError(f"no dataset.yaml in {str(root)!r}; point dataset.path at a dataset folder "
+                               "or set dataset.synthetic=true to generate one")
+        from mlwf_nb.data.synth import generate_dataset
+
+        generate_dataset(root, scenes=spec.dataset.scenes, height=spec.dataset.height,
+                         width=spec.dataset.width, sources=tuple(spec.dataset.sources), seed=spec.dataset.seed)
+    if not (root / "manifest.json").exists():
+        write_manifest(root)
+
+
+def _register_dataset(spec: RunSpec, g: Graph) -> tuple[object, dict[str, str]]:
+    from mlwf_nb import _io
+    from mlwf_nb.data.dataset import Dataset
+
+    root = Path(spec.dataset.path).resolve()
+    ds = Dataset.open(root)
+    manifest = _io.read_json(root / "manifest.json")
+    lfns = {}
+    for rel, info in manifest["files"].items():
+        lfns[rel] = g.add_input(f"{DATA}/{rel}", root / rel, info["sha256"])
+    g.add_input(f"{DATA}/manifest.json", root / "manifest.json")
+    if "dataset.yaml" not in lfns:
+        lfns["dataset.yaml"] = g.add_input(f"{DATA}/dataset.yaml", root / "dataset.yaml")
+    return ds, lfns
+
+
+def _rel(ds: object, path: Path | None) -> str:
+    root = Path(ds.root).resolve()  # type: ignore[attr-defined]
+    return f"{DATA}/{Path(path).resolve().relative_to(root)}" if path is not None else ""
+
+
+def build(spec: RunSpec, g: Graph) -> None:
+    """Add the land-cover jobs for ``spec`` to ``g``."""
+    from mlwf_nb.data.split import split_scenes
+
+    ds, lfns = _register_dataset(spec, g)
+    yaml_lfn = f"{DATA}/dataset.yaml"
+    g.add("integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json",
+          files=sorted(v for v in lfns.values()), report=f"{WORK}/integrity.json")
+    g.add("split", dataset=yaml_lfn, integrity=f"{WORK}/integrity.json", split=f"{WORK}/split.json")
+    scenes = {s.id: s for s in ds.scenes}  # type: ignore[attr-defined]
+    parts = split_scenes([(s.id, s.source) for s in scenes.values()], spec.split.train, spec.split.val,
+                         spec.split.test, seed=spec.split.seed, stratify=spec.split.stratify)
+    sources = sorted({scenes[s].source for s in parts["train"]}) if spec.stretch.per_source else ["all"]
+    for src in sources:
+        imgs = [_rel(ds, scenes[s].image) for s in parts["train"] if src in ("all", scenes[s].source)]
+        g.add("fit-stretch", label=f"fit-stretch[{src}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
+              images=imgs, params=f"{WORK}/stretch/{src}.json", source=src)
+    shards: dict[str, list[str]] = {"train": [], "val": []}
+    tests: list[tuple[str, str, str]] = []
+    for part in ("train", "val", "test"):
+        for sid in parts.get(part, []):
+            sc = scenes[sid]
+            src = sc.source if spec.stretch.per_source else "all"
+            if src not in sources:  # a source with no training scene: use the global stretch
+                src = sources[0]
+            common = dict(dataset=yaml_lfn, image=_rel(ds, sc.image), label=_rel(ds, sc.label),
+                          stretch=f"{WORK}/stretch/{src}.json", scene=sid)
+            if part == "test":
+                out = f"{WORK}/scenes/{sid}.tif"
+                g.add("preprocess", label=f"preprocess[{sid}]", out=[out], mode="scene", **common)
+                tests.append((sid, out, _rel(ds, sc.label)))
+            else:
+                prefix = f"{WORK}/patches/{part}/{sid}"
+                files = [f"{prefix}.x.npy", f"{prefix}.y.npy", f"{prefix}.json"]
+                g.add("preprocess", label=f"preprocess[{sid}]", out=files, mode="patches", **common)
+                shards[part] += files
+    _train_and_evaluate(spec, g, yaml_lfn, shards, tests, "global", f"{OUT}")
+    if spec.model.per_source:
+        _per_source(spec, g, yaml_lfn, shards, tests, scenes)
+
+
+def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]],
+                        tests: list[tuple[str, str, str]], title: str, out: str) -> str:
+    tag = "" if title == "global" else f"-{title}"
+    model = f"{out}/model.keras"
+    g.add("train", label=f"train{tag and '[' + title + ']'}", dataset=yaml_lfn, train=shards["train"],
+          val=shards["val"], model=model, history=f"{out}/history.json",
+          checkpoint=[f"{WORK}/checkpoints/train{tag}.keras", f"{WORK}/checkpoints/train{tag}.keras.json"])
+    if tests:
+        maps = [f"{out}/maps/{sid}.{ext}" for sid, _, _ in tests for ext in ("tif", "png")]
+        g.add("evaluate", label=f"evaluate{tag and '[' + title + ']'}", dataset=yaml_lfn, model=model,
+              scenes=[t[1] for t in tests], labels=[t[2] for t in tests], metrics=f"{out}/metrics.json",
+              confusion=f"{out}/confusion_matrix.json", figure=f"{out}/confusion_matrix.png", maps=maps,
+              report=f"{out}/report.md", title=title)
+    return model
+
+
+def _per_source(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]],
+                tests: list[tuple[str, str, str]], scenes: dict) -> None:
+    def src_of(lfn: str) -> str:
+        sid = Path(lfn).name.split(".")[0]
+        return str(scenes[sid].source)
+
+    sources = sorted({src_of(f) for f in shards["train"]})
+    models = []
+    for src in sources:
+        sub = {k: [f for f in v if src_of(f) == src] for k, v in shards.items()}
+        sub_tests = [t for t in tests if scenes[t[0]].source == src]
+        models.append(_train_and_evaluate(spec, g, yaml_lfn, sub, sub_tests, src, f"{OUT}/per_source/{src}"))
+    routed = [t for t in tests if scenes[t[0]].source in sources]
+    if routed:
+        g.add("evaluate-hybrid", label="evaluate-hybrid", dataset=yaml_lfn, models=models,
+              global_model=f"{OUT}/model.keras", scenes=[t[1] for t in routed], labels=[t[2] for t in routed],
+              comparison=f"{OUT}/hybrid_comparison.json", sources=",".join(sources))
+
+
+PIPELINE = Pipeline(name="landcover", build=build, prepare=prepare, task="classification",
+                    description="Land-cover classification of multispectral GeoTIFF scenes (GID style)")

@@ -1,0 +1,181 @@
+"""The Run handle: submit a spec to a backend, or attach to an existing run directory.
+
+    >>> run = mlwf_nb.submit(RunSpec.from_preset("tiny"))      # returns once started
+    >>> run.status()["dags"]["root"]["state"]
+    'Running'
+    >>> run.wait(); run.outputs()["confusion_matrix"]
+
+A run directory is the one truth for every backend (see DESIGN.md): a new Run
+object, in a new kernel, attached to the same directory sees the same history.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlwf_nb import _io
+from mlwf_nb.errors import RunError
+from mlwf_nb.events import EventReader
+from mlwf_nb.spec import RunSpec, load_spec
+
+__all__ = ["Run", "submit", "plan", "default_run_dir", "FINAL_STATES"]
+
+FINAL_STATES = frozenset({"Success", "Failure", "Cancelled", "Lost"})
+
+
+def default_run_dir(spec: RunSpec, base: str | os.PathLike[str] | None = None) -> Path:
+    """A fresh run directory name under ``base`` (default ``$MLWF_RUNS_DIR`` or ``./runs``)."""
+    root = Path(base or os.environ.get("MLWF_RUNS_DIR", "runs"))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return root / f"{spec.name}-{stamp}-{secrets.token_hex(3)}"
+
+
+def plan(spec: RunSpec, run_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write the run directory (spec, workflow, catalogs) without running anything."""
+    from mlwf_nb.workflow import write_run_dir
+
+    return write_run_dir(spec, run_dir or default_run_dir(spec))
+
+
+def submit(spec: RunSpec | str | os.PathLike[str] | None = None, *, backend: str | None = None,
+           run_dir: str | os.PathLike[str] | None = None, wait: bool = False, jobs: int | None = None,
+           overrides: list[str] | None = None) -> Run:
+    """Plan ``spec`` into a new run directory and start it on ``backend``.
+
+    Args:
+        spec: a RunSpec, a path to a spec YAML file, or a preset name (``tiny``, ``cpu``, ``paper``).
+        backend: overrides ``spec.execution.backend``.
+        run_dir: the new run directory (default: a fresh one under ./runs).
+        wait: block until the run ends (scripts, papermill); the default returns at once.
+        jobs: parallel jobs for the local backend (default: spec.execution.jobs or the core count).
+        overrides: ``key.path=value`` strings applied to the spec.
+    """
+    spec = _as_spec(spec, overrides)
+    if backend:
+        spec = spec.with_overrides({"execution.backend": backend})
+    from mlwf_nb.backends import get_backend
+
+    engine = get_backend(spec.execution.backend)  # unknown backend fails before anything is written
+    path = plan(spec, run_dir)
+    engine.submit(path, jobs=jobs or spec.execution.jobs or None, wait=wait)
+    return Run(path)
+
+
+def _as_spec(spec: RunSpec | str | os.PathLike[str] | None, overrides: list[str] | None) -> RunSpec:
+    if isinstance(spec, RunSpec):
+        return spec.with_overrides(overrides or [])
+    if spec is None:
+        return load_spec(preset="tiny", overrides=overrides)
+    text = str(spec)
+    if Path(text).suffix in (".yaml", ".yml") or Path(text).exists():
+        return load_spec(text, overrides=overrides)
+    return load_spec(preset=text, overrides=overrides)
+
+
+class Run:
+    """A handle on one run directory, whatever backend runs it."""
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(run_dir).resolve()
+        if not (self.dir / "workflow.yml").exists():
+            raise RunError(f"{str(self.dir)!r} is not a run directory (no workflow.yml); "
+                           "give the directory `mlwf run` printed")
+        meta = _io.read_json(self.dir / "run.json") if (self.dir / "run.json").exists() else {}
+        self.meta: dict[str, Any] = meta
+        self.backend_name: str = meta.get("backend", "local")
+
+    @classmethod
+    def attach(cls, run_dir: str | os.PathLike[str]) -> Run:
+        """Attach to an existing run directory (new kernel, other user session, CLI)."""
+        return cls(run_dir)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.dir)!r}, backend={self.backend_name!r})"
+
+    @property
+    def backend(self) -> Any:
+        """The backend object that runs this run."""
+        from mlwf_nb.backends import get_backend
+
+        return get_backend(self.backend_name)
+
+    @property
+    def spec(self) -> RunSpec:
+        """The spec as submitted."""
+        return load_spec(self.dir / "spec.yaml")
+
+    @property
+    def events_path(self) -> Path:
+        """The run's events.jsonl."""
+        return self.dir / "events.jsonl"
+
+    def status(self) -> dict[str, Any]:
+        """Pegasus-shaped status dictionary (``totals``, ``dags.root.state``) plus ``mlwf`` details."""
+        return dict(self.backend.status(self.dir))
+
+    @property
+    def state(self) -> str:
+        """Running, Success, Failure, Cancelled, Lost or Planned."""
+        st = self.status()
+        return str(st.get("mlwf", {}).get("state") or st["dags"]["root"]["state"])
+
+    def events(self, *, follow: bool = False, timeout: float | None = None,
+               interval: float = 0.25) -> Iterator[dict[str, Any]]:
+        """Yield the run's events in order; with ``follow``, keep yielding until the run ends.
+
+        Following blocks the caller: use it in scripts and the CLI, not in a notebook
+        cell (the RunMonitor widget follows from a background thread instead).
+        """
+        reader = EventReader(self.events_path)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            batch = reader.poll()
+            yield from batch
+            if not follow or any(e.get("type") == "run_finished" for e in batch):
+                return
+            if not batch and self.state in FINAL_STATES:
+                yield from reader.poll()
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            time.sleep(interval)
+
+    def wait(self, timeout: float | None = None, interval: float = 0.5) -> str:
+        """Block until the run ends; returns the final state."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = self.state
+            if state in FINAL_STATES:
+                return state
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {self.dir} still {state} after {timeout} s")
+            time.sleep(interval)
+
+    def cancel(self) -> None:
+        """Stop the run (running jobs are killed; finished outputs are kept)."""
+        self.backend.cancel(self.dir)
+
+    def resume(self, *, wait: bool = False) -> Run:
+        """Continue a failed, cancelled or lost run; finished jobs are not run again."""
+        self.backend.resume(self.dir, wait=wait)
+        return self
+
+    def outputs(self) -> dict[str, Path]:
+        """Artifacts the run has produced so far, by kind (model, confusion_matrix, report, ...)."""
+        found: dict[str, Path] = {}
+        out = self.dir / "outputs"
+        for name, rel in (("model", "model.keras"), ("history", "history.json"),
+                          ("metrics", "metrics.json"), ("confusion_matrix", "confusion_matrix.json"),
+                          ("confusion_matrix_png", "confusion_matrix.png"), ("report", "report.md"),
+                          ("leaderboard", "hpo/leaderboard.json"), ("hybrid", "hybrid_comparison.json")):
+            if (out / rel).exists():
+                found[name] = out / rel
+        maps = sorted((out / "maps").glob("*.png")) if (out / "maps").exists() else []
+        for p in maps:
+            found[f"map:{p.stem}"] = p
+        return found

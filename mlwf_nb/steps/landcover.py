@@ -1,0 +1,287 @@
+"""The land-cover steps: integrity, split, fit-stretch, preprocess, train, evaluate.
+
+Each is a declared step (see :mod:`mlwf_nb.steps.registry`): it reads its input
+files, writes its output files atomically, and emits events. ``mlwf step NAME``
+runs one, exactly as a Pegasus job does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlwf_nb import _io
+from mlwf_nb.errors import StepError
+from mlwf_nb.events import emit
+from mlwf_nb.spec import RunSpec
+from mlwf_nb.steps.registry import step
+
+__all__ = ["integrity", "split", "fit_stretch", "preprocess", "train", "evaluate", "evaluate_hybrid",
+           "train_from_shards", "shard_prefixes"]
+
+
+@step("integrity", outputs=("report",))
+def integrity(dataset: Path, manifest: Path, files: list[Path], report: Path) -> None:
+    """Check every dataset file's sha256 against the manifest; fail naming the file."""
+    from mlwf_nb.data.integrity import verify
+
+    root = dataset.parent
+    manifest_data = _io.read_json(manifest)
+    present = {str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in files}
+    expected = {k: v for k, v in manifest_data.get("files", {}).items() if k in present}
+    result = verify(root, {**manifest_data, "files": expected}, raise_on_error=True, check_unexpected=False)
+    _io.write_json(report, {"ok": True, "checked": len(expected), "mismatched": [], "missing": [],
+                            "files": sorted(expected), "report": repr(result)})
+
+
+@step("split", outputs=("split",))
+def split(spec: RunSpec, dataset: Path, integrity: Path, split: Path) -> None:
+    """Split scenes into train/val/test, deterministic by seed, stratified by source."""
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.data.split import split_scenes, write_split
+
+    ds = Dataset.open(dataset.parent)
+    result = split_scenes([(s.id, s.source) for s in ds.scenes], spec.split.train, spec.split.val,
+                          spec.split.test, seed=spec.split.seed, stratify=spec.split.stratify)
+    write_split(split, result)
+    emit("log", level="info", message=" ".join(f"{k}={len(v)}" for k, v in result.items()))
+
+
+@step("fit-stretch", outputs=("params",))
+def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], params: Path,
+                source: str = "all") -> None:
+    """Fit the 16-to-8-bit stretch on the training scenes (of one sensor source)."""
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.data.split import read_split
+    from mlwf_nb.data.stretch import fit_stretch as fit
+
+    ds = Dataset.open(dataset.parent)
+    train_ids = set(read_split(split)["train"])
+    chosen = [ds.scene(sid) for sid in sorted(train_ids)
+              if source == "all" or ds.scene(sid).source == source]
+    if not chosen:
+        raise StepError(f"fit-stretch: no training scenes for source {source!r} in {split}")
+    arrays = [ds.open_image(s.id) for s in chosen]
+    fitted = fit(arrays, method=spec.stretch.method, low=spec.stretch.low, high=spec.stretch.high,
+                 nodata=spec.stretch.nodata)
+    _io.write_json(params, {"source": source, "scenes": [s.id for s in chosen], "params": fitted.to_dict()})
+
+
+def _load_stretch(path: Path) -> Any:
+    from mlwf_nb.data.stretch import StretchParams
+
+    return StretchParams.from_dict(_io.read_json(path)["params"])
+
+
+@step("preprocess", outputs=("out",))
+def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: Path, out: list[Path],
+               scene: str, mode: str = "patches") -> None:
+    """Stretch one scene to 8 bits; sample a patch shard (``patches``) or write the scene (``scene``)."""
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.data.stretch import apply_stretch
+
+    ds = Dataset.open(dataset.parent)
+    params = _load_stretch(stretch)
+    image_da = ds.open_image(scene)
+    if mode == "scene":
+        from mlwf_nb.data.raster import write_like
+
+        write_like(out[0], apply_stretch(image_da, params), image_da)
+        return
+    if mode != "patches":
+        raise StepError(f"preprocess: mode must be 'patches' or 'scene', got {mode!r}")
+    from mlwf_nb.data.patches import sample_patches
+    from mlwf_nb.data.shards import write_shard
+
+    u8 = np.moveaxis(np.asarray(apply_stretch(image_da, params)), 0, -1)
+    lab = np.asarray(ds.open_label(scene))
+    seed = spec.patches.seed * 1_000_003 + _stable_hash(scene)
+    x, y, meta = sample_patches(u8, lab, spec.patches.sizes, spec.patches.per_scene, spec.patches.input_size,
+                                spec.patches.min_purity, spec.patches.balance, np.random.default_rng(seed),
+                                ds.num_classes)
+    prefix = str(out[0])[: -len(".x.npy")]
+    write_shard(prefix, x, y, {**(meta or {}), "scene": scene, "source": ds.scene(scene).source})
+
+
+def _stable_hash(text: str) -> int:
+    import zlib
+
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+def shard_prefixes(files: list[Path]) -> list[str]:
+    """Shard prefixes from a list of shard files (``<prefix>.x.npy`` etc.), in order, unique."""
+    prefixes: dict[str, None] = {}
+    for f in files:
+        name = str(f)
+        for suffix in (".x.npy", ".y.npy", ".json"):
+            if name.endswith(suffix):
+                prefixes[name[: -len(suffix)]] = None
+                break
+    return list(prefixes)
+
+
+def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Path], *,
+                      checkpoint: Path | None, num_classes: int, epochs: int | None = None) -> tuple[Any, dict]:
+    """Build the spec's model and train it on patch shards: the one training path of every caller."""
+    from mlwf_nb.data.shards import ShardSequence, read_shard
+    from mlwf_nb.ml.models import build_model
+    from mlwf_nb.ml.train import fit
+
+    tr, va = shard_prefixes(train_files), shard_prefixes(val_files)
+    if not tr:
+        raise StepError("train: no training shards were given (check the split and preprocess jobs)")
+    x0, _ = read_shard(tr[0], mmap=True)[:2]
+    t = spec.train
+    train_seq = ShardSequence(tr, t.batch_size, shuffle=True, seed=t.seed, augment=spec.augment)
+    val_seq = ShardSequence(va, t.batch_size, shuffle=False, seed=t.seed) if va else None
+    model = build_model(spec.model.name, tuple(x0.shape[1:]), num_classes, width=spec.model.width,
+                        dropout=spec.model.dropout)
+    result = fit(model, train_seq, val_seq, epochs=epochs or t.epochs, learning_rate=t.learning_rate,
+                 optimizer=t.optimizer, momentum=t.momentum, weight_decay=t.weight_decay,
+                 checkpoint=checkpoint, checkpoint_every=t.checkpoint_every,
+                 checkpoint_minutes=t.checkpoint_minutes, seed=t.seed)
+    return model, result
+
+
+@step("train", outputs=("model", "history"), checkpoints=("checkpoint",))
+def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path, history: Path,
+          checkpoint: list[Path]) -> None:
+    """Train the model on patch shards, checkpointing; resumes from the checkpoint after a kill."""
+    from mlwf_nb.data.dataset import Dataset
+
+    ds = Dataset.open(dataset.parent)
+    ckpt = next((p for p in checkpoint if str(p).endswith(".keras")), None)
+    keras_model, result = train_from_shards(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes)
+    with _io.atomic_path(model, suffix=".keras") as tmp:
+        keras_model.save(tmp)
+    _io.write_json(history, result)
+    emit("artifact", kind="model", path=str(model))
+
+
+def _predict_fn(model: Any) -> Any:
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(model(batch.astype("float32") / 255.0, training=False))
+
+    return predict
+
+
+def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], labels: list[Path],
+                     maps: list[Path]) -> np.ndarray:
+    from mlwf_nb.data.patches import class_map as to_class_map
+    from mlwf_nb.data.raster import open_raster, write_like
+    from mlwf_nb.ml.evaluate import confusion_matrix, predict_scene
+    from mlwf_nb.ml.plots import class_map_rgb
+
+    c = ds.num_classes
+    cm = np.zeros((c, c), dtype=np.int64)
+    colors = [cls.color for cls in sorted(ds.classes, key=lambda k: k.index)]
+    input_size = int(model.input_shape[1])
+    predict = _predict_fn(model)
+    for scene_path, label_path in zip(scenes, labels, strict=True):
+        da = open_raster(scene_path, chunks=False)
+        img = np.moveaxis(np.asarray(da), 0, -1)
+        probs = predict_scene(predict, img, spec.evaluate.window_sizes, spec.evaluate.stride_fraction,
+                              input_size, spec.evaluate.batch_size)
+        pred = to_class_map(probs)
+        truth = np.asarray(open_raster(label_path, chunks=False)).squeeze()
+        if ds.layout == "gid":
+            truth = np.asarray(ds.open_label(scene_path.stem))
+        mask = truth > 0
+        cm += confusion_matrix(truth[mask] - 1, pred[mask] - 1, c)
+        stem = scene_path.name[: -len(".tif")]
+        for target in maps:
+            if target.name == f"{stem}.tif":
+                write_like(target, pred[None].astype("uint8"), da)
+            elif target.name == f"{stem}.png":
+                _save_png(target, class_map_rgb(pred, colors))
+        emit("log", level="info", message=f"evaluated {stem}: {int(mask.sum())} labelled pixels")
+    return cm
+
+
+def _save_png(path: Path, rgb: np.ndarray) -> None:
+    import matplotlib.image
+
+    with _io.atomic_path(path, suffix=".png") as tmp:
+        matplotlib.image.imsave(tmp, rgb, format="png")
+
+
+@step("evaluate", outputs=("metrics", "confusion", "figure", "maps", "report"))
+def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labels: list[Path],
+             metrics: Path, confusion: Path, figure: Path, maps: list[Path], report: Path,
+             title: str = "global") -> None:
+    """Sliding-window inference over the test scenes: confusion matrix, metrics, classification maps."""
+    import keras
+
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.ml.evaluate import classification_metrics
+    from mlwf_nb.ml.plots import plot_confusion_matrix, save_figure
+
+    ds = Dataset.open(dataset.parent)
+    net = keras.models.load_model(model, compile=False)
+    cm = _evaluate_scenes(spec, ds, net, scenes, labels, maps)
+    result = classification_metrics(cm, ds.class_names)
+    _io.write_json(confusion, {"classes": ds.class_names, "colors": [list(c) for c in ds.class_colors],
+                               "matrix": cm.tolist(), "title": title})
+    _io.write_json(metrics, result)
+    save_figure(plot_confusion_matrix(cm, ds.class_names, ds.class_colors), figure)
+    _io.write_text(report, _report(title, result, ds.class_names, maps))
+    emit("artifact", kind="confusion_matrix", path=str(confusion), figure=str(figure),
+         matrix=cm.tolist(), classes=ds.class_names)
+    for target in maps:
+        if target.suffix == ".png":
+            emit("artifact", kind="map", path=str(target))
+    emit("artifact", kind="report", path=str(report), overall_accuracy=result.get("overall_accuracy"),
+         kappa=result.get("kappa"))
+
+
+def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
+    lines = [f"# Evaluation ({title})", "",
+             f"- overall accuracy: {m['overall_accuracy']:.4f}", f"- Cohen's kappa: {m['kappa']:.4f}",
+             f"- mIoU: {m['miou']:.4f}", "", "| class | precision | recall | F1 | IoU | support |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name in names:
+        c = m["per_class"][name]
+        lines.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | "
+                     f"{c['iou']:.3f} | {c['support']} |")
+    lines += ["", "Classification maps: " + ", ".join(p.name for p in maps if p.suffix == ".png"), ""]
+    return "\n".join(lines)
+
+
+@step("evaluate-hybrid", outputs=("comparison",))
+def evaluate_hybrid(spec: RunSpec, dataset: Path, models: list[Path], global_model: Path, scenes: list[Path],
+                    labels: list[Path], comparison: Path, sources: str) -> None:
+    """Route each test scene to its source's model and compare with the single global model."""
+    import keras
+
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.ml.evaluate import classification_metrics
+
+    ds = Dataset.open(dataset.parent)
+    names = sources.split(",")
+    if len(names) != len(models):
+        raise StepError(f"evaluate-hybrid: {len(models)} models for {len(names)} sources ({sources!r})")
+    per_source = {n: keras.models.load_model(m, compile=False) for n, m in zip(names, models, strict=True)}
+    glob = keras.models.load_model(global_model, compile=False)
+    c = ds.num_classes
+    cms = {"hybrid": np.zeros((c, c), np.int64), "global": np.zeros((c, c), np.int64)}
+    rows = []
+    for scene_path, label_path in zip(scenes, labels, strict=True):
+        sid = scene_path.name[: -len(".tif")]
+        src = ds.scene(sid).source
+        if src not in per_source:
+            raise StepError(f"evaluate-hybrid: no model for source {src!r} of scene {sid}")
+        row: dict[str, Any] = {"scene": sid, "source": src}
+        for kind, net in (("hybrid", per_source[src]), ("global", glob)):
+            cm = _evaluate_scenes(spec, ds, net, [scene_path], [label_path], [])
+            cms[kind] += cm
+            row[kind] = classification_metrics(cm, ds.class_names)["overall_accuracy"]
+        rows.append(row)
+    table = {k: classification_metrics(v, ds.class_names) for k, v in cms.items()}
+    _io.write_json(comparison, {"scenes": rows, "hybrid": table["hybrid"], "global": table["global"],
+                                "summary": {k: {"overall_accuracy": v["overall_accuracy"], "kappa": v["kappa"],
+                                                "miou": v["miou"]} for k, v in table.items()}})
+    emit("artifact", kind="report", path=str(comparison),
+         overall_accuracy=table["hybrid"]["overall_accuracy"], title="hybrid vs global")

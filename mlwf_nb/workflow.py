@@ -1,0 +1,184 @@
+"""The workflow builder: spec + pipeline -> a Pegasus 5 workflow and its catalogs.
+
+This is the one description of the steps. ``write_run_dir`` writes, into a new run
+directory, everything any backend needs::
+
+    spec.yaml  run.json  workflow.yml  replicas.yml  transformations.yml  sites.yml
+    pegasus.properties
+
+The embedded local backend executes exactly this ``workflow.yml``; the pegasus
+backend hands it to ``pegasus-plan``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from Pegasus.api import File, Job, ReplicaCatalog, Workflow
+
+from mlwf_nb import _io
+from mlwf_nb.errors import RunExistsError, WorkflowError
+from mlwf_nb.pipelines import Graph, JobNode, Pipeline, get_pipeline
+from mlwf_nb.spec import RunSpec
+
+__all__ = ["SPEC_LFN", "build_graph", "build_workflow", "write_run_dir", "mlwf_executable", "RUN_FILES"]
+
+SPEC_LFN = "spec.yaml"
+RUN_FILES = ("spec.yaml", "run.json", "workflow.yml", "replicas.yml", "transformations.yml",
+             "sites.yml", "pegasus.properties")
+
+
+def mlwf_executable() -> str:
+    """Absolute path of the ``mlwf`` console script of this environment."""
+    candidate = Path(sys.executable).parent / "mlwf"
+    if candidate.exists():
+        return str(candidate)
+    import shutil
+
+    found = shutil.which("mlwf")
+    if not found:
+        raise WorkflowError("the 'mlwf' command is not installed in this environment; "
+                            "run `pip install -e .` (or `make install`) first")
+    return found
+
+
+def build_graph(spec: RunSpec, pipeline: Pipeline | None = None) -> Graph:
+    """Let the spec's pipeline build its job graph (data preparation included)."""
+    pipe = pipeline or get_pipeline(spec.pipeline)
+    if pipe.prepare is not None:
+        pipe.prepare(spec)
+    graph = Graph()
+    pipe.build(spec, graph)
+    if not graph.nodes:
+        raise WorkflowError(f"pipeline {pipe.name!r} produced no jobs for this spec")
+    return graph
+
+
+def _job(node: JobNode, files: dict[str, File], execution: Any) -> Job:
+    from mlwf_nb import catalogs
+
+    sdef = node.step
+    job = Job(sdef.transformation, node_label=_safe_label(node.label))
+
+    def f(lfn: str) -> File:
+        return files.setdefault(lfn, File(lfn))
+
+    args: list[Any] = ["step", sdef.name]
+    if sdef.spec_param:
+        args += ["--spec", f(SPEC_LFN)]
+        job.add_inputs(f(SPEC_LFN))
+    for param in sdef.files:
+        value = node.args.get(param)
+        if value is None:
+            continue
+        lfns = value if isinstance(value, list) else [value]
+        objs = [f(lfn) for lfn in lfns]
+        args += ["--" + param.replace("_", "-"), *objs]
+        if param in sdef.outputs:
+            for obj in objs:
+                job.add_outputs(obj, stage_out=obj.lfn.startswith("outputs/"), register_replica=False)
+        elif param in sdef.checkpoints:
+            for obj in objs:
+                job.add_checkpoint(obj, stage_out=True)
+        elif objs:
+            job.add_inputs(*objs)
+    for param in sdef.values:
+        if param in node.args:
+            value = node.args[param]
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args += ["--" + param.replace("_", "-"), text]
+    job.add_args(*args)
+    job.add_metadata(step=sdef.name, label=node.label)
+    for ns, key, value in catalogs.job_profiles(execution, checkpointed=bool(sdef.checkpoints),
+                                                resources=sdef.resources):
+        job.add_profiles(ns, key=key, value=value)
+    return job
+
+
+def _safe_label(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
+
+
+def build_workflow(spec: RunSpec, graph: Graph) -> Workflow:
+    """Turn a job graph into a ``Pegasus.api.Workflow`` (dependencies inferred from files)."""
+    wf = Workflow(spec.name, infer_dependencies=True)
+    files: dict[str, File] = {}
+    for node in graph.nodes:
+        wf.add_jobs(_job(node, files, spec.execution))
+    wf.add_metadata(**{"mlwf.pipeline": spec.pipeline, "mlwf.spec_name": spec.name})
+    return wf
+
+
+def _replicas(spec: RunSpec, graph: Graph, run_dir: Path) -> ReplicaCatalog:
+    from mlwf_nb import catalogs
+
+    rc = ReplicaCatalog()
+    rc.add_replica("local", SPEC_LFN, (run_dir / SPEC_LFN).resolve().as_uri(),
+                   checksum={"sha256": _sha256(run_dir / SPEC_LFN)})
+    for item in graph.inputs.values():
+        rc.add_replica("local", item.lfn, item.url,
+                       checksum={"sha256": item.sha256} if item.sha256 else None)
+    for node in graph.nodes:
+        for lfn in node.files("checkpoints"):
+            catalogs.checkpoint_placeholder(rc, lfn, run_dir)
+    return rc
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Graph | None = None,
+                  overwrite: bool = False) -> Path:
+    """Write the spec, the workflow and its catalogs into a new run directory.
+
+    Raises:
+        RunExistsError: ``run_dir`` already holds a run (and ``overwrite`` is false).
+    """
+    from mlwf_nb import catalogs
+
+    spec.validate()
+    run = Path(run_dir).resolve()
+    if (run / "workflow.yml").exists() and not overwrite:
+        raise RunExistsError(f"run directory {str(run)!r} already holds a run; choose another "
+                             "--run-dir, `mlwf resume` it, or delete it first")
+    graph = graph if graph is not None else build_graph(spec)
+    run.mkdir(parents=True, exist_ok=True, mode=0o700)
+    spec.save(run / SPEC_LFN)
+    wf = build_workflow(spec, graph)
+    steps = sorted({n.step.transformation for n in graph.nodes})
+    resources = {n.step.transformation: n.step.resources for n in graph.nodes}
+    with _io.atomic_path(run / "workflow.yml") as tmp:
+        wf.write(str(tmp))
+    with _io.atomic_path(run / "replicas.yml") as tmp:
+        _replicas(spec, graph, run).write(str(tmp))
+    tc = catalogs.build_transformation_catalog(spec.execution, steps, mlwf_executable(), resources)
+    with _io.atomic_path(run / "transformations.yml") as tmp:
+        tc.write(str(tmp))
+    with _io.atomic_path(run / "sites.yml") as tmp:
+        catalogs.build_site_catalog(spec.execution, run).write(str(tmp))
+    with _io.atomic_path(run / "pegasus.properties") as tmp:
+        catalogs.build_properties(spec.execution).write(str(tmp))
+    from mlwf_nb import __version__
+
+    _io.write_json(run / "run.json", {
+        "version": 1, "mlwf_nb": __version__, "pipeline": spec.pipeline, "name": spec.name,
+        "backend": spec.execution.backend, "created": time.time(),
+        "jobs": [{"name": f"{n.step.transformation}", "label": n.label, "step": n.step.name}
+                 for n in graph.nodes],
+        "inputs": {k: {"url": v.url, "sha256": v.sha256} for k, v in graph.inputs.items()},
+        "data_digest": _inputs_digest(graph),
+    })
+    return run
+
+
+def _inputs_digest(graph: Graph) -> str:
+    h = hashlib.sha256()
+    for lfn in sorted(graph.inputs):
+        h.update(f"{lfn}\0{graph.inputs[lfn].sha256 or ''}\n".encode())
+    return h.hexdigest()

@@ -21,6 +21,7 @@ __all__ = [
     "RunError",
     "RunExistsError",
     "HPOError",
+    "EvaluationError",
 ]
 
 
@@ -81,3 +82,7 @@ class RunExistsError(RunError, FileExistsError):
 
 class HPOError(MlwfError, ValueError):
     """A hyper-parameter search space or strategy is invalid."""
+
+
+class EvaluationError(MlwfError, ValueError):
+    """Labels, predictions or a confusion matrix are malformed (shape, range, class names)."""

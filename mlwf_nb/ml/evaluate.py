@@ -1,0 +1,193 @@
+"""Evaluation in numpy: confusion matrices, accuracy/kappa/F1/IoU, sliding-window scene inference.
+
+Everything here is pure numpy (no Keras): ``predict_scene`` takes any
+``predict_fn(batch_uint8) -> probabilities``, e.g. ``lambda b: model.predict(b, verbose=0)``.
+
+Zero-division convention: a precision, recall, F1 or IoU whose denominator is
+zero is reported as 0.0, and mean IoU / mean Dice average only the classes that
+occur in the truth or the prediction (union > 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mlwf_nb.errors import EvaluationError
+
+__all__ = ["confusion_matrix", "classification_metrics", "segmentation_metrics", "predict_scene"]
+
+PredictFn = Callable[[np.ndarray], Any]
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int, ignore_index: int | None = None) -> np.ndarray:
+    """Count (true, predicted) pairs: ``cm[i, j]`` = samples of class i predicted as j.
+
+    Args:
+        y_true: Integer labels of any shape.
+        y_pred: Integer predictions, same shape as ``y_true``.
+        num_classes: Number of classes; labels must lie in ``[0, num_classes)``.
+        ignore_index: A ``y_true`` value to skip (e.g. unlabeled pixels), or None.
+
+    Returns:
+        ``(num_classes, num_classes)`` int64 matrix.
+
+    Raises:
+        EvaluationError: Shapes differ or a label is out of range.
+    """
+    t = np.asarray(y_true).ravel()
+    p = np.asarray(y_pred).ravel()
+    if np.asarray(y_true).shape != np.asarray(y_pred).shape:
+        raise EvaluationError(f"y_true shape {np.shape(y_true)} != y_pred shape {np.shape(y_pred)}")
+    if ignore_index is not None:
+        keep = t != ignore_index
+        t, p = t[keep], p[keep]
+    for name, arr in (("y_true", t), ("y_pred", p)):
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise EvaluationError(f"{name} has values in [{arr.min()}, {arr.max()}] outside [0, {num_classes}); "
+                                  "map dataset indices to model classes first or set ignore_index")
+    flat = t.astype(np.int64) * num_classes + p.astype(np.int64)
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = num.astype(np.float64)
+    den = den.astype(np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def _per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
+    cm = np.asarray(cm, dtype=np.int64)
+    tp = np.diag(cm)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    union = support + predicted - tp
+    precision, recall = _ratio(tp, predicted), _ratio(tp, support)
+    return {"tp": tp, "support": support, "predicted": predicted, "union": union,
+            "precision": precision, "recall": recall, "f1": _ratio(2 * tp, support + predicted),
+            "iou": _ratio(tp, union)}
+
+
+def _kappa(cm: np.ndarray) -> float:
+    total = cm.sum()
+    if total == 0:
+        return 0.0
+    po = np.trace(cm) / total
+    pe = float((cm.sum(axis=0).astype(np.float64) * cm.sum(axis=1)).sum()) / float(total) ** 2
+    if pe >= 1.0:
+        return 1.0 if po >= 1.0 else 0.0
+    return float((po - pe) / (1.0 - pe))
+
+
+def _mean_present(values: np.ndarray, union: np.ndarray) -> float:
+    present = union > 0
+    return float(values[present].mean()) if present.any() else 0.0
+
+
+def classification_metrics(cm: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    """Overall accuracy, Cohen's kappa, per-class precision/recall/F1/IoU/support, mIoU.
+
+    Args:
+        cm: Square confusion matrix (rows truth, columns prediction).
+        class_names: One name per row.
+
+    Returns:
+        JSON-ready dict: ``overall_accuracy``, ``kappa``, ``miou``, ``mean_f1``,
+        ``support`` (total), ``per_class`` ({name: {precision, recall, f1, iou, support}}).
+
+    Raises:
+        EvaluationError: ``cm`` is not square or does not match ``class_names``.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(class_names):
+        raise EvaluationError(f"confusion matrix of shape {cm.shape} does not match "
+                              f"{len(class_names)} class names {list(class_names)}")
+    pc = _per_class(cm)
+    total = int(cm.sum())
+    per_class = {str(name): {"precision": float(pc["precision"][i]), "recall": float(pc["recall"][i]),
+                             "f1": float(pc["f1"][i]), "iou": float(pc["iou"][i]),
+                             "support": int(pc["support"][i])}
+                 for i, name in enumerate(class_names)}
+    return {"overall_accuracy": float(np.trace(cm) / total) if total else 0.0, "kappa": _kappa(cm),
+            "miou": _mean_present(pc["iou"], pc["union"]), "mean_f1": _mean_present(pc["f1"], pc["union"]),
+            "support": total, "per_class": per_class}
+
+
+def segmentation_metrics(y_true_mask: Any, y_pred_mask: Any, num_classes: int,
+                         ignore_index: int | None = None) -> dict[str, Any]:
+    """Dice, IoU and pixel accuracy of a predicted class mask, per class and mean.
+
+    Args:
+        y_true_mask: Integer mask(s), e.g. ``(H, W)`` or ``(N, H, W)``.
+        y_pred_mask: Predicted mask(s), same shape.
+        num_classes: Number of classes.
+        ignore_index: A truth value to skip, or None.
+
+    Returns:
+        ``{"pixel_accuracy", "mean_dice", "mean_iou", "dice": [...], "iou": [...],
+        "class_accuracy": [...], "confusion_matrix": [[...]]}`` (lists per class).
+    """
+    cm = confusion_matrix(y_true_mask, y_pred_mask, num_classes, ignore_index)
+    pc = _per_class(cm)
+    total = int(cm.sum())
+    return {"pixel_accuracy": float(np.trace(cm) / total) if total else 0.0,
+            "mean_dice": _mean_present(pc["f1"], pc["union"]), "mean_iou": _mean_present(pc["iou"], pc["union"]),
+            "dice": pc["f1"].tolist(), "iou": pc["iou"].tolist(), "class_accuracy": pc["recall"].tolist(),
+            "confusion_matrix": cm.tolist()}
+
+
+def predict_scene(predict_fn: PredictFn, image_u8: np.ndarray, window_sizes: Sequence[int],
+                  stride_fraction: float, input_size: int, batch_size: int = 64) -> np.ndarray:
+    """Multi-scale sliding-window class probabilities over a whole scene.
+
+    For each window size, windows at stride ``size * stride_fraction`` are cut,
+    resized to ``input_size``, classified ``batch_size`` at a time (memory stays
+    bounded by one batch plus the output), and each window's probabilities are
+    spread over its pixels; scales are averaged.
+
+    Args:
+        predict_fn: ``(n, input_size, input_size, B) uint8 -> (n, C)`` probabilities.
+        image_u8: ``(H, W, B)`` uint8 scene.
+        window_sizes: Window sizes in scene pixels, e.g. ``(56, 112, 224)``.
+        stride_fraction: Stride as a fraction of the window size, in (0, 1].
+        input_size: Model input size.
+        batch_size: Windows per ``predict_fn`` call.
+
+    Returns:
+        ``(H, W, C)`` float32 probabilities.
+
+    Raises:
+        EvaluationError: Bad arguments or predictions of the wrong shape.
+    """
+    from mlwf_nb.data.patches import sliding_windows, stitch_probabilities
+
+    image = np.asarray(image_u8)
+    if image.ndim != 3 or not window_sizes or not 0 < stride_fraction <= 1 or batch_size < 1:
+        raise EvaluationError(f"predict_scene needs an (H, W, B) image, window sizes, 0 < stride_fraction <= 1 "
+                              f"and batch_size >= 1; got image {image.shape}, {list(window_sizes)}, "
+                              f"{stride_fraction}, {batch_size}")
+    h, w = image.shape[:2]
+    total: np.ndarray | None = None
+    for size in window_sizes:
+        windows = sliding_windows(h, w, int(size), max(1, round(size * stride_fraction)))
+        probs = np.concatenate([_predict_batch(predict_fn, image, windows[i:i + batch_size], int(size),
+                                               int(input_size))
+                                for i in range(0, len(windows), batch_size)])
+        scale = np.asarray(stitch_probabilities(h, w, windows, int(size), probs), dtype=np.float32)
+        total = scale if total is None else total + scale
+    assert total is not None
+    return total / np.float32(len(window_sizes))
+
+
+def _predict_batch(predict_fn: PredictFn, image: np.ndarray, windows: np.ndarray, size: int,
+                   input_size: int) -> np.ndarray:
+    from mlwf_nb.data.patches import extract_windows
+
+    batch = extract_windows(image, windows, size, input_size)
+    probs = np.asarray(predict_fn(batch), dtype=np.float32)
+    if probs.ndim != 2 or probs.shape[0] != len(windows):
+        raise EvaluationError(f"predict_fn returned shape {probs.shape} for {len(windows)} windows; "
+                              "expected (n_windows, num_classes)")
+    return probs

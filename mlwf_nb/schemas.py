@@ -33,6 +33,7 @@ __all__ = [
     "RUN_DIR_FILES",
     "schema_dir",
     "load_yaml",
+    "loads_yaml",
     "validate_data",
     "validate_file",
     "validate_run_dir",
@@ -73,6 +74,11 @@ _PegasusSafeLoader.add_constructor("tag:yaml.org,2002:timestamp",
                                    yaml.SafeLoader.yaml_constructors["tag:yaml.org,2002:str"])
 
 
+def loads_yaml(text: str) -> Any:
+    """Parse Pegasus YAML text (see :func:`load_yaml`); raises ``yaml.YAMLError`` on bad input."""
+    return yaml.load(text, Loader=_PegasusSafeLoader)  # a SafeLoader subclass: safe
+
+
 def load_yaml(path: str | os.PathLike[str]) -> Any:
     """Load a Pegasus YAML file (safe loader; YAML 1.1 booleans/dates kept as Pegasus reads them).
 
@@ -85,7 +91,7 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
     except FileNotFoundError as err:
         raise WorkflowError(f"{p}: file not found; write the workflow and catalogs first") from err
     try:
-        return yaml.load(text, Loader=_PegasusSafeLoader)  # a SafeLoader subclass: safe
+        return loads_yaml(text)
     except yaml.YAMLError as err:
         raise WorkflowError(f"{p}: not valid YAML: {err}") from err
 

@@ -408,6 +408,8 @@ def _check(hint: Any, value: Any, where: str, meta: Any) -> Any:  # noqa: C901 -
         if isinstance(value, bool) or not isinstance(value, int):
             raise SpecError(f"{where} must be an integer, got {value!r}")
     elif hint is float:
+        if isinstance(value, str):
+            value = _yaml11_float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(f"{where} must be a number, got {value!r}")
         value = float(value)
@@ -423,6 +425,14 @@ def _check(hint: Any, value: Any, where: str, meta: Any) -> Any:  # noqa: C901 -
     if hi is not None and value > hi:
         raise SpecError(f"{where} must be <= {hi:g}, got {value!r}")
     return value
+
+
+def _yaml11_float(text: str) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; accept it as the number it means."""
+    try:
+        return float(text) if text.strip().lower() not in ("nan", "inf", "-inf", "+inf") else text
+    except ValueError:
+        return text
 
 
 # -- presets ---------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import math
+
+import dask.array as dsa
+import numpy as np
+import pytest
+import xarray as xr
+
+from mlwf_nb.data.raster import open_raster, write_geotiff
+from mlwf_nb.data.stretch import (
+    StretchParams,
+    apply_stretch,
+    band_histograms,
+    fit_optimized_linear,
+    fit_percentile,
+    fit_stretch,
+    load_stretch,
+    save_stretch,
+)
+from mlwf_nb.errors import DatasetError
+
+
+def ref_value(values: np.ndarray, percent: float) -> float:
+    """Plain reference: sort, then take the value at the cumulative-count rank."""
+    s = np.sort(values)
+    k = max(math.ceil(percent / 100.0 * s.size), 1)
+    return float(s[k - 1])
+
+
+def ref_optimized(img: np.ndarray, low: float, high: float, nodata: int | None):
+    blacks, whites = [], []
+    for band in img:
+        v = band.ravel()
+        v = v[v != nodata] if nodata is not None else v
+        a, b = ref_value(v, low), ref_value(v, high)
+        blacks.append(a - 0.1 * (b - a))
+        whites.append(b + 0.5 * (b - a))
+    return blacks, whites
+
+
+@pytest.fixture
+def img():
+    rng = np.random.default_rng(42)
+    data = rng.gamma(3.0, 300.0, size=(4, 53, 61)).astype(np.uint16)
+    data[2] += 1000
+    data[:, :5, :7] = 0  # nodata corner
+    return data
+
+
+@pytest.mark.parametrize("low, high", [(2.5, 99.0), (0.0, 100.0), (10.0, 90.0), (1.3, 97.7)])
+def test_optimized_linear_exact(img, low, high):
+    params = fit_optimized_linear(band_histograms(img, nodata=0), low, high)
+    black, white = ref_optimized(img, low, high, nodata=0)
+    assert params.method == "optimized_linear"
+    assert params.black == black and params.white == white  # exact, not approximately
+
+
+def test_nodata_excluded(img):
+    hist = band_histograms(img, nodata=0)
+    assert hist.shape == (4, 65536) and hist.dtype == np.int64
+    assert (hist[:, 0] == 0).all() and hist.sum(axis=1).tolist() == [(b != 0).sum() for b in img]
+    with_zero = band_histograms(img, nodata=None)
+    assert with_zero[0, 0] >= 35
+    a = fit_percentile(hist, 2.0, 98.0)
+    assert a.black[0] == ref_value(img[0][img[0] != 0], 2.0)
+    assert fit_percentile(with_zero, 0.0, 98.0).black[0] == 0.0
+
+
+def test_streaming_histogram_equals_in_memory(img, tmp_path):
+    lazy = xr.DataArray(dsa.from_array(img, chunks=(2, 16, 20)), dims=("band", "y", "x"))
+    np.testing.assert_array_equal(band_histograms(lazy), band_histograms(img))
+    path = write_geotiff(tmp_path / "s.tif", img, "EPSG:32650", _t(), nodata=0)
+    np.testing.assert_array_equal(band_histograms(open_raster(path, chunks=16)), band_histograms(img))
+
+
+def _t():
+    from rasterio.transform import from_origin
+
+    return from_origin(0, 0, 1, 1)
+
+
+def test_fit_stretch_sums_scenes(img, tmp_path):
+    other = (img // 2).astype(np.uint16)
+    path = write_geotiff(tmp_path / "o.tif", other, "EPSG:32650", _t())
+    params = fit_stretch([img, path], low=2.5, high=99.0, nodata=0)
+    both = np.concatenate([img, other], axis=2)
+    assert (params.black, params.white) == ref_optimized(both, 2.5, 99.0, nodata=0)
+    assert fit_stretch(img, method="percentile", low=5, high=95).method == "percentile"
+    with pytest.raises(DatasetError, match="unknown stretch method 'x'"):
+        fit_stretch([img], method="x")
+
+
+def test_apply_numpy_formula_and_layouts(img):
+    params = fit_optimized_linear(band_histograms(img), 2.5, 99.0)
+    out = apply_stretch(img, params)
+    c, d = np.array(params.black)[:, None, None], np.array(params.white)[:, None, None]
+    want = np.rint(np.clip(255.0 * (img - c) / (d - c), 0, 255)).astype(np.uint8)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, want)
+    last = apply_stretch(np.moveaxis(img, 0, -1), params, axis=-1)
+    np.testing.assert_array_equal(last, np.moveaxis(want, 0, -1))
+    assert (apply_stretch(img, params, nodata=0)[:, :5, :7] == 0).all()
+    with pytest.raises(DatasetError, match="4 bands"):
+        apply_stretch(img[:3], params)
+
+
+def test_apply_lazy_dataarray(img):
+    params = fit_optimized_linear(band_histograms(img), 2.5, 99.0)
+    lazy = xr.DataArray(dsa.from_array(img, chunks=(1, 16, 16)), dims=("band", "y", "x"))
+    out = apply_stretch(lazy, params)
+    assert isinstance(out.data, dsa.Array) and out.dtype == np.uint8  # still lazy
+    np.testing.assert_array_equal(out.values, apply_stretch(img, params))
+
+
+def test_float_data_binned_approximation():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.3, 0.05, size=(2, 40, 40))
+    hist = band_histograms(x, nodata=None, value_range=(0.0, 1.0))
+    p = fit_percentile(hist, 2.0, 98.0, value_range=(0.0, 1.0))
+    ref = ref_value(x[0].ravel(), 2.0)
+    assert abs(p.black[0] - ref) <= 1.0 / 65536 + 1e-12
+    with pytest.raises(DatasetError, match="value_range"):
+        fit_stretch([x], nodata=None)
+
+
+def test_save_load_roundtrip(tmp_path, img):
+    params = {"GF-2": fit_optimized_linear(band_histograms(img)), "GF-1": StretchParams(
+        "percentile", [1.0, 2.0], [3.0, 4.0], 2.0, 98.0)}
+    path = save_stretch(tmp_path / "stretch.json", params)
+    assert load_stretch(path) == params
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(DatasetError, match=r"bad\.json"):
+        load_stretch(tmp_path / "bad.json")

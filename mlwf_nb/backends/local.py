@@ -1,0 +1,414 @@
+"""The embedded local backend: "Pegasus on one machine".
+
+The workflow builder writes a Pegasus 5 abstract workflow (``workflow.yml``)
+and its catalogs into the run directory; :func:`read_plan` interprets them the
+way ``pegasus-plan`` would for site ``local`` with symlinking and no
+stage-out, and the detached executor (:mod:`mlwf_nb.backends._executor`) runs
+the jobs as subprocesses. Conventions:
+
+- jobstate name of a job: ``<transformation>_<job id>`` (``train_ID0000007``);
+  its files live in ``<run>/jobs/<jobstate name>/`` (``stdout.NNN``,
+  ``stderr.NNN`` per try, ``events.jsonl`` the job's own events, all tries).
+- working directory of every job: the run directory; LFNs are paths in it.
+- environment: inherited, plus ``env`` profiles (site ``local`` < transformation
+  < job) and ``MLWF_EVENTS``, ``MLWF_JOB`` (job id), ``MLWF_RUN_DIR``, ``MLWF_TRY``.
+- ``job_state`` events carry ``job`` (job id), ``name`` (jobstate name),
+  ``step`` (transformation), ``state``, ``exit_code`` and ``try``.
+- relayed job events carry ``"relay": "<jobstate name>:<offset>"``, the byte
+  offset just past the event in the job's own events file. A resumed executor
+  takes each job's largest offset from the run's ``events.jsonl``, so every job
+  event is relayed exactly once, also after a crash (seq stays contiguous).
+- ``DAGMAN_FINISHED`` exit code: 0 success, 1 failure, 2 cancelled.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlwf_nb.backends.base import Backend, RunDir
+from mlwf_nb.backends.jobstate import dagman_exit, parse_jobstate, status_dict, summarize
+from mlwf_nb.backends.staging import STAGE_IN_JOB, load_replicas, needs_stage_in, read_yaml
+from mlwf_nb.errors import BackendError, RunError, WorkflowError
+
+__all__ = ["LocalBackend", "Plan", "PlannedJob", "read_plan", "executor_alive", "local_status",
+           "CANCELLED_EXIT"]
+
+CANCELLED_EXIT = 2
+_TAIL_BYTES = 2048
+
+
+@dataclass(slots=True)
+class PlannedJob:
+    """One job as the executor runs it; times are in seconds."""
+
+    id: str
+    name: str
+    step: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    retry: int = 0
+    checkpoint_time: float | None = None
+    maxwalltime: float | None = None
+    stdin: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+@dataclass
+class Plan:
+    """The executable form of ``workflow.yml``: jobs by jobstate name and their edges."""
+
+    name: str
+    jobs: dict[str, PlannedJob]
+    parents: dict[str, list[str]]
+    children: dict[str, list[str]]
+
+
+def _properties(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        line = line.strip()
+        if line and line[0] not in "#!":
+            key, sep, value = line.partition("=") if "=" in line else line.partition(":")
+            if sep:
+                out[key.strip()] = value.strip()
+    return out
+
+
+def _profile(layers: list[Mapping[str, Any]], ns: str, key: str) -> Any:
+    """First value of ``ns.key`` in profile layers ordered most specific first."""
+    for prof in layers:
+        value = (prof.get(ns) or {}).get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _find_tr(tc: list[dict[str, Any]], job: Mapping[str, Any]) -> dict[str, Any]:
+    for tr in tc:
+        if tr.get("name") == job["name"] and job.get("namespace") in (None, tr.get("namespace")) \
+                and job.get("version") in (None, tr.get("version")):
+            return tr
+    raise WorkflowError(f"job {job.get('id')!r}: transformation {job['name']!r} is not in transformations.yml; "
+                        "add it to the TransformationCatalog")
+
+
+def _pfn(tr: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    sites = tr.get("sites") or []
+    if not sites:
+        raise WorkflowError(f"transformation {tr['name']!r} has no site entry in transformations.yml")
+    site = next((s for s in sites if s.get("name") == "local"), sites[0])
+    pfn = str(site["pfn"])
+    if pfn.startswith("file://"):
+        pfn = pfn[len("file://"):]
+    if "://" in pfn:
+        raise WorkflowError(f"transformation {tr['name']!r}: pfn {pfn!r} is remote; the local backend runs "
+                            "installed executables only (give a path on this machine)")
+    return pfn, site
+
+
+def _seconds(minutes: Any) -> float | None:
+    return None if minutes is None else float(minutes) * 60.0
+
+
+def _planned(job: Mapping[str, Any], tc: list[dict[str, Any]], site_env: Mapping[str, Any],
+             props: Mapping[str, str]) -> PlannedJob:
+    if job.get("type", "job") != "job":
+        raise WorkflowError(f"job {job.get('id')!r} has type {job.get('type')!r}; the local backend runs "
+                            "plain jobs only (no sub-workflows)")
+    tr = _find_tr(tc, job)
+    pfn, tsite = _pfn(tr)
+    layers = [job.get("profiles") or {}, tsite.get("profiles") or {}, tr.get("profiles") or {}]
+    env = {k[4:]: v for k, v in props.items() if k.startswith("env.")}
+    env.update(site_env)
+    for prof in reversed(layers):
+        env.update(prof.get("env") or {})
+    uses = job.get("uses") or []
+    retry = _profile(layers, "dagman", "retry") or _profile(layers, "dagman", "RETRY") \
+        or props.get("dagman.retry", 0)
+    ckpt = _profile(layers, "pegasus", "checkpoint.time") or props.get("pegasus.checkpoint.time")
+    wall = _profile(layers, "pegasus", "maxwalltime") or props.get("pegasus.maxwalltime")
+    return PlannedJob(
+        id=str(job["id"]), name=f"{job['name']}_{job['id']}", step=str(job["name"]),
+        argv=[pfn, *(str(a) for a in job.get("arguments") or [])],
+        env={str(k): str(v) for k, v in env.items()},
+        inputs=[u["lfn"] for u in uses if u.get("type") == "input"],
+        outputs=[u["lfn"] for u in uses if u.get("type") in ("output", "checkpoint")],
+        retry=int(retry), checkpoint_time=_seconds(ckpt), maxwalltime=_seconds(wall),
+        stdin=job.get("stdin"), stdout=job.get("stdout"), stderr=job.get("stderr"))
+
+
+def _edges(wf: Mapping[str, Any], jobs: dict[str, PlannedJob]) -> dict[str, list[str]]:
+    """Parents of each job: ``jobDependencies`` united with edges inferred from files."""
+    by_id = {pj.id: name for name, pj in jobs.items()}
+    parents: dict[str, set[str]] = {name: set() for name in jobs}
+    for dep in wf.get("jobDependencies") or []:
+        for child in dep.get("children") or []:
+            if dep["id"] not in by_id or child not in by_id:
+                raise WorkflowError(f"workflow.yml: jobDependencies names unknown job {dep['id']!r} -> {child!r}")
+            parents[by_id[child]].add(by_id[dep["id"]])
+    producer = {lfn: name for name, pj in jobs.items() for lfn in pj.outputs}
+    for name, pj in jobs.items():
+        parents[name].update(producer[lfn] for lfn in pj.inputs if lfn in producer and producer[lfn] != name)
+    return {name: sorted(ps) for name, ps in parents.items()}
+
+
+def _check_acyclic(jobs: Mapping[str, PlannedJob], parents: Mapping[str, list[str]],
+                   children: Mapping[str, list[str]]) -> None:
+    indeg = {n: len(parents[n]) for n in jobs}
+    todo = [n for n, d in indeg.items() if d == 0]
+    seen = 0
+    while todo:
+        seen += 1
+        for c in children.get(todo.pop(), ()):
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                todo.append(c)
+    if seen != len(jobs):
+        cycle = sorted(n for n, d in indeg.items() if d > 0)
+        raise WorkflowError(f"workflow.yml has a dependency cycle among {cycle[:10]}; remove one edge")
+
+
+def _add_stage_in(run: Path, wf: Mapping[str, Any], jobs: dict[str, PlannedJob],
+                  parents: dict[str, list[str]]) -> None:
+    produced = {lfn for pj in jobs.values() for lfn in pj.outputs}
+    wanted = list(dict.fromkeys(lfn for pj in jobs.values() for lfn in pj.inputs if lfn not in produced))
+    lfns = needs_stage_in(run, wanted, load_replicas(run, wf)) if wanted else []
+    if not lfns:
+        return
+    jobs[STAGE_IN_JOB] = PlannedJob(id=STAGE_IN_JOB, name=STAGE_IN_JOB, step="stage_in",
+                                    argv=[sys.executable, "-m", "mlwf_nb.backends.staging", str(run), *lfns],
+                                    outputs=list(lfns))
+    parents[STAGE_IN_JOB] = []
+    staged = set(lfns)
+    for name, pj in jobs.items():
+        if name != STAGE_IN_JOB and staged.intersection(pj.inputs):
+            parents[name].append(STAGE_IN_JOB)
+
+
+def read_plan(run_dir: RunDir, *, with_stage_in: bool = True) -> Plan:
+    """Interpret ``workflow.yml`` and the catalogs of a run directory for local execution.
+
+    Args:
+        run_dir: the run directory.
+        with_stage_in: add the ``stage_in_local_local_0`` pseudo job for inputs
+            no job produces (needs ``replicas.yml``).
+
+    Raises:
+        RunError: ``workflow.yml`` is missing.
+        WorkflowError: unknown transformation, remote executable, unknown job in
+            a dependency, or a dependency cycle.
+    """
+    run = Path(run_dir).resolve()
+    wf = read_yaml(run / "workflow.yml")
+    if not isinstance(wf, dict):
+        raise RunError(f"{run / 'workflow.yml'} not found or empty; write the workflow into the run directory")
+    tc = list(((read_yaml(run / "transformations.yml") or {}).get("transformations")) or [])
+    tc += list((wf.get("transformationCatalog") or {}).get("transformations") or [])
+    sc = list(((read_yaml(run / "sites.yml") or {}).get("sites")) or [])
+    sc += list((wf.get("siteCatalog") or {}).get("sites") or [])
+    site_env = next(((s.get("profiles") or {}).get("env") or {} for s in sc if s.get("name") == "local"), {})
+    props = _properties(run / "pegasus.properties")
+    jobs: dict[str, PlannedJob] = {}
+    for job in wf.get("jobs") or []:
+        pj = _planned(job, tc, site_env, props)
+        jobs[pj.name] = pj
+    parents = _edges(wf, jobs)
+    if with_stage_in:
+        _add_stage_in(run, wf, jobs, parents)
+    children: dict[str, list[str]] = {name: [] for name in jobs}
+    for name, ps in parents.items():
+        for p in ps:
+            children[p].append(name)
+    _check_acyclic(jobs, parents, children)
+    return Plan(name=str(wf.get("name", "workflow")), jobs=jobs, parents=parents, children=children)
+
+
+def executor_alive(run_dir: RunDir) -> bool:
+    """True while an executor holds the lock on ``<run>/executor.log``."""
+    try:
+        fd = os.open(Path(run_dir) / "executor.log", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _heartbeat_age(run: Path) -> float:
+    try:
+        return time.time() - (run / "executor.heartbeat").stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, path.stat().st_size - _TAIL_BYTES))
+            return fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _mlwf_state(run: Path, exit_code: int | None, stale_after: float) -> str:
+    if exit_code is not None:
+        return {0: "Success", CANCELLED_EXIT: "Cancelled"}.get(exit_code, "Failure")
+    if not (run / "executor.pid").exists():
+        return "Planned"
+    if not executor_alive(run) and _heartbeat_age(run) > stale_after:
+        return "Lost"
+    return "Running"
+
+
+def local_status(run_dir: RunDir, *, stale_after: float = 6.0) -> dict[str, Any]:
+    """Status of a local run, computed from ``jobstate.log`` and ``workflow.yml``.
+
+    Args:
+        run_dir: the run directory.
+        stale_after: seconds without heartbeat after which a run whose executor
+            is gone counts as Lost.
+
+    Returns:
+        The ``Pegasus.client.status`` shape plus ``"mlwf": {state, jobs, failed_jobs}``.
+    """
+    run = Path(run_dir)
+    plan = read_plan(run, with_stage_in=False)
+    records = parse_jobstate(run / "jobstate.log")
+    summaries = summarize(records, plan.jobs)
+    done = {n for n, s in summaries.items() if s.state == "succeeded"}
+    ready = [n for n, s in summaries.items() if s.state == "unready"
+             and all(p in done for p in plan.parents.get(n, ()))]
+    code = dagman_exit(records)
+    out = status_dict(summaries, exit_code=code, dagname=f"{plan.name}.dag", ready=ready)
+    jobs: dict[str, Any] = {}
+    for name, s in summaries.items():
+        pj = plan.jobs.get(name)
+        entry = {"state": s.state, "exit_code": s.exit_code, "tries": s.tries, "site": s.site,
+                 "step": pj.step if pj else name.rsplit("_", 1)[0], "started": s.started,
+                 "finished": s.finished}
+        if s.state == "failed" and s.tries:
+            entry["stderr_tail"] = _tail(run / "jobs" / name / f"stderr.{s.tries - 1:03d}")
+        jobs[name] = entry
+    state = _mlwf_state(run, code, stale_after)
+    if state == "Lost":
+        out["dags"]["root"]["state"] = "Failure"
+    out["mlwf"] = {"state": state, "jobs": jobs,
+                   "failed_jobs": [n for n, s in summaries.items() if s.state == "failed"]}
+    return out
+
+
+class LocalBackend(Backend):
+    """Runs a run directory's workflow with the detached local executor."""
+
+    name = "local"
+
+    def submit(self, run_dir: RunDir, *, jobs: int | None = None, wait: bool = False) -> dict[str, Any]:
+        """Start the executor for a fresh run (see :class:`Backend`).
+
+        Raises:
+            RunError: ``workflow.yml`` is missing.
+            BackendError: the run was already submitted (use resume) or the executor failed to start.
+        """
+        run = Path(run_dir)
+        if (run / "jobstate.log").exists() and (run / "jobstate.log").stat().st_size:
+            raise BackendError(f"run {run} was already submitted (jobstate.log exists); "
+                               "use resume() to continue it")
+        return self._start(run, jobs, wait)
+
+    def resume(self, run_dir: RunDir, *, wait: bool = False, jobs: int | None = None) -> dict[str, Any]:
+        """Start the executor again; jobs that already succeeded are skipped (rescue DAG)."""
+        return self._start(Path(run_dir), jobs, wait)
+
+    def status(self, run_dir: RunDir, *, stale_after: float = 6.0) -> dict[str, Any]:
+        """See :func:`local_status`."""
+        return local_status(run_dir, stale_after=stale_after)
+
+    def cancel(self, run_dir: RunDir, *, timeout: float = 30.0) -> None:
+        """Signal the executor; it kills running jobs and finishes the run as Cancelled.
+
+        Blocks until the executor has exited (at most ``timeout`` seconds).
+
+        Raises:
+            BackendError: no executor is running for this run.
+        """
+        run = Path(run_dir)
+        pid = _read_pid(run)
+        if pid is None or not executor_alive(run):
+            raise BackendError(f"no executor is running for {run}; nothing to cancel")
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        _wait_unlocked(run, timeout)
+
+    def _start(self, run: Path, jobs: int | None, wait: bool) -> dict[str, Any]:
+        if not (run / "workflow.yml").is_file():
+            raise RunError(f"{run / 'workflow.yml'} not found; write the workflow into the run directory first")
+        if executor_alive(run):
+            raise BackendError(f"an executor is still running for {run} (pid {_read_pid(run)}); "
+                               "cancel it or wait for it to finish")
+        proc = _spawn(run, jobs)
+        if wait:
+            proc.wait()
+        return local_status(run)
+
+
+def _read_pid(run: Path) -> int | None:
+    try:
+        return int((run / "executor.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def _spawn(run: Path, jobs: int | None) -> subprocess.Popen[bytes]:
+    """Start the detached executor; return once it has written ``executor.pid``."""
+    r, w = os.pipe()
+    cmd = [sys.executable, "-m", "mlwf_nb.backends._executor", str(run.resolve()), "--notify-fd", str(w)]
+    if jobs:
+        cmd += ["--jobs", str(jobs)]
+    with open(run / "executor.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(w,),
+                                start_new_session=True, cwd=run)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        ready = pipe.read()  # the executor writes its pid and closes its end; EOF alone = it died
+    if not ready.strip():
+        proc.wait()
+        raise BackendError(f"the local executor for {run} exited with {proc.returncode} before starting; "
+                           f"see {run / 'executor.log'}:\n{_tail(run / 'executor.log')}")
+    return proc
+
+
+def _wait_unlocked(run: Path, timeout: float) -> None:
+    """Block (without polling) until no executor holds the lock, or ``timeout`` passes."""
+    def take() -> None:
+        with open(run / "executor.log", "rb") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+
+    t = threading.Thread(target=take, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise BackendError(f"the executor for {run} did not stop within {timeout} s; "
+                           f"kill process group {_read_pid(run)} by hand")

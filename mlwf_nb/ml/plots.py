@@ -1,0 +1,141 @@
+"""Figures for evaluation: confusion matrix, training curves, class maps.
+
+Figures are built with ``matplotlib.figure.Figure`` (no pyplot state, works
+headless); a notebook displays a returned Figure as is. ``save_figure`` writes
+PNGs atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mlwf_nb._io import atomic_path
+from mlwf_nb.errors import EvaluationError
+
+__all__ = ["plot_confusion_matrix", "plot_history", "class_map_rgb", "save_figure"]
+
+Color = Sequence[int]
+
+
+def _swatch_color(color: Color) -> tuple[float, float, float]:
+    r, g, b = (float(c) for c in list(color)[:3])
+    return (r / 255.0, g / 255.0, b / 255.0)
+
+
+def plot_confusion_matrix(cm: Any, class_names: Sequence[str], class_colors: Sequence[Color] | None = None,
+                          normalize: bool = True) -> Figure:
+    """Heat map of a confusion matrix with counts (and row percentages) in each cell.
+
+    Args:
+        cm: Square matrix, rows truth, columns prediction.
+        class_names: One name per row.
+        class_colors: Optional RGB (0-255) colour per class, drawn as swatches
+            beside the tick labels.
+        normalize: Colour by row-normalised recall and print percentages.
+
+    Returns:
+        The Figure (one heat-map axes plus a colour bar).
+
+    Raises:
+        EvaluationError: ``cm`` does not match ``class_names`` / ``class_colors``.
+    """
+    counts = np.asarray(cm, dtype=np.int64)
+    n = len(class_names)
+    if counts.shape != (n, n) or (class_colors is not None and len(class_colors) != n):
+        raise EvaluationError(f"confusion matrix {counts.shape} does not match {n} class names"
+                              f"{'' if class_colors is None else f' and {len(class_colors)} colours'}")
+    rows = counts.sum(axis=1, keepdims=True)
+    shown = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0) if normalize else counts
+    fig = Figure(figsize=(1.2 + 0.9 * n, 1.0 + 0.8 * n), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, int(counts.max())))
+    fig.colorbar(image, ax=ax, label="fraction of true class" if normalize else "count")
+    threshold = (1.0 if normalize else float(max(1, counts.max()))) / 2
+    for i in range(n):
+        for j in range(n):
+            text = f"{counts[i, j]}\n{shown[i, j]:.0%}" if normalize else f"{counts[i, j]}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if shown[i, j] > threshold else "black")
+    ax.set_xticks(range(n), [str(c) for c in class_names], rotation=45, ha="right")
+    ax.set_yticks(range(n), [str(c) for c in class_names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix")
+    if class_colors is not None:
+        _add_swatches(ax, [_swatch_color(c) for c in class_colors])
+        ax.tick_params(axis="both", pad=16, length=0)
+    return fig
+
+
+def _add_swatches(ax: Any, colors: list[tuple[float, float, float]]) -> None:
+    """Small coloured squares just outside the left and bottom edges of the heat map."""
+    from matplotlib.patches import Rectangle
+
+    n, side = len(colors), 0.22
+    for k, color in enumerate(colors):
+        for xy in ((-0.5 - side - 0.06, k - side / 2), (k - side / 2, n - 0.5 + 0.06)):
+            ax.add_patch(Rectangle(xy, side, side, facecolor=color, edgecolor="black", linewidth=0.5,
+                                   clip_on=False, transform=ax.transData))
+
+
+def plot_history(history: Mapping[str, Sequence[float]]) -> Figure:
+    """Loss and accuracy curves (train and ``val_``) over epochs.
+
+    Args:
+        history: Metric lists, as in ``fit(...)["history"]``.
+
+    Returns:
+        The Figure: one axes per base metric present (``loss`` then ``accuracy``,
+        then any other), each with the train and validation curves.
+    """
+    bases = [k for k in history if not k.startswith("val_")]
+    bases += [k[4:] for k in history if k.startswith("val_") and k[4:] not in bases]
+    bases.sort(key=lambda k: (k != "loss", k != "accuracy", k))
+    fig = Figure(figsize=(4.5 * max(1, len(bases)), 3.5), layout="constrained")
+    for i, base in enumerate(bases or ["loss"]):
+        ax = fig.add_subplot(1, max(1, len(bases)), i + 1)
+        for key, label in ((base, "train"), (f"val_{base}", "validation")):
+            values = list(history.get(key, []))
+            if values:
+                ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(base)
+        ax.set_title(base)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend()
+    return fig
+
+
+def class_map_rgb(class_map: Any, colors: Sequence[Color]) -> np.ndarray:
+    """Colour a class map: pixel value ``k`` (a dataset index) becomes ``colors[k]``.
+
+    Args:
+        class_map: ``(H, W)`` integer map of dataset class indices.
+        colors: RGB (0-255) colour per dataset index.
+
+    Returns:
+        ``(H, W, 3)`` uint8 image.
+
+    Raises:
+        EvaluationError: A value has no colour.
+    """
+    cmap = np.asarray(class_map)
+    lut = np.asarray([list(c)[:3] for c in colors], dtype=np.uint8).reshape(-1, 3)
+    if cmap.size and (cmap.min() < 0 or cmap.max() >= len(lut)):
+        raise EvaluationError(f"class map has values in [{cmap.min()}, {cmap.max()}] but only {len(lut)} "
+                              "colours are given (one per dataset class index)")
+    return lut[cmap.astype(np.intp)]
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG atomically and return the path."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(path)

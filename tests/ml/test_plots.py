@@ -1,0 +1,58 @@
+"""Plots return Figures with the expected axes; class maps colour by dataset index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from mlwf_nb.errors import EvaluationError
+from mlwf_nb.ml.plots import class_map_rgb, plot_confusion_matrix, plot_history, save_figure
+
+NAMES = ["built-up", "farmland", "water"]
+COLORS = [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+
+
+def test_confusion_matrix_figure(tmp_path):
+    cm = np.array([[8, 2, 0], [1, 9, 0], [0, 0, 0]])
+    fig = plot_confusion_matrix(cm, NAMES, COLORS)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(fig.axes) == 2  # heat map + colour bar
+    assert [t.get_text() for t in ax.get_xticklabels()] == NAMES
+    assert [t.get_text() for t in ax.get_yticklabels()] == NAMES
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[0] == "8\n80%" and texts[1] == "2\n20%" and texts[-1] == "0\n0%"
+    np.testing.assert_allclose(ax.images[0].get_array()[0], [0.8, 0.2, 0.0])
+    swatches = [tuple(p.get_facecolor()[:3]) for p in ax.patches]
+    assert swatches.count((0.0, 0.0, 1.0)) == 2  # water on both axes
+    raw = plot_confusion_matrix(cm, NAMES, normalize=False)
+    assert raw.axes[0].texts[0].get_text() == "8" and not raw.axes[0].patches
+    out = save_figure(fig, tmp_path / "figs" / "cm.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in out.parent.iterdir()] == ["cm.png"]
+    with pytest.raises(EvaluationError, match="3 class names"):
+        plot_confusion_matrix(np.zeros((2, 2)), NAMES)
+
+
+def test_history_figure():
+    hist = {"loss": [1.0, 0.5, 0.3], "accuracy": [0.4, 0.7, 0.9], "val_loss": [1.1, 0.6, 0.5],
+            "val_accuracy": [0.3, 0.6, 0.8]}
+    fig = plot_history(hist)
+    assert isinstance(fig, Figure)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    loss_ax = fig.axes[0]
+    assert [ln.get_label() for ln in loss_ax.lines] == ["train", "validation"]
+    np.testing.assert_array_equal(loss_ax.lines[1].get_ydata(), [1.1, 0.6, 0.5])
+    np.testing.assert_array_equal(loss_ax.lines[0].get_xdata(), [1, 2, 3])
+
+
+def test_class_map_rgb():
+    dataset_colors = [[0, 0, 0], *COLORS]  # index 0 = unlabeled
+    cmap = np.array([[0, 1], [2, 3]])
+    rgb = class_map_rgb(cmap, dataset_colors)
+    assert rgb.dtype == np.uint8 and rgb.shape == (2, 2, 3)
+    np.testing.assert_array_equal(rgb[1, 1], [0, 0, 255])
+    np.testing.assert_array_equal(rgb[0, 0], [0, 0, 0])
+    with pytest.raises(EvaluationError, match="4 colours"):
+        class_map_rgb(np.array([[4]]), dataset_colors)

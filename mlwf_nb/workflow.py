@@ -68,7 +68,7 @@ def _job(node: JobNode, files: dict[str, File], execution: Any) -> Job:
     def f(lfn: str) -> File:
         return files.setdefault(lfn, File(lfn))
 
-    args: list[Any] = ["step", sdef.name]
+    args: list[Any] = ["step", sdef.command_name]
     if sdef.spec_param:
         args += ["--spec", f(SPEC_LFN)]
         job.add_inputs(f(SPEC_LFN))

@@ -63,6 +63,11 @@ class StepDef:
         """``module:function``, how a job imports the step."""
         return f"{self.func.__module__}:{self.func.__qualname__}"
 
+    @property
+    def command_name(self) -> str:
+        """What ``mlwf step`` is given: the name for built-in steps, ``module:function`` otherwise."""
+        return self.name if self.func.__module__ in _BUILTIN_MODULES else self.reference
+
     def inputs(self) -> list[str]:
         """Names of the input-file parameters."""
         return [p for p in self.files if p not in self.outputs and p not in self.checkpoints]
@@ -135,7 +140,12 @@ def get_step(name: str) -> StepDef:
     """Find a step by name, or by ``module:function`` reference (imports the module)."""
     if name not in _REGISTRY and ":" in name:
         mod, _, attr = name.partition(":")
-        obj = getattr(importlib.import_module(mod), attr, None)
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as err:
+            raise StepError(f"step {name!r}: cannot import module {mod!r} ({err}); install it or put "
+                            "its folder on PYTHONPATH so jobs can import it") from err
+        obj = getattr(module, attr, None)
         if isinstance(obj, StepDef):
             return obj
     if name not in _REGISTRY:

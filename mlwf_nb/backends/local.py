@@ -293,7 +293,7 @@ def local_status(run_dir: RunDir, *, stale_after: float = 6.0) -> dict[str, Any]
         The ``Pegasus.client.status`` shape plus ``"mlwf": {state, jobs, failed_jobs}``.
     """
     run = Path(run_dir)
-    plan = read_plan(run, with_stage_in=False)
+    plan = read_plan(run)
     records = parse_jobstate(run / "jobstate.log")
     summaries = summarize(records, plan.jobs)
     done = {n for n, s in summaries.items() if s.state == "succeeded"}

@@ -1,0 +1,152 @@
+"""Checkpoints, walltime, cancel, Lost and resume: real detached executors and signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from mlwf_nb.backends.jobstate import parse_jobstate
+from mlwf_nb.backends.local import LocalBackend, _read_pid, executor_alive
+from mlwf_nb.errors import BackendError
+from mlwf_nb.events import read_events
+
+EMIT1 = f"{sys.executable} -c \"from mlwf_nb.events import emit; emit('log', level='info', message='once')\""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_for(pred, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_checkpoint_time_sends_sigterm_and_retry_resumes(builder):
+    b = builder()
+    script = ("if [ -f outputs/ck.txt ]; then echo resumed-from-$(cat outputs/ck.txt) > work/done.txt; exit 0; fi; "
+              "trap 'echo $MLWF_TRY > outputs/ck.txt; exit 143' TERM; sleep 30 & wait $!")
+    b.sh("train", script, checkpoints=["outputs/ck.txt"], outputs=["work/done.txt"],
+         checkpoint_time=0.01, retry=1)
+    run = b.write()
+    t0 = time.monotonic()
+    st = LocalBackend().submit(run, wait=True)
+    assert time.monotonic() - t0 < 15
+    job = st["mlwf"]["jobs"]["train_ID0000001"]
+    assert st["mlwf"]["state"] == "Success", job
+    assert job["tries"] == 2
+    assert (run / "work/done.txt").read_text() == "resumed-from-0\n"
+    codes = [r.exit_code for r in parse_jobstate(run / "jobstate.log") if r.state.startswith("JOB_")
+             and r.exit_code is not None]
+    assert codes == [143, 0]
+
+
+def test_maxwalltime_kills_the_process_group(builder):
+    b = builder()
+    b.sh("slow", "sleep 30 & echo $! > work/child.pid; wait", outputs=["work/child.pid"], maxwalltime=0.01)
+    run = b.write()
+    t0 = time.monotonic()
+    st = LocalBackend().submit(run, wait=True)
+    assert time.monotonic() - t0 < 15
+    job = st["mlwf"]["jobs"]["slow_ID0000001"]
+    assert (job["state"], job["exit_code"]) == ("failed", -9)
+    child = int((run / "work/child.pid").read_text())
+    assert _wait_for(lambda: not _alive(child), 5)  # the whole group died, not only the shell
+
+
+def test_detached_submit_returns_immediately_then_cancel(builder):
+    b = builder()
+    b.sh("slow", "echo $$ > work/pid; sleep 30", outputs=["work/pid"])
+    b.sh("never", "true", inputs=["work/pid"])
+    run = b.write()
+    backend = LocalBackend()
+    t0 = time.monotonic()
+    st = backend.submit(run)
+    assert time.monotonic() - t0 < 5
+    assert (run / "executor.pid").exists() and executor_alive(run)
+    assert st["mlwf"]["state"] == "Running"
+    assert _wait_for(lambda: (run / "work/pid").exists() and (run / "work/pid").read_text().strip())
+    job_pid = int((run / "work/pid").read_text())
+    with pytest.raises(BackendError, match="still running"):
+        backend.resume(run)
+    backend.cancel(run)
+    assert not executor_alive(run)
+    assert _wait_for(lambda: not _alive(job_pid), 5)
+    st = backend.status(run)
+    assert st["mlwf"]["state"] == "Cancelled" and st["dags"]["root"]["state"] == "Failure"
+    job = st["mlwf"]["jobs"]["slow_ID0000001"]
+    assert (job["state"], job["exit_code"]) == ("failed", -9)
+    assert st["mlwf"]["jobs"]["never_ID0000002"]["state"] == "unready"
+    states = [r.state for r in parse_jobstate(run / "jobstate.log") if r.job == "slow_ID0000001"]
+    assert states == ["SUBMIT", "EXECUTE", "JOB_ABORTED", "JOB_FAILURE"]
+    events = list(read_events(run / "events.jsonl"))
+    assert events[-1]["type"] == "run_finished" and events[-1]["state"] == "Cancelled"
+    with pytest.raises(BackendError, match="nothing to cancel"):
+        backend.cancel(run)
+
+
+def test_lost_executor_then_resume(builder):
+    b = builder()
+    b.sh("first", EMIT1, outputs=["work/first"], _id="first")
+    b.sh("hang", f"{EMIT1}; if [ -f work/again ]; then exit 0; fi; touch work/again; echo $$ > work/pid; sleep 30",
+         inputs=["work/first"], _id="hang")
+    run = b.write()
+    backend = LocalBackend()
+    backend.submit(run)
+    assert _wait_for(lambda: (run / "work/pid").exists() and (run / "work/pid").read_text().strip())
+    orphan = int((run / "work/pid").read_text())
+    time.sleep(0.6)  # let the relay pick up the hang job's first event
+    os.kill(_read_pid(run), signal.SIGKILL)
+    assert _wait_for(lambda: not executor_alive(run), 5)
+    assert backend.status(run)["mlwf"]["state"] == "Running"  # heartbeat still fresh
+    st = backend.status(run, stale_after=0.0)
+    assert st["mlwf"]["state"] == "Lost" and st["dags"]["root"]["state"] == "Failure"
+    st = backend.resume(run, wait=True)
+    assert st["mlwf"]["state"] == "Success", st["mlwf"]
+    assert _wait_for(lambda: not _alive(orphan), 5)  # the orphaned job was killed on resume
+    assert st["mlwf"]["jobs"]["first_first"]["tries"] == 1  # not run again
+    assert st["mlwf"]["jobs"]["hang_hang"]["tries"] == 2
+    events = list(read_events(run / "events.jsonl"))
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    logs = [e["job"] for e in events if e["type"] == "log"]
+    assert logs == ["first", "hang", "hang"]  # one per try, none duplicated
+    recs = parse_jobstate(run / "jobstate.log")
+    starts = [r.info for r in recs if r.state == "DAGMAN_STARTED"]
+    assert len(starts) == 2 and float(starts[1]) > float(starts[0])
+    submits = [r.seq for r in recs if r.state == "SUBMIT"]
+    assert submits == sorted(submits) and len(set(submits)) == len(submits)
+
+
+def test_resume_after_failure_skips_finished_jobs(builder):
+    b = builder()
+    b.sh("ok", f"echo x >> work/ok-runs; {EMIT1}", outputs=["work/ok-runs"], _id="ok")
+    b.sh("flaky", f"{EMIT1}; test -f work/fixed || exit 5", inputs=["work/ok-runs"], _id="flaky")
+    run = b.write()
+    backend = LocalBackend()
+    st = backend.submit(run, wait=True)
+    assert st["mlwf"]["state"] == "Failure" and st["mlwf"]["failed_jobs"] == ["flaky_flaky"]
+    n_before = len(list(read_events(run / "events.jsonl")))
+    (run / "work/fixed").touch()
+    st = backend.resume(run, wait=True)
+    assert st["mlwf"]["state"] == "Success"
+    assert (run / "work/ok-runs").read_text() == "x\n"
+    events = list(read_events(run / "events.jsonl"))
+    assert len(events) > n_before
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["job"] for e in events if e["type"] == "log"] == ["ok", "flaky", "flaky"]
+    assert events[n_before]["type"] == "run_started" and events[n_before]["resumed"] is True
+    job = st["mlwf"]["jobs"]["flaky_flaky"]
+    assert (job["tries"], job["exit_code"]) == (2, 0)
+    assert (run / "jobs/flaky_flaky/stderr.001").exists()  # try numbering continues across runs

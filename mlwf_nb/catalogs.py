@@ -404,7 +404,7 @@ def job_profiles(execution: ExecutionSpec, *, checkpointed: bool, resources: dic
 
     Returns:
         ``pegasus checkpoint.time`` (minutes, checkpointed jobs, when > 0),
-        ``pegasus maxwalltime`` (minutes, when > 0), ``dagman retry``,
+        ``pegasus maxwalltime`` (minutes, when > 0), ``dagman RETRY`` (upper case, as ``add_dagman_profile`` writes it),
         ``pegasus cores/memory/gpus``, ``condor request_gpus`` and env profiles.
     """
     out: list[Profile] = []
@@ -413,7 +413,7 @@ def job_profiles(execution: ExecutionSpec, *, checkpointed: bool, resources: dic
     if execution.maxwalltime > 0:
         out.append((Namespace.PEGASUS, "maxwalltime", int(execution.maxwalltime)))
     if execution.retries > 0:
-        out.append((Namespace.DAGMAN, "retry", int(execution.retries)))
+        out.append((Namespace.DAGMAN, "RETRY", int(execution.retries)))  # as add_dagman_profile
     out.extend(_resource_profiles(resources, execution))
     preset = SITE_PRESETS.get(execution.site)
     if job_id and run_dir is not None and preset is not None and preset.shared_filesystem:

@@ -99,15 +99,14 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
 def schema_dir() -> Path:
     """The folder holding the official Pegasus 5 schemas.
 
-    Looked up in ``$MLWF_PEGASUS_SCHEMAS``, then ``<repo>/../shared/pegasus/schema``.
+    ``$MLWF_PEGASUS_SCHEMAS`` when set (and then only there), else ``<repo>/../shared/pegasus/schema``.
 
     Raises:
         WorkflowError: neither holds ``wf-5.0.yml``; the message says where to put them.
     """
     env = os.environ.get(ENV_SCHEMAS)
-    candidates = [Path(env)] if env else []
     repo = Path(__file__).resolve().parent.parent
-    candidates.append(repo.parent / "shared" / "pegasus" / "schema")
+    candidates = [Path(env)] if env else [repo.parent / "shared" / "pegasus" / "schema"]
     for cand in candidates:
         if (cand / SCHEMA_FILES["workflow"]).is_file():
             return cand

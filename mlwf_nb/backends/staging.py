@@ -106,6 +106,8 @@ def _sha256(path: Path) -> str:
 def _link(dest: Path, target: str) -> str:
     if os.path.islink(dest) and os.readlink(dest) == target:
         return f"symlink {dest.name} -> {target} (already in place)"
+    if not os.path.islink(dest) and os.path.exists(dest) and os.path.samefile(dest, target):
+        return f"{dest.name} is already the replica itself (nothing to stage)"
     tmp = dest.with_name(f".{dest.name}.link.tmp")
     if os.path.lexists(tmp):
         tmp.unlink()

@@ -1,0 +1,241 @@
+"""Patches and windows: multi-scale training samples and sliding-window inference.
+
+Pure numpy, no TensorFlow. Images are channels-last ``(H, W, B)`` uint8 (already
+stretched); labels ``(H, W)`` uint8 dataset class indices (0 = unlabeled).
+Model class ``k`` is dataset class index ``k + 1``.
+
+Scenes smaller than a sliding window are padded with zeros at the bottom and
+right (:func:`extract_windows`); probabilities are stitched back over the real
+pixels only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mlwf_nb.errors import DatasetError
+
+__all__ = ["resize", "resize_batch", "sample_patches", "sliding_windows", "extract_windows",
+           "stitch_probabilities", "stitch_multiscale", "class_map"]
+
+
+# -- resizing ----------------------------------------------------------------------------
+
+def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear (half-pixel centres) source indices and weights along one axis."""
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    pos = np.clip(pos, 0.0, n_in - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (pos - i0)
+
+
+def resize_batch(x: np.ndarray, size: int) -> np.ndarray:
+    """Resize ``(N, h, w, B)`` to ``(N, size, size, B)``, keeping the dtype.
+
+    Exact integer downscaling averages blocks (area); anything else is
+    bilinear with half-pixel centres. Integer outputs are rounded.
+    """
+    n, h, w, b = x.shape
+    if (h, w) == (size, size):
+        return x.copy()
+    if h % size == 0 and w % size == 0:
+        fy, fx = h // size, w // size
+        out = x.reshape(n, size, fy, size, fx, b).mean(axis=(2, 4))
+    else:
+        y0, y1, wy = _axis_weights(h, size)
+        x0, x1, wx = _axis_weights(w, size)
+        f = x.astype(np.float32)
+        rows = f[:, y0] * (1 - wy)[None, :, None, None] + f[:, y1] * wy[None, :, None, None]
+        out = rows[:, :, x0] * (1 - wx)[None, None, :, None] + rows[:, :, x1] * wx[None, None, :, None]
+    if np.issubdtype(x.dtype, np.integer):
+        info = np.iinfo(x.dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(x.dtype)
+    return out.astype(x.dtype)
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize one ``(h, w, B)`` image to ``(size, size, B)`` (see :func:`resize_batch`)."""
+    return resize_batch(image[None], size)[0]
+
+
+# -- training patches --------------------------------------------------------------------
+
+def sample_patches(image: np.ndarray, label: np.ndarray, sizes: Sequence[int], n: int, input_size: int,
+                   min_purity: float, balance: bool, rng: np.random.Generator,
+                   num_classes: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Sample labelled multi-scale patches from one scene.
+
+    Windows of a random size from ``sizes`` (those that fit the scene; if none
+    fits, the scene's shorter side) at random positions are labelled with their
+    majority class (index > 0). A window is kept when that class covers at least
+    ``min_purity`` of the window's pixels; otherwise another is drawn, up to
+    ``50 * n`` windows in all. With ``balance``, each class present gets an equal
+    share of the ``n`` patches where the scene has enough windows of it (the
+    shares of rarer classes are filled by the others). Fewer than ``n`` patches
+    come back when the scene has too few pure windows (``meta["requested"]``).
+
+    Args:
+        image: ``(H, W, B)`` uint8.
+        label: ``(H, W)`` uint8 class indices (0 = unlabeled).
+        sizes: Window sizes in pixels.
+        n: Number of patches wanted.
+        input_size: Side of the returned patches (resized).
+        min_purity: Minimum fraction of the window covered by its majority class.
+        balance: Balance classes.
+        rng: Random generator (the caller seeds it).
+        num_classes: Number of model classes C (dataset indices 1..C).
+
+    Returns:
+        ``X`` ``(N, input_size, input_size, B)`` uint8, ``y`` ``(N,)`` int32 in
+        0..C-1, and ``meta`` (``windows``: ``[[y0, x0, size], ...]``,
+        ``class_counts``, ``requested``, ``drawn``).
+    """
+    if image.ndim != 3 or label.shape != image.shape[:2]:
+        raise DatasetError(f"sample_patches: image {image.shape} must be (H, W, B) and label "
+                           f"{label.shape} (H, W) of the same size")
+    h, w = label.shape
+    usable = [s for s in sizes if s <= min(h, w)] or [min(h, w)]
+    cands, drawn = _draw(label, usable, n, min_purity, rng, num_classes, balance)
+    chosen = _choose(cands, n, balance, rng, num_classes)
+    wins = cands[chosen]
+    X = np.zeros((len(wins), input_size, input_size, image.shape[2]), dtype=np.uint8)
+    for s in np.unique(wins[:, 2]) if len(wins) else []:
+        rows = np.flatnonzero(wins[:, 2] == s)
+        crops = np.stack([image[y:y + s, x:x + s] for y, x, _, _ in wins[rows]])
+        X[rows] = resize_batch(crops, input_size)
+    y = (wins[:, 3] - 1).astype(np.int32)
+    meta = {"windows": wins[:, :3].tolist(), "requested": n, "drawn": drawn,
+            "class_counts": {int(k): int((y == k).sum()) for k in range(num_classes)}}
+    return X, y, meta
+
+
+def _draw(label: np.ndarray, sizes: list[int], n: int, min_purity: float, rng: np.random.Generator,
+          num_classes: int, balance: bool) -> tuple[np.ndarray, int]:
+    """Draw random windows until ``4 n`` are pure or ``50 n`` are drawn.
+
+    With ``balance`` drawing goes on (within ``50 n``) until every class seen
+    has an equal share of ``n`` among the pure windows.
+
+    Returns:
+        Pure windows as rows ``(y0, x0, size, class index)`` and the number drawn.
+    """
+    h, w = label.shape
+    kept: list[tuple[int, int, int, int]] = []
+    drawn, budget, target = 0, 50 * n, 4 * n
+    per_class = np.zeros(num_classes + 1, dtype=np.int64)
+    while drawn < budget and not _enough(len(kept), target, per_class, n, balance):
+        m = min(budget - drawn, 256)
+        s = rng.choice(np.asarray(sizes), size=m)
+        ys = (rng.random(m) * (h - s + 1)).astype(np.int64)
+        xs = (rng.random(m) * (w - s + 1)).astype(np.int64)
+        for y0, x0, sz in zip(ys, xs, s, strict=True):
+            counts = np.bincount(label[y0:y0 + sz, x0:x0 + sz].ravel(), minlength=num_classes + 1)
+            k = int(np.argmax(counts[1:num_classes + 1])) + 1
+            if counts[k] > 0 and counts[k] >= min_purity * sz * sz:
+                kept.append((int(y0), int(x0), int(sz), k))
+                per_class[k] += 1
+        drawn += m
+    return np.asarray(kept, dtype=np.int64).reshape(-1, 4), drawn
+
+
+def _enough(kept: int, target: int, per_class: np.ndarray, n: int, balance: bool) -> bool:
+    if kept < target:
+        return False
+    seen = per_class[per_class > 0]
+    return not balance or bool((seen >= -(-n // len(seen))).all())
+
+
+def _choose(cands: np.ndarray, n: int, balance: bool, rng: np.random.Generator,
+            num_classes: int) -> np.ndarray:
+    """Indices of the candidates to keep (without replacement)."""
+    if len(cands) <= n:
+        return np.arange(len(cands))
+    if not balance:
+        return np.sort(rng.choice(len(cands), size=n, replace=False))
+    pools = [rng.permutation(np.flatnonzero(cands[:, 3] == k + 1)) for k in range(num_classes)]
+    pools = [p for p in pools if len(p)]
+    take = [0] * len(pools)
+    left = n
+    while left > 0:  # water-filling: equal shares, rare classes give their unused share away
+        open_ = [i for i, p in enumerate(pools) if take[i] < len(p)]
+        share = max(left // len(open_), 1)
+        for i in open_:
+            add = min(share, len(pools[i]) - take[i], left)
+            take[i] += add
+            left -= add
+    return np.sort(np.concatenate([p[:t] for p, t in zip(pools, take, strict=True)]))
+
+
+# -- sliding windows ---------------------------------------------------------------------
+
+def _starts(length: int, size: int, stride: int) -> list[int]:
+    if length <= size:
+        return [0]
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] + size < length:
+        starts.append(length - size)
+    return starts
+
+
+def sliding_windows(height: int, width: int, size: int, stride: int) -> np.ndarray:
+    """Top-left corners ``(N, 2)`` of ``size`` windows covering every pixel.
+
+    Windows step by ``stride``; the last row and column are shifted to end at
+    the border. A side shorter than ``size`` gets one window at 0 (the scene is
+    padded, see :func:`extract_windows`).
+    """
+    if size < 1 or stride < 1 or height < 1 or width < 1:
+        raise DatasetError(f"sliding_windows: size {size}, stride {stride} and scene {height}x{width} "
+                           "must all be positive")
+    ys, xs = _starts(height, size, stride), _starts(width, size, stride)
+    return np.array([(y, x) for y in ys for x in xs], dtype=np.int64).reshape(-1, 2)
+
+
+def extract_windows(image: np.ndarray, windows: np.ndarray, size: int, input_size: int) -> np.ndarray:
+    """Crop ``(H, W, B)`` at ``windows`` and resize: ``(N, input_size, input_size, B)``.
+
+    A scene smaller than ``size`` is zero-padded at the bottom and right.
+    """
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        pad = ((0, max(size - h, 0)), (0, max(size - w, 0))) + ((0, 0),) * (image.ndim - 2)
+        image = np.pad(image, pad)
+    if len(windows) == 0:
+        return np.zeros((0, input_size, input_size, *image.shape[2:]), dtype=image.dtype)
+    crops = np.stack([image[y:y + size, x:x + size] for y, x in windows])
+    return resize_batch(crops, input_size)
+
+
+def stitch_probabilities(height: int, width: int, windows: np.ndarray, size: int,
+                         probs: np.ndarray) -> np.ndarray:
+    """Average window probabilities ``(N, C)`` per pixel into ``(H, W, C)`` float32.
+
+    Pixels covered by no window get 0 everywhere.
+    """
+    probs = np.asarray(probs, dtype=np.float32)
+    acc = np.zeros((height, width, probs.shape[1]), dtype=np.float32)
+    cover = np.zeros((height, width, 1), dtype=np.float32)
+    for (y, x), p in zip(windows, probs, strict=True):
+        acc[y:y + size, x:x + size] += p
+        cover[y:y + size, x:x + size] += 1.0
+    return acc / np.maximum(cover, 1.0)
+
+
+def stitch_multiscale(height: int, width: int,
+                      scales: Sequence[tuple[np.ndarray, int, np.ndarray]]) -> np.ndarray:
+    """Average :func:`stitch_probabilities` over scales given as ``(windows, size, probs)``."""
+    if not scales:
+        raise DatasetError("stitch_multiscale needs at least one (windows, size, probs) scale")
+    out = stitch_probabilities(height, width, *scales[0])
+    for windows, size, probs in scales[1:]:
+        out += stitch_probabilities(height, width, windows, size, probs)
+    return out / np.float32(len(scales))
+
+
+def class_map(probs: np.ndarray) -> np.ndarray:
+    """``(H, W, C)`` probabilities to ``(H, W)`` uint8 dataset class indices (argmax + 1)."""
+    return (np.argmax(probs, axis=-1) + 1).astype(np.uint8)

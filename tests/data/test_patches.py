@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlwf_nb.data.patches import (
+    class_map,
+    extract_windows,
+    resize,
+    resize_batch,
+    sample_patches,
+    sliding_windows,
+    stitch_multiscale,
+    stitch_probabilities,
+)
+from mlwf_nb.errors import DatasetError
+
+
+def halves_scene(h=64, w=64):
+    """Left half class 1 (image value 10), right half class 3 (image value 200); top rows class 5."""
+    label = np.ones((h, w), np.uint8)
+    label[:, w // 2:] = 3
+    label[:8] = 5
+    image = np.zeros((h, w, 4), np.uint8)
+    image[label == 1] = 10
+    image[label == 3] = 200
+    image[label == 5] = 90
+    return image, label
+
+
+def test_resize_area_and_bilinear():
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    np.testing.assert_allclose(resize_batch(x, 2)[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+    up = resize(np.array([[[0], [100]]], np.uint8), 4)  # 1x2 -> 4x4, half-pixel centres
+    assert up.dtype == np.uint8 and up[0, :, 0].tolist() == [0, 25, 75, 100]
+    const = np.full((3, 7, 5, 2), 77, np.uint8)
+    assert (resize_batch(const, 11) == 77).all() and resize_batch(const, 11).shape == (3, 11, 11, 2)
+
+
+def test_sample_patches_labels_are_majority_and_pure():
+    image, label = halves_scene()
+    X, y, meta = sample_patches(image, label, sizes=[8, 16], n=60, input_size=12, min_purity=1.0,
+                                balance=False, rng=np.random.default_rng(0), num_classes=5)
+    assert X.shape == (60, 12, 12, 4) and X.dtype == np.uint8 and y.dtype == np.int32
+    assert set(np.unique(y)) <= {0, 2, 4}  # class index k -> k - 1
+    value = {0: 10, 2: 200, 4: 90}
+    for xi, yi, (y0, x0, s) in zip(X, y, meta["windows"], strict=True):
+        assert (xi == value[int(yi)]).all()  # pure windows, correctly labelled
+        assert (label[y0:y0 + s, x0:x0 + s] == yi + 1).all() and s in (8, 16)
+    assert sum(meta["class_counts"].values()) == 60 and meta["requested"] == 60
+
+
+def test_sampling_is_deterministic_by_rng():
+    image, label = halves_scene()
+    a = sample_patches(image, label, [16], 20, 8, 0.6, True, np.random.default_rng(5), 5)
+    b = sample_patches(image, label, [16], 20, 8, 0.6, True, np.random.default_rng(5), 5)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[2] == b[2]
+
+
+def test_balance_equalises_classes():
+    image, label = halves_scene()
+    kw = dict(sizes=[8], n=60, input_size=8, min_purity=0.9, num_classes=5)
+    _, y_bal, _ = sample_patches(image, label, balance=True, rng=np.random.default_rng(1), **kw)
+    _, y_raw, _ = sample_patches(image, label, balance=False, rng=np.random.default_rng(1), **kw)
+    assert np.bincount(y_bal, minlength=5)[[0, 2, 4]].tolist() == [20, 20, 20]
+    assert np.bincount(y_raw, minlength=5)[4] < 20  # class 5 covers only the top 8 rows
+
+
+def test_impure_or_unlabeled_scene_returns_fewer():
+    label = np.zeros((32, 32), np.uint8)
+    image = np.zeros((32, 32, 3), np.uint8)
+    X, y, meta = sample_patches(image, label, [8], 10, 8, 0.5, True, np.random.default_rng(0), 5)
+    assert X.shape == (0, 8, 8, 3) and y.shape == (0,) and meta["drawn"] == 500
+    with pytest.raises(DatasetError, match="same size"):
+        sample_patches(image, label[:5], [8], 10, 8, 0.5, True, np.random.default_rng(0), 5)
+
+
+def test_scene_smaller_than_sizes_uses_short_side():
+    image, label = halves_scene(6, 10)
+    label[:] = 2
+    X, _, meta = sample_patches(image, label, [56], 3, 16, 0.5, False, np.random.default_rng(0), 5)
+    assert X.shape == (3, 16, 16, 4) and {w[2] for w in meta["windows"]} == {6}
+
+
+@settings(max_examples=200, deadline=None)
+@given(h=st.integers(1, 90), w=st.integers(1, 90), size=st.integers(1, 40), frac=st.floats(0.05, 1.0))
+def test_sliding_windows_cover_every_pixel(h, w, size, frac):
+    stride = max(1, int(size * frac))
+    wins = sliding_windows(h, w, size, stride)
+    cover = np.zeros((h, w), np.int32)
+    for y, x in wins:
+        assert y >= 0 and x >= 0 and (y + size <= h or y == 0) and (x + size <= w or x == 0)
+        cover[y:y + size, x:x + size] += 1
+    assert (cover > 0).all()
+    assert len({tuple(v) for v in wins}) == len(wins)
+
+
+def test_sliding_windows_exact_grid():
+    wins = sliding_windows(10, 7, 4, 3)
+    assert sorted({int(y) for y, _ in wins}) == [0, 3, 6]
+    assert sorted({int(x) for _, x in wins}) == [0, 3]
+    with pytest.raises(DatasetError):
+        sliding_windows(10, 10, 0, 1)
+
+
+def test_extract_windows_pads_small_scene():
+    img = np.arange(5 * 3 * 1, dtype=np.uint8).reshape(5, 3, 1) + 1
+    wins = sliding_windows(5, 3, 8, 4)
+    out = extract_windows(img, wins, 8, 8)
+    assert out.shape == (1, 8, 8, 1)
+    np.testing.assert_array_equal(out[0, :5, :3, 0], img[..., 0])
+    assert (out[0, 5:] == 0).all() and (out[0, :, 3:] == 0).all()
+
+
+def test_stitch_average_and_class_map():
+    wins = np.array([[0, 0], [0, 2]])
+    probs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    out = stitch_probabilities(3, 5, wins, 3, probs)
+    assert out.shape == (3, 5, 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0, :, 0], [1, 1, 0.5, 0, 0])
+    assert class_map(out)[0].tolist() == [1, 1, 1, 2, 2]  # tie -> first class
+    multi = stitch_multiscale(3, 5, [(wins, 3, probs), (np.array([[0, 0]]), 5, np.array([[0.0, 1.0]]))])
+    np.testing.assert_allclose(multi[0, :, 1], [0.5, 0.5, 0.75, 1.0, 1.0])
+    assert class_map(multi).dtype == np.uint8
+
+
+def test_windows_roundtrip_recovers_label():
+    """Windows -> one-hot 'predictions' of the true majority -> stitched map equals the label."""
+    _, label = halves_scene(40, 40)
+    wins = sliding_windows(40, 40, 4, 4)
+    probs = np.eye(5)[[label[y, x] - 1 for y, x in wins]]
+    np.testing.assert_array_equal(class_map(stitch_probabilities(40, 40, wins, 4, probs)), label)

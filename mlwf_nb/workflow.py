@@ -63,15 +63,17 @@ def _job(node: JobNode, files: dict[str, File], execution: Any) -> Job:
     from mlwf_nb import catalogs
 
     sdef = node.step
-    job = Job(sdef.transformation, node_label=_safe_label(node.label))
+    job = Job(sdef.transformation, node_label=node.label)
 
     def f(lfn: str) -> File:
         return files.setdefault(lfn, File(lfn))
 
     args: list[Any] = ["step", sdef.command_name]
+    seen: set[str] = set()  # a file is declared once per job even if two parameters name it
     if sdef.spec_param:
         args += ["--spec", f(SPEC_LFN)]
         job.add_inputs(f(SPEC_LFN))
+        seen.add(SPEC_LFN)
     for param in sdef.files:
         value = node.args.get(param)
         if value is None:
@@ -79,6 +81,8 @@ def _job(node: JobNode, files: dict[str, File], execution: Any) -> Job:
         lfns = value if isinstance(value, list) else [value]
         objs = [f(lfn) for lfn in lfns]
         args += ["--" + param.replace("_", "-"), *objs]
+        objs = [o for o in objs if o.lfn not in seen]
+        seen.update(o.lfn for o in objs)
         if param in sdef.outputs:
             for obj in objs:
                 job.add_outputs(obj, stage_out=obj.lfn.startswith("outputs/"), register_replica=False)
@@ -98,10 +102,6 @@ def _job(node: JobNode, files: dict[str, File], execution: Any) -> Job:
                                                 resources=sdef.resources):
         job.add_profiles(ns, key=key, value=value)
     return job
-
-
-def _safe_label(label: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
 
 
 def build_workflow(spec: RunSpec, graph: Graph) -> Workflow:

@@ -1,5 +1,7 @@
-"""Pipeline registry: built-in pipelines plus any registered through the
-``mlwf_nb.pipelines`` entry-point group by third-party packages.
+"""Pipeline registry.
+
+Built-in pipelines plus any registered through the ``mlwf_nb.pipelines``
+entry-point group by third-party packages.
 """
 
 from __future__ import annotations

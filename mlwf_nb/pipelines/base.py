@@ -64,8 +64,11 @@ class Graph:
         self.inputs[lfn] = InputFile(lfn, url, sha256)
         return lfn
 
-    def add(self, step: str | StepDef, label: str | None = None, **args: Any) -> JobNode:
-        """Add a job running ``step`` with ``args`` (file parameters as LFN strings or lists)."""
+    def add(self, step: str | StepDef, label: str | None = None, /, **args: Any) -> JobNode:
+        """Add a job running ``step`` with ``args`` (file parameters as LFN strings or lists).
+
+        ``label`` (positional) names the job for people, e.g. ``preprocess[GF-2_003]``.
+        """
         sdef = get_step(step) if isinstance(step, str) else step
         missing = [p for p in (*sdef.files, *sdef.values) if p not in args
                    and (sdef.files.get(p) != FILES) and p not in _defaults(sdef)]

@@ -72,7 +72,7 @@ def build(spec: RunSpec, g: Graph) -> None:
     sources = sorted({scenes[s].source for s in parts["train"]}) if spec.stretch.per_source else ["all"]
     for src in sources:
         imgs = [_rel(ds, scenes[s].image) for s in parts["train"] if src in ("all", scenes[s].source)]
-        g.add("fit-stretch", label=f"fit-stretch[{src}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
+        g.add("fit-stretch", f"fit-stretch[{src}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
               images=imgs, params=f"{WORK}/stretch/{src}.json", source=src)
     shards: dict[str, list[str]] = {"train": [], "val": []}
     tests: list[tuple[str, str, str]] = []
@@ -86,12 +86,12 @@ def build(spec: RunSpec, g: Graph) -> None:
                           stretch=f"{WORK}/stretch/{src}.json", scene=sid)
             if part == "test":
                 out = f"{WORK}/scenes/{sid}.tif"
-                g.add("preprocess", label=f"preprocess[{sid}]", out=[out], mode="scene", **common)
+                g.add("preprocess", f"preprocess[{sid}]", out=[out], mode="scene", **common)
                 tests.append((sid, out, _rel(ds, sc.label)))
             else:
                 prefix = f"{WORK}/patches/{part}/{sid}"
                 files = [f"{prefix}.x.npy", f"{prefix}.y.npy", f"{prefix}.json"]
-                g.add("preprocess", label=f"preprocess[{sid}]", out=files, mode="patches", **common)
+                g.add("preprocess", f"preprocess[{sid}]", out=files, mode="patches", **common)
                 shards[part] += files
     _train_and_evaluate(spec, g, yaml_lfn, shards, tests, "global", f"{OUT}")
     if spec.model.per_source:
@@ -102,12 +102,12 @@ def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str
                         tests: list[tuple[str, str, str]], title: str, out: str) -> str:
     tag = "" if title == "global" else f"-{title}"
     model = f"{out}/model.keras"
-    g.add("train", label=f"train{tag and '[' + title + ']'}", dataset=yaml_lfn, train=shards["train"],
+    g.add("train", f"train{tag and '[' + title + ']'}", dataset=yaml_lfn, train=shards["train"],
           val=shards["val"], model=model, history=f"{out}/history.json",
           checkpoint=[f"{WORK}/checkpoints/train{tag}.keras", f"{WORK}/checkpoints/train{tag}.keras.json"])
     if tests:
         maps = [f"{out}/maps/{sid}.{ext}" for sid, _, _ in tests for ext in ("tif", "png")]
-        g.add("evaluate", label=f"evaluate{tag and '[' + title + ']'}", dataset=yaml_lfn, model=model,
+        g.add("evaluate", f"evaluate{tag and '[' + title + ']'}", dataset=yaml_lfn, model=model,
               scenes=[t[1] for t in tests], labels=[t[2] for t in tests], metrics=f"{out}/metrics.json",
               confusion=f"{out}/confusion_matrix.json", figure=f"{out}/confusion_matrix.png", maps=maps,
               report=f"{out}/report.md", title=title)
@@ -128,7 +128,7 @@ def _per_source(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[s
         models.append(_train_and_evaluate(spec, g, yaml_lfn, sub, sub_tests, src, f"{OUT}/per_source/{src}"))
     routed = [t for t in tests if scenes[t[0]].source in sources]
     if routed:
-        g.add("evaluate-hybrid", label="evaluate-hybrid", dataset=yaml_lfn, models=models,
+        g.add("evaluate-hybrid", "evaluate-hybrid", dataset=yaml_lfn, models=models,
               global_model=f"{OUT}/model.keras", scenes=[t[1] for t in routed], labels=[t[2] for t in routed],
               comparison=f"{OUT}/hybrid_comparison.json", sources=",".join(sources))
 

@@ -30,7 +30,7 @@ def build(spec: RunSpec, g: Graph) -> None:
     parts = []
     for i in range(2):
         out = f"work/numbers-{i}.json"
-        g.add("make-numbers", label=f"make[{i}]", numbers=out, count=3, start=10 * i)
+        g.add("make-numbers", f"make[{i}]", numbers=out, count=3, start=10 * i)
         parts.append(out)
     g.add("sum-numbers", parts=parts, total="outputs/total.json", scale=2.0)
 

@@ -80,10 +80,13 @@ def test_checkpoint_then_resume(tmp_path, patches, events_of):
     assert json.loads(sidecar_path(ckpt).read_text())["epoch"] == 4
 
 
-def test_checkpoint_every_and_final_save(tmp_path, patches, events_of):
+@pytest.mark.parametrize(("every", "minutes", "saved"), [(2, 0.0, [2, 3]), (0, 1e-9, [1, 2, 3]),
+                                                         (0, 0.0, [3])])
+def test_checkpoint_every_minutes_and_final_save(tmp_path, patches, events_of, every, minutes, saved):
     ckpt = tmp_path / "model.keras"
-    fit(_model(), *patches, epochs=3, checkpoint=ckpt, checkpoint_every=2, **COMMON)
-    assert [e["epoch"] for e in events_of("checkpoint_saved")] == [2, 3]
+    fit(_model(), *patches, epochs=3, checkpoint=ckpt, checkpoint_every=every, checkpoint_minutes=minutes,
+        **COMMON)
+    assert [e["epoch"] for e in events_of("checkpoint_saved")] == saved
 
 
 @pytest.mark.parametrize("damage", ["garbage_model", "garbage_sidecar", "no_sidecar"])

@@ -1,0 +1,511 @@
+"""The ``pegasus`` backend: pegasus-plan + HTCondor DAGMan, watched through the submit directory.
+
+``submit`` runs ``pegasus-plan --submit`` (command line built by the Pegasus
+client's own ``get_planner_args``) in a background thread, so a notebook kernel
+never blocks, and records the submit directory in ``<run>/pegasus.json``.
+``status`` reads the submit directory (:mod:`mlwf_nb.backends.submitdir`) into
+the same dictionary shape as the local backend; ``cancel`` is
+``pegasus-remove``, ``resume`` is ``pegasus-run`` (DAGMan's rescue DAG).
+
+:class:`PegasusRelay` turns the submit directory's ``jobstate.log`` into
+``job_state``/``run_started``/``run_finished`` events in ``<run>/events.jsonl``
+(the run's single writer) and relays the jobs' own events from
+``<run>/jobs/<job>/events.jsonl`` (written live on shared-filesystem sites via
+``MLWF_EVENTS``, staged back at job end under condorio). Offsets are kept in
+``<run>/pegasus-relay.json``, so a restarted relay never repeats an event.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mlwf_nb._io import read_json, write_json, write_text
+from mlwf_nb.backends import jobstate
+from mlwf_nb.backends.base import Backend, RunDir
+from mlwf_nb.backends.submitdir import SubmitDirStatus, read_submit_dir
+from mlwf_nb.errors import BackendError, PegasusNotFoundError, RunError
+from mlwf_nb.events import EventReader, EventWriter
+
+__all__ = [
+    "PegasusBackend",
+    "PegasusRelay",
+    "AUXILIARY_KINDS",
+    "PEGASUS_TOOLS",
+    "CONDOR_TOOLS",
+    "check_pegasus",
+    "require_pegasus",
+    "map_job_name",
+    "planner_command",
+    "is_auxiliary",
+    "analyze",
+]
+
+PEGASUS_TOOLS = ("pegasus-plan", "pegasus-run", "pegasus-remove", "pegasus-status", "pegasus-analyzer",
+                 "pegasus-version")
+CONDOR_TOOLS = ("condor_submit_dag", "condor_q", "condor_chirp")
+#: job-name prefixes of the jobs Pegasus adds to a workflow, longest first
+AUXILIARY_KINDS = ("stage_in_local", "stage_in_remote", "stage_in", "stage_out_local", "stage_out_remote",
+                   "stage_out", "stage_inter", "stage_worker", "create_dir", "cleanup", "register", "chmod",
+                   "pegasus_plan", "dax", "subdax")
+_INSTALL_HINT = (
+    "install the Pegasus WMS 5.x tarball, RPM or DEB (https://pegasus.isi.edu/downloads) and HTCondor "
+    "(https://htcondor.org/downloads, a personal condor is enough on one host), put their bin/ on PATH "
+    "and start condor_master; the pip packages pegasus-wms.api/.common only provide the Python API, "
+    "not the planner. The local backend (execution.backend=local) needs none of this")
+_WAIT_FOR_POST = frozenset({"JOB_TERMINATED", "JOB_SUCCESS", "JOB_FAILURE"})
+_STATE_FILE = "pegasus.json"
+_RELAY_FILE = "pegasus-relay.json"
+
+
+def check_pegasus() -> dict[str, Any]:
+    """What of Pegasus/HTCondor is present: ``{tool: path or None, ..., "htchirp": bool, "missing": [...]}``."""
+    out: dict[str, Any] = {t: shutil.which(t) for t in (*PEGASUS_TOOLS, *CONDOR_TOOLS)}
+    try:
+        import htcondor2.htchirp  # noqa: F401
+        out["htchirp"] = True
+    except ImportError:
+        out["htchirp"] = False
+    try:
+        import Pegasus.api  # noqa: F401
+        out["pegasus_api"] = True
+    except ImportError:
+        out["pegasus_api"] = False
+    out["missing"] = [t for t in ("pegasus-plan", "condor_submit_dag") if not out[t]]
+    out["ok"] = not out["missing"]
+    return out
+
+
+def require_pegasus(tools: tuple[str, ...] = ("pegasus-plan", "condor_submit_dag")) -> dict[str, str]:
+    """Paths of ``tools``.
+
+    Raises:
+        PegasusNotFoundError: names the missing tools and how to install them.
+    """
+    found = {t: shutil.which(t) for t in tools}
+    missing = [t for t, p in found.items() if not p]
+    if missing:
+        raise PegasusNotFoundError(f"the pegasus backend needs {', '.join(missing)} on PATH, not found; "
+                                   + _INSTALL_HINT)
+    return {t: str(p) for t, p in found.items()}
+
+
+def map_job_name(name: str) -> tuple[str, str]:
+    """Split a Pegasus job name into (step or auxiliary kind, id).
+
+    ``train_ID0000007`` -> ``("train", "ID0000007")``;
+    ``stage_in_local_local_0_0`` -> ``("stage_in_local", "local_0_0")``;
+    ``create_dir_process_0_local`` -> ``("create_dir", "process_0_local")``.
+    A name with no ``_ID`` part and no auxiliary prefix maps to ``(name, "")``.
+    """
+    for kind in AUXILIARY_KINDS:
+        if name == kind or name.startswith(kind + "_"):
+            return kind, name[len(kind) + 1:]
+    step, sep, jid = name.rpartition("_ID")
+    if sep and step:
+        return step, "ID" + jid
+    return name, ""
+
+
+def is_auxiliary(name: str) -> bool:
+    """True for jobs Pegasus added (transfers, directories, cleanup, registration)."""
+    return map_job_name(name)[0] in AUXILIARY_KINDS
+
+
+def _run_site(run: Path) -> str:
+    spec = run / "spec.yaml"
+    if spec.is_file():
+        from mlwf_nb.spec import RunSpec
+
+        return RunSpec.from_yaml(spec.read_text(encoding="utf-8"), source=str(spec)).execution.site
+    from mlwf_nb.schemas import load_yaml
+
+    sites = [s.get("name") for s in (load_yaml(run / "sites.yml") or {}).get("sites", [])]
+    others = [s for s in sites if s != "local"]
+    return others[0] if others else "local"
+
+
+def planner_command(run_dir: RunDir, *, site: str | None = None, jobs: int | None = None,
+                    plan: str = "pegasus-plan") -> list[str]:
+    """The ``pegasus-plan`` command line for a run directory (built with Pegasus's ``get_planner_args``)."""
+    from Pegasus.client._client import get_planner_args
+
+    run = Path(run_dir).resolve()
+    props: dict[str, Any] = {}
+    if jobs:
+        props["dagman.maxjobs"] = str(jobs)
+    args = get_planner_args(conf=str(run / "pegasus.properties"), sites=[site or _run_site(run)],
+                            output_sites=["local"], dir=str(run / "submit"), relative_dir="pegasus",
+                            cleanup="none", force=True, submit=True, **props)
+    return [plan, *args, str(run / "workflow.yml"), "--json"]
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+class PegasusRelay:
+    """Relays a submit directory's jobstate.log and the jobs' event files into ``<run>/events.jsonl``.
+
+    ``poll()`` never blocks; :meth:`start` runs it from a daemon thread at a
+    bounded rate until ``run_finished`` was written.
+    """
+
+    def __init__(self, run_dir: RunDir, submit_dir: RunDir, *, interval: float = 2.0) -> None:
+        self.run = Path(run_dir)
+        self.submit_dir = Path(submit_dir)
+        self.interval = interval
+        state = self._load_state()
+        self.finished: bool = bool(state.get("finished"))
+        self.started: bool = bool(state.get("started"))
+        self._jobstate = jobstate.JobStateReader(self.submit_dir / "jobstate.log", int(state.get("jobstate", 0)))
+        self._job_offsets: dict[str, int] = dict(state.get("jobs", {}))
+        self._records: dict[str, list[jobstate.JobStateRecord]] = {}
+        self._replay(self._jobstate.offset)
+        self._last: dict[str, tuple[str, int]] = {k: tuple(v) for k, v in state.get("last", {}).items()}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            data = read_json(self.run / _RELAY_FILE)
+        except (FileNotFoundError, ValueError):
+            return {}
+        if data.get("submit_dir") != str(self.submit_dir):
+            return {"jobs": data.get("jobs", {})}  # a new submit dir (replan): keep job-file offsets only
+        return dict(data)
+
+    def _save_state(self) -> None:
+        write_json(self.run / _RELAY_FILE, {
+            "submit_dir": str(self.submit_dir), "jobstate": self._jobstate.offset, "jobs": self._job_offsets,
+            "started": self.started, "finished": self.finished,
+            "last": {k: list(v) for k, v in self._last.items()}})
+
+    def _replay(self, offset: int) -> None:
+        """Rebuild per-job records from the part of jobstate.log already relayed (after a restart)."""
+        if offset <= 0:
+            return
+        try:
+            with open(self.submit_dir / "jobstate.log", "rb") as fh:
+                text = fh.read(offset).decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return
+        for line in text.splitlines():
+            rec = jobstate.parse_line(line)
+            if rec is not None and not rec.is_internal:
+                self._records.setdefault(rec.job, []).append(rec)
+
+    def _emit(self, w: EventWriter, job: str) -> int:
+        s = jobstate.summarize(self._records[job])[job]
+        key = (s.state, s.tries)
+        if self._last.get(job) == key:
+            return 0
+        self._last[job] = key
+        step, jid = map_job_name(job)
+        w.write({"job": jid or job, "type": "job_state", "name": job, "step": step,
+                 "state": s.state, "exit_code": s.exit_code, "try": s.tries, "site": s.site,
+                 "auxiliary": step in AUXILIARY_KINDS})
+        return 1
+
+    def _job_event(self, w: EventWriter, rec: jobstate.JobStateRecord) -> int:
+        self._records.setdefault(rec.job, []).append(rec)
+        if rec.state in _WAIT_FOR_POST:
+            return 0  # pegasus-exitcode (the POST script) decides; its record follows
+        return self._emit(w, rec.job)
+
+    def poll(self) -> int:
+        """Relay what is new; returns the number of events written."""
+        records = self._jobstate.poll()
+        job_files = sorted((self.run / "jobs").glob("*/events.jsonl"))
+        if not records and not job_files:
+            return 0
+        n = 0
+        with EventWriter(self.run / "events.jsonl") as w:
+            for rec in records:
+                if rec.is_internal:
+                    if rec.state == "DAGMAN_STARTED" and not self.started:
+                        self.started = True
+                        w.write({"type": "run_started", "backend": "pegasus", "submit_dir": str(self.submit_dir)})
+                        n += 1
+                    elif rec.state == "DAGMAN_FINISHED" and not self.finished:
+                        n += self._relay_jobs(w)
+                        n += sum(self._emit(w, job) for job in self._records)  # jobs without POST
+                        failed = [j for j, (st, _) in self._last.items() if st == "failed"]
+                        state = "Success" if rec.exit_code == 0 and not failed else "Failure"
+                        w.write({"type": "run_finished", "state": state, "failed_jobs": failed})
+                        self.finished = True
+                        n += 1
+                    continue
+                n += self._job_event(w, rec)
+            n += self._relay_jobs(w)
+        self._save_state()
+        return n
+
+    def _relay_jobs(self, w: EventWriter) -> int:
+        n = 0
+        for path in sorted((self.run / "jobs").glob("*/events.jsonl")):
+            job = path.parent.name
+            reader = EventReader(path, self._job_offsets.get(job, 0))
+            for ev in reader.poll():
+                if isinstance(ev, dict):
+                    ev.setdefault("job", job)
+                    w.write(ev)
+                    n += 1
+            self._job_offsets[job] = reader.offset
+        return n
+
+    def _loop(self) -> None:
+        while not self._stop.is_set() and not self.finished:
+            try:
+                self.poll()
+            except OSError:
+                pass  # transient (file being replaced); try again next tick
+            self._stop.wait(self.interval)
+
+    def start(self) -> PegasusRelay:
+        """Follow in a daemon thread until the run finishes or :meth:`stop` is called."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name=f"mlwf-relay-{self.run.name}",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop following."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the relay thread to end (the run finished)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+class PegasusBackend(Backend):
+    """Plans and submits run directories with Pegasus; status from the submit directory."""
+
+    name = "pegasus"
+
+    def __init__(self, *, relay_interval: float = 2.0) -> None:
+        self.relay_interval = relay_interval
+        self._threads: dict[str, threading.Thread] = {}
+        self._relays: dict[str, PegasusRelay] = {}
+
+    # --- submit ----------------------------------------------------------------------------
+    def submit(self, run_dir: RunDir, *, jobs: int | None = None, wait: bool = False) -> dict[str, Any]:
+        """Plan and submit ``<run>/workflow.yml`` (see :class:`Backend`); planning runs in a thread.
+
+        Raises:
+            PegasusNotFoundError: pegasus-plan or condor_submit_dag is not on PATH.
+            RunError: the run directory lacks workflow.yml or its catalogs.
+            WorkflowError: a catalog violates the Pegasus schema (when the schemas are available).
+        """
+        run = Path(run_dir).resolve()
+        tools = require_pegasus()
+        for name in ("workflow.yml", "sites.yml", "transformations.yml", "replicas.yml", "pegasus.properties"):
+            if not (run / name).is_file():
+                raise RunError(f"{run / name} not found; write the workflow and its catalogs first")
+        self._validate(run)
+        self._make_job_dirs(run)
+        cmd = planner_command(run, jobs=jobs, plan=tools["pegasus-plan"])
+        write_json(run / _STATE_FILE, {"state": "Planning", "cmd": cmd, "submit_dir": None,
+                                       "started": time.time()})
+        thread = threading.Thread(target=self._plan, args=(run, cmd), name=f"mlwf-plan-{run.name}",
+                                  daemon=True)
+        self._threads[str(run)] = thread
+        thread.start()
+        if wait:
+            thread.join()
+            relay = self._relays.get(str(run))
+            if relay is not None:
+                relay.join()
+        return self.status(run)
+
+    @staticmethod
+    def _validate(run: Path) -> None:
+        from mlwf_nb import schemas
+        from mlwf_nb.errors import WorkflowError
+
+        try:
+            schemas.schema_dir()
+        except WorkflowError:
+            return  # no schemas on this machine: pegasus-plan will check
+        schemas.validate_run_dir(run)
+
+    @staticmethod
+    def _make_job_dirs(run: Path) -> None:
+        from mlwf_nb.schemas import load_yaml
+
+        wf = load_yaml(run / "workflow.yml") or {}
+        for job in wf.get("jobs", []):
+            if isinstance(job, dict) and job.get("id"):
+                (run / "jobs" / str(job["id"])).mkdir(parents=True, exist_ok=True)
+
+    def _plan(self, run: Path, cmd: list[str]) -> None:
+        try:
+            proc = subprocess.run(cmd, cwd=run, capture_output=True, text=True, check=False)
+        except OSError as err:
+            write_json(run / _STATE_FILE, {"state": "PlanFailed", "cmd": cmd, "submit_dir": None,
+                                           "error": str(err)})
+            return
+        write_text(run / "pegasus-plan.log", f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
+        submit_dir = None
+        try:
+            submit_dir = json.loads(proc.stdout[proc.stdout.index("{"):]).get("submit_dir")
+        except ValueError:
+            submit_dir = None
+        if proc.returncode != 0 or not submit_dir:
+            write_json(run / _STATE_FILE, {"state": "PlanFailed", "cmd": cmd, "submit_dir": submit_dir,
+                                           "returncode": proc.returncode, "stderr_tail": _tail(proc.stderr)})
+            return
+        write_json(run / _STATE_FILE, {"state": "Submitted", "cmd": cmd, "submit_dir": submit_dir,
+                                       "returncode": 0, "submitted": time.time()})
+        self.follow(run)
+
+    def follow(self, run_dir: RunDir) -> PegasusRelay | None:
+        """Start (or return) the event relay of a submitted run; None before it is submitted."""
+        run = Path(run_dir).resolve()
+        relay = self._relays.get(str(run))
+        if relay is not None:
+            return relay.start()
+        submit_dir = self.submit_dir(run)
+        if submit_dir is None:
+            return None
+        relay = PegasusRelay(run, submit_dir, interval=self.relay_interval)
+        self._relays[str(run)] = relay
+        return relay.start()
+
+    # --- status ----------------------------------------------------------------------------
+    @staticmethod
+    def _state(run: Path) -> dict[str, Any]:
+        try:
+            return dict(read_json(run / _STATE_FILE))
+        except FileNotFoundError:
+            raise RunError(f"{run / _STATE_FILE} not found; this run was not submitted with the "
+                           "pegasus backend (submit it first)") from None
+
+    def submit_dir(self, run_dir: RunDir) -> Path | None:
+        """The submit directory recorded in ``<run>/pegasus.json`` (None while planning)."""
+        sd = self._state(Path(run_dir)).get("submit_dir")
+        return Path(sd) if sd else None
+
+    def status(self, run_dir: RunDir) -> dict[str, Any]:
+        """Status in the local backend's shape, from the submit directory.
+
+        ``mlwf`` holds ``state`` (Planning, PlanFailed, Running, Success, Failure),
+        ``jobs`` (per job: state, exit_code, tries, site, step, started, finished,
+        stderr_tail for failed jobs), ``failed_jobs``, ``submit_dir`` and ``analyzer``
+        (findings for failed jobs; plus ``pegasus-analyzer --json`` output where installed).
+        """
+        run = Path(run_dir).resolve()
+        st = self._state(run)
+        if not st.get("submit_dir") or st.get("state") == "PlanFailed":
+            counts = dict.fromkeys(("unready", "ready", "pre", "queued", "post", "succeeded", "failed"), 0)
+            totals: dict[str, Any] = dict(counts, percent_done=0.0, total=0)
+            failed = st.get("state") == "PlanFailed"
+            root = dict(totals, dagname="", state="Failure" if failed else "Running")
+            return {"totals": totals, "dags": {"root": root},
+                    "mlwf": {"state": st.get("state", "Planning"), "jobs": {}, "failed_jobs": [],
+                             "submit_dir": st.get("submit_dir"), "plan": st}}
+        sd = read_submit_dir(st["submit_dir"])
+        out = sd.status()
+        jobs = _jobs(sd)
+        failed = [n for n, j in jobs.items() if j["state"] == "failed"]
+        out["mlwf"] = {"state": sd.state, "jobs": jobs, "failed_jobs": failed,
+                       "submit_dir": st["submit_dir"],
+                       "futile": sd.progress.futile if sd.progress else 0}
+        if failed:
+            out["mlwf"]["analyzer"] = analyze(sd)
+        return out
+
+    # --- cancel / resume -------------------------------------------------------------------
+    def cancel(self, run_dir: RunDir) -> None:
+        """``pegasus-remove <submit dir>``.
+
+        Raises:
+            PegasusNotFoundError: pegasus-remove is not on PATH.
+            BackendError: nothing submitted yet, or pegasus-remove failed.
+        """
+        tool = require_pegasus(("pegasus-remove",))["pegasus-remove"]
+        self._call(run_dir, [tool])
+
+    def resume(self, run_dir: RunDir, *, wait: bool = False) -> dict[str, Any]:
+        """``pegasus-run <submit dir>``: DAGMan resubmits the rescue DAG, finished jobs are skipped.
+
+        Raises:
+            PegasusNotFoundError: pegasus-run is not on PATH.
+            BackendError: nothing submitted yet, or pegasus-run failed.
+        """
+        run = Path(run_dir).resolve()
+        tool = require_pegasus(("pegasus-run", "condor_submit_dag"))["pegasus-run"]
+        self._call(run, [tool])
+        relay = self._relays.pop(str(run), None)
+        if relay is not None:
+            relay.stop()
+        relay = PegasusRelay(run, self.submit_dir(run) or run, interval=self.relay_interval)
+        relay.finished = False
+        self._relays[str(run)] = relay.start()
+        if wait:
+            relay.join()
+        return self.status(run)
+
+    def _call(self, run_dir: RunDir, cmd: list[str]) -> None:
+        submit_dir = self.submit_dir(Path(run_dir))
+        if submit_dir is None:
+            raise BackendError(f"{run_dir}: no submit directory recorded in {_STATE_FILE} yet "
+                               "(still planning, or the plan failed: see pegasus-plan.log)")
+        proc = subprocess.run([*cmd, str(submit_dir)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BackendError(f"{Path(cmd[0]).name} {submit_dir} failed (exit {proc.returncode}): "
+                               f"{_tail(proc.stderr or proc.stdout, 5)}")
+
+
+def _jobs(sd: SubmitDirStatus) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, s in sd.jobs.items():
+        step, jid = map_job_name(name)
+        entry: dict[str, Any] = {"state": s.state, "exit_code": s.exit_code, "tries": s.tries, "site": s.site,
+                                 "step": step, "id": jid, "auxiliary": step in AUXILIARY_KINDS,
+                                 "started": s.started, "finished": s.finished}
+        if s.state == "failed":
+            entry["stderr_tail"] = _stderr_tail(sd, name)
+        out[name] = entry
+    return out
+
+
+def _stderr_tail(sd: SubmitDirStatus, job: str) -> str:
+    ks = sd.kickstart.get(job)
+    if ks and (ks[-1].stderr or ks[-1].stdout):
+        return _tail(ks[-1].stderr or ks[-1].stdout)
+    inst = [i for i in sd.instances if i.job == job]
+    return _tail(inst[-1].stdout_text or inst[-1].stderr_text) if inst else ""
+
+
+def analyze(sd: SubmitDirStatus) -> dict[str, Any]:
+    """Findings about failed jobs; adds ``pegasus-analyzer --json`` output where it is installed."""
+    findings = []
+    for name, s in sd.jobs.items():
+        if s.state != "failed":
+            continue
+        ks = sd.kickstart.get(name, [])
+        findings.append({"job": name, "step": map_job_name(name)[0], "exit_code": s.exit_code,
+                         "tries": s.tries, "site": s.site,
+                         "kickstart_exit_code": ks[-1].exit_code if ks else None,
+                         "stderr": _stderr_tail(sd, name)})
+    out: dict[str, Any] = {"source": "submitdir", "failed": findings}
+    tool = shutil.which("pegasus-analyzer")
+    if tool:
+        try:
+            proc = subprocess.run([tool, "--json", str(sd.path)], capture_output=True, text=True,
+                                  timeout=60, check=False)
+            out["report"] = json.loads(proc.stdout[proc.stdout.index("{"):])
+            out["source"] = "pegasus-analyzer"
+        except (subprocess.TimeoutExpired, ValueError, OSError) as err:
+            out["report_error"] = str(err)
+    return out

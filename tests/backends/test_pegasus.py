@@ -1,0 +1,259 @@
+"""pegasus backend: tool checks, job-name mapping, command lines, status and the event relay.
+
+pegasus-plan, pegasus-run, pegasus-remove and HTCondor's condor_submit_dag cannot be installed
+on this machine (the planner is on no reachable registry, Debian has no HTCondor). The tests
+that submit/cancel/resume therefore put MOCK scripts of those tools on PATH: they record their
+argv and, for pegasus-plan, copy a real Pegasus submit directory from ../shared/pegasus/samples
+and print the planner's --json answer. What they check is the exact command line we run and how
+we read the real submit directory afterwards, not Pegasus itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlwf_nb.backends import get_backend
+from mlwf_nb.backends.pegasus import (
+    PegasusBackend,
+    PegasusRelay,
+    check_pegasus,
+    map_job_name,
+    planner_command,
+    require_pegasus,
+)
+from mlwf_nb.errors import BackendError, PegasusNotFoundError
+from mlwf_nb.events import read_events
+
+SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"
+needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"Pegasus samples not found at {SAMPLES}")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("train_ID0000007", ("train", "ID0000007")),
+    ("fit_stretch_ID0000003", ("fit_stretch", "ID0000003")),
+    ("hpo_propose_ID0000010", ("hpo_propose", "ID0000010")),
+    ("ls_ID0000001", ("ls", "ID0000001")),
+    ("stage_in_local_local_0_0", ("stage_in_local", "local_0_0")),
+    ("stage_in_remote_condorpool_1_0", ("stage_in_remote", "condorpool_1_0")),
+    ("stage_out_local_local_0_0", ("stage_out_local", "local_0_0")),
+    ("create_dir_process_0_local", ("create_dir", "process_0_local")),
+    ("cleanup_process_0_local", ("cleanup", "process_0_local")),
+    ("register_local_0_0", ("register", "local_0_0")),
+    ("weird", ("weird", "")),
+])
+def test_map_job_name(name, expected):
+    assert map_job_name(name) == expected
+
+
+def test_registry_maps_pegasus():
+    assert isinstance(get_backend("pegasus"), PegasusBackend)
+
+
+def test_missing_pegasus_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    info = check_pegasus()
+    assert info["missing"] == ["pegasus-plan", "condor_submit_dag"] and not info["ok"]
+    with pytest.raises(PegasusNotFoundError) as err:
+        require_pegasus()
+    msg = str(err.value)
+    for word in ("pegasus-plan", "condor_submit_dag", "tarball", "HTCondor", "pip", "local backend"):
+        assert word in msg
+    with pytest.raises(PegasusNotFoundError, match="pegasus-plan"):
+        PegasusBackend().submit(tmp_path)
+
+
+# --- mocks of tools that cannot exist here -------------------------------------------------------
+MOCK = """#!{py}
+# MOCK of {tool}: records argv; the real tool is not installable on this machine.
+import json, os, shutil, sys
+log = os.environ["MOCK_LOG"]
+with open(log, "a") as fh:
+    fh.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")
+if os.path.basename(sys.argv[0]) == "pegasus-plan":
+    args = sys.argv[1:]
+    d = args[args.index("--dir") + 1]
+    sub = os.path.join(d, args[args.index("--relative-dir") + 1])
+    shutil.copytree(os.environ["MOCK_SAMPLE"], sub)
+    for root, dirs, files in os.walk(sub):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    print(json.dumps({{"submit_dir": sub, "message": "planned"}}))
+sys.exit(int(os.environ.get("MOCK_RC", "0")))
+"""
+
+
+@pytest.fixture
+def mock_tools(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("pegasus-plan", "pegasus-run", "pegasus-remove", "condor_submit_dag"):
+        p = bindir / tool
+        p.write_text(MOCK.format(py=sys.executable, tool=tool))
+        p.chmod(p.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}/usr/bin:/bin")
+    monkeypatch.setenv("MOCK_LOG", str(log))
+
+    def calls():
+        return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+    return calls
+
+
+def _run_dir(tmp_path: Path, site: str = "condorpool") -> Path:
+    from Pegasus.api import File, Job, ReplicaCatalog, Workflow
+
+    from mlwf_nb import catalogs
+    from mlwf_nb.spec import RunSpec
+
+    run = tmp_path / "run"
+    run.mkdir()
+    spec = RunSpec.from_preset("tiny").with_overrides({"execution.backend": "pegasus", "execution.site": site})
+    spec.save(run / "spec.yaml")
+    wf = Workflow("landcover")
+    job = Job("split", _id="ID0000001").add_args("step", "split")
+    job.add_outputs(File("work/split.json"))
+    wf.add_jobs(job)
+    wf.write(str(run / "workflow.yml"))
+    catalogs.build_site_catalog(spec.execution, run).write(str(run / "sites.yml"))
+    catalogs.build_transformation_catalog(spec.execution, ["split"], "/usr/bin/mlwf").write(
+        str(run / "transformations.yml"))
+    ReplicaCatalog().write(str(run / "replicas.yml"))
+    catalogs.build_properties(spec.execution, run).write(str(run / "pegasus.properties"))
+    return run
+
+
+def test_planner_command(tmp_path):
+    run = _run_dir(tmp_path)
+    cmd = planner_command(run, jobs=4)
+    r = str(run.resolve())
+    assert cmd == ["pegasus-plan", "-Ddagman.maxjobs=4", "--conf", f"{r}/pegasus.properties",
+                   "--sites", "condorpool", "--output-sites", "local", "--dir", f"{r}/submit",
+                   "--relative-dir", "pegasus", "--cleanup", "none", "--force", "--submit",
+                   f"{r}/workflow.yml", "--json"]
+
+
+@needs_samples
+@pytest.mark.parametrize(("sample", "state"), [("process_wf_success", "Success"),
+                                               ("process_wf_failure", "Failure")])
+def test_submit_status_cancel_resume_with_mocks(tmp_path, monkeypatch, mock_tools, sample, state):
+    """MOCK pegasus-plan/-remove/-run on PATH (see module docstring)."""
+    monkeypatch.setenv("MOCK_SAMPLE", str(SAMPLES / sample))
+    run = _run_dir(tmp_path)
+    be = PegasusBackend(relay_interval=0.05)
+    be.submit(run, jobs=2, wait=True)
+    plan_call = mock_tools()[0]
+    assert plan_call[0] == "pegasus-plan" and "--submit" in plan_call and plan_call[-1] == "--json"
+    assert plan_call[plan_call.index("--sites") + 1] == "condorpool"
+    recorded = json.loads((run / "pegasus.json").read_text())
+    sub = str(run.resolve() / "submit" / "pegasus")
+    assert recorded["submit_dir"] == sub and recorded["state"] == "Submitted"
+    assert (run / "jobs" / "ID0000001").is_dir()
+
+    st = be.status(run)
+    assert st["dags"]["root"]["state"] == state and st["mlwf"]["state"] == state
+    ls = st["mlwf"]["jobs"]["ls_ID0000001"]
+    assert (ls["step"], ls["id"], ls["site"]) == ("ls", "ID0000001", "condorpool")
+    if state == "Failure":
+        assert (ls["state"], ls["exit_code"], ls["tries"]) == ("failed", 2, 2)
+        assert "invalid option" in ls["stderr_tail"]
+        finding = st["mlwf"]["analyzer"]["failed"][0]
+        assert (finding["job"], finding["exit_code"], finding["kickstart_exit_code"]) == ("ls_ID0000001", 2, 2)
+    else:
+        assert st["mlwf"]["failed_jobs"] == [] and "analyzer" not in st["mlwf"]
+
+    events = list(read_events(run / "events.jsonl"))
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["type"] == "run_started" and events[-1]["type"] == "run_finished"
+    assert events[-1]["state"] == state
+    ls_states = [(e["state"], e["try"]) for e in events if e.get("name") == "ls_ID0000001"]
+    if state == "Failure":
+        assert ls_states == [("queued", 1), ("running", 1), ("post", 1), ("failed", 1),
+                             ("queued", 2), ("running", 2), ("post", 2), ("failed", 2)]
+        assert [e["exit_code"] for e in events if e.get("name") == "ls_ID0000001"][-1] == 2
+    else:
+        assert ls_states == [("queued", 1), ("running", 1), ("post", 1), ("succeeded", 1)]
+
+    be.cancel(run)
+    be.resume(run)
+    assert [c[0] for c in mock_tools()[1:]] == ["pegasus-remove", "pegasus-run"]
+    assert mock_tools()[1][1:] == [sub] and mock_tools()[2][1:] == [sub]
+
+
+def test_plan_failure_recorded(tmp_path, monkeypatch, mock_tools):
+    """MOCK pegasus-plan exiting 1 (see module docstring)."""
+    monkeypatch.setenv("MOCK_RC", "1")
+    monkeypatch.setenv("MOCK_SAMPLE", str(SAMPLES / "process_wf_success"))
+    run = _run_dir(tmp_path)
+    st = PegasusBackend().submit(run, wait=True)
+    assert st["mlwf"]["state"] == "PlanFailed" and st["dags"]["root"]["state"] == "Failure"
+    assert (run / "pegasus-plan.log").is_file()
+    with pytest.raises(BackendError):
+        PegasusBackend().cancel(run)
+
+
+@needs_samples
+def test_relay_never_duplicates(tmp_path):
+    """The relay follows jobstate.log and job event files from saved offsets."""
+    run = tmp_path / "run"
+    sub = tmp_path / "sub"
+    (run / "jobs" / "ID0000001").mkdir(parents=True)
+    sub.mkdir()
+    lines = (SAMPLES / "process_wf_success" / "jobstate.log").read_text().splitlines(keepends=True)
+    (sub / "jobstate.log").write_text("".join(lines[:12]))
+    job_events = run / "jobs" / "ID0000001" / "events.jsonl"
+    job_events.write_text(json.dumps({"v": 1, "ts": 1.0, "type": "epoch", "epoch": 1,
+                                      "metrics": {"loss": 0.5}}) + "\n")
+    relay = PegasusRelay(run, sub)
+    n1 = relay.poll()
+    assert relay.poll() == 0
+    relay2 = PegasusRelay(run, sub)  # a restarted kernel: offsets come from pegasus-relay.json
+    assert relay2.poll() == 0
+    with open(sub / "jobstate.log", "a") as fh:
+        fh.write("".join(lines[12:]))
+    with open(job_events, "a") as fh:
+        fh.write(json.dumps({"v": 1, "ts": 2.0, "type": "epoch", "epoch": 2, "metrics": {}}) + "\n")
+    n2 = relay2.poll()
+    events = list(read_events(run / "events.jsonl"))
+    assert len(events) == n1 + n2
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
+    assert [e["type"] for e in events].count("run_started") == 1
+    assert events[-1] == {**events[-1], "type": "run_finished", "state": "Success"}
+    keys = [(e.get("name"), e.get("state"), e.get("try")) for e in events if e["type"] == "job_state"]
+    assert len(keys) == len(set(keys))
+
+
+@needs_samples
+def test_relay_thread_stops_when_finished(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    sub = tmp_path / "sub"
+    shutil.copytree(SAMPLES / "process_wf_failure", sub)
+    relay = PegasusRelay(run, sub, interval=0.01).start()
+    deadline = time.monotonic() + 10
+    while not relay.finished and time.monotonic() < deadline:
+        time.sleep(0.02)
+    relay.join(5)
+    assert relay.finished
+    last = list(read_events(run / "events.jsonl"))[-1]
+    assert last["type"] == "run_finished" and last["state"] == "Failure"
+    assert last["failed_jobs"] == ["ls_ID0000001"]
+
+
+@pytest.mark.requires_pegasus
+@pytest.mark.skipif(shutil.which("pegasus-plan") is None or shutil.which("condor_submit_dag") is None,
+                    reason="needs real pegasus-plan and HTCondor on PATH")
+def test_real_plan_local_site(tmp_path):
+    """Runs for real only where Pegasus and HTCondor are installed (never on this machine)."""
+    run = _run_dir(tmp_path, site="local")
+    st = PegasusBackend().submit(run, wait=True)
+    assert st["mlwf"]["state"] in ("Running", "Success", "Failure")

@@ -1,0 +1,104 @@
+"""AugmentationPreview: controls bound to ``spec.augment`` and a grid of augmented patches."""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import numpy as np
+import traitlets
+
+from mlwf_nb.spec import AugmentSpec
+from mlwf_nb.widgets import figures, render, views
+from mlwf_nb.widgets._util import image_widget, quiet_set, set_image
+from mlwf_nb.widgets.model import SpecModel
+
+__all__ = ["AugmentationPreview", "AUGMENT_KEYS"]
+
+AUGMENT_KEYS = ("rotation", "flip", "zoom", "shift_height", "shift_width")
+_FLIPS = ["none", "horizontal", "vertical", "horizontal_and_vertical"]
+
+
+class AugmentationPreview(W.VBox):
+    """Rotation, flips, zoom and shifts; every change edits ``augment.*`` of the shared spec.
+
+    ``patch`` is the (H, W, bands) uint8 patch to augment (e.g. a PatchExplorer's);
+    ``preview`` holds the last ``(n, H, W, bands)`` augmented batch; ``reseed()``
+    draws a new one.
+    """
+
+    patch = traitlets.Any(None)
+    preview = traitlets.Any(None)
+    seed = traitlets.Int(0)
+    n = traitlets.Int(8)
+    error = traitlets.Unicode("")
+
+    @traitlets.validate("n")
+    def _valid_n(self, proposal):
+        if not 1 <= proposal["value"] <= 64:
+            raise traitlets.TraitError(f"n must be between 1 and 64, got {proposal['value']}")
+        return proposal["value"]
+
+    def __init__(self, model: SpecModel | None = None, patch: np.ndarray | None = None, **kwargs) -> None:
+        self.model = model or SpecModel()
+        self._controls = {
+            "rotation": W.FloatSlider(description="rotation", min=0.0, max=0.5, step=0.05,
+                                      continuous_update=False),
+            "flip": W.Dropdown(description="flip", options=_FLIPS),
+            "zoom": W.FloatSlider(description="zoom", min=0.0, max=0.9, step=0.05, continuous_update=False),
+            "shift_height": W.FloatSlider(description="shift y", min=0.0, max=0.9, step=0.05,
+                                          continuous_update=False),
+            "shift_width": W.FloatSlider(description="shift x", min=0.0, max=0.9, step=0.05,
+                                         continuous_update=False),
+        }
+        self._reseed = W.Button(description="Reseed", icon="refresh")
+        self._error = W.HTML()
+        self._grid = image_widget()
+        super().__init__(children=[W.HBox(list(self._controls.values())[:3]),
+                                   W.HBox([*list(self._controls.values())[3:], self._reseed]),
+                                   self._error, self._grid], **kwargs)
+        for ctl in self._controls.values():
+            ctl.observe(self._on_control, names="value")
+        self._reseed.on_click(lambda _: self.reseed())
+        self.model.observe(self._on_spec, names="spec")
+        self._sync(self.model.spec.augment)
+        self.patch = patch
+
+    def reseed(self) -> None:
+        """Draw a new set of augmentations."""
+        self.seed += 1
+
+    def _on_control(self, change) -> None:
+        key = next(k for k, c in self._controls.items() if c is change["owner"])
+        ok = self.model.set(f"augment.{key}", change["new"])
+        self.error = "" if ok else self.model.error
+
+    def _sync(self, aug: AugmentSpec) -> None:
+        for key, ctl in self._controls.items():
+            quiet_set(ctl, getattr(aug, key), self._on_control)
+
+    def _on_spec(self, change) -> None:
+        old, new = change["old"], change["new"]
+        if old is None or old.augment != new.augment:
+            self._sync(new.augment)
+            self.refresh()
+
+    @traitlets.observe("error")
+    def _on_error(self, change) -> None:
+        self._error.value = render.error_html(change["new"])
+
+    @traitlets.observe("patch", "seed", "n")
+    def _on_patch(self, change) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute and redraw the augmented grid."""
+        if self.patch is None:
+            self.preview = None
+            set_image(self._grid, None)
+            return
+        patch = np.asarray(self.patch)
+        batch = views.augment_preview(patch, self.model.spec.augment, self.n, self.seed)
+        self.preview = batch
+        rgb = [b[..., [2, 1, 0]] if b.shape[-1] >= 3 else np.repeat(b[..., :1], 3, -1) for b in batch]
+        set_image(self._grid, figures.images_figure([patch[..., [2, 1, 0]] if patch.shape[-1] >= 3 else patch,
+                                                     *rgb], ["original", *[f"#{i + 1}" for i in range(len(rgb))]],
+                                                    cols=5, size=1.6))

@@ -1,0 +1,229 @@
+"""RunMonitor: follow a run directory live (job table, curves, checkpoints, confusion matrix, HPO).
+
+A :class:`~mlwf_nb.widgets.runstate.RunFollower` thread tails ``events.jsonl``
+and ``jobstate.log`` and hands batches over at most ``max_rate`` times a
+second; the widget folds them into a :class:`RunState` and sets traits, whose
+observers redraw. A new monitor on the same directory (after a kernel restart)
+replays the files from the start, so it shows the whole history, each event
+once and in order. The kernel is never blocked, except by :meth:`RunMonitor.wait`,
+which is meant for unattended runs (papermill).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import traitlets
+
+from mlwf_nb.errors import MlwfError
+from mlwf_nb.widgets import figures, render
+from mlwf_nb.widgets._util import image_widget, set_image
+from mlwf_nb.widgets.runstate import FINAL_STATES, RunFollower, RunState
+
+__all__ = ["RunMonitor"]
+
+
+class RunMonitor(W.VBox):
+    """Live view of one run directory.
+
+    Args:
+        run: A :class:`~mlwf_nb.runs.Run`, or a run directory path.
+        max_rate: At most this many UI updates per second.
+        poll_interval: Seconds between reads of the run's files.
+        autostart: Start following at once.
+    """
+
+    run_dir = traitlets.Unicode("")
+    state = traitlets.Unicode("Planned")
+    events_seen = traitlets.Int(0)
+    last_seq = traitlets.Int(0)
+    jobs = traitlets.Dict()
+    history = traitlets.Dict()
+    checkpoints = traitlets.List()
+    leaderboard = traitlets.List()
+    confusion = traitlets.Dict()
+    failures = traitlets.List()
+    finished = traitlets.Bool(False)
+    updates = traitlets.Int(0)
+    error = traitlets.Unicode("")
+
+    def __init__(self, run: Any = None, *, max_rate: float = 4.0, poll_interval: float = 0.1,
+                 autostart: bool = True, **kwargs) -> None:
+        self.max_rate = max_rate
+        self.poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._run: Any = None
+        self._follower: RunFollower | None = None
+        self.run_state = RunState()
+        self._status = W.HTML()
+        self._progress = W.FloatProgress(min=0, max=100, description="progress")
+        self._jobs = W.HTML()
+        self._curves = image_widget()
+        self._cm = image_widget()
+        self._checkpoints = W.HTML()
+        self._leaderboard = W.HTML()
+        self._failures = W.HTML()
+        self._error = W.HTML()
+        tabs = W.Tab(children=[self._jobs, W.HBox([self._curves, self._cm]), self._checkpoints, self._leaderboard])
+        for i, title in enumerate(["jobs", "training", "checkpoints", "HPO leaderboard"]):
+            tabs.set_title(i, title)
+        super().__init__(children=[self._status, self._progress, self._error, self._failures, tabs], **kwargs)
+        if run is not None:
+            self.attach(run, start=autostart)
+
+    # -- following ------------------------------------------------------------------------
+    def attach(self, run: Any, *, start: bool = True) -> RunMonitor:
+        """Follow another run (a Run or a directory); replays it from the start."""
+        self.stop()
+        self._run = _as_run(run)
+        path = Path(getattr(self._run, "dir", run))
+        with self._lock:
+            self.run_state = RunState(run_dir=path)
+        self.finished = False
+        self.run_dir = str(path)
+        events_path = getattr(self._run, "events_path", None)
+        status_fn = (lambda: self._run.state) if self._run is not None else None
+        self._follower = RunFollower(path, self._on_batch, events_path=events_path, status_fn=status_fn,
+                                     poll_interval=self.poll_interval, min_interval=1.0 / self.max_rate)
+        if start:
+            self._follower.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop following (the view keeps what it has)."""
+        if self._follower is not None:
+            self._follower.stop()
+
+    @property
+    def following(self) -> bool:
+        """Whether the follower thread is running."""
+        return self._follower is not None and self._follower.alive
+
+    @property
+    def event_seqs(self) -> list[int]:
+        """The ``seq`` of every event shown, in the order applied."""
+        return list(self.run_state.seqs)
+
+    def _on_batch(self, events: list[dict[str, Any]], records: list[Any]) -> None:
+        with self._lock:
+            changed = self.run_state.apply(events) | self.run_state.apply_jobstate(records)
+            if changed:
+                self._push(changed)
+
+    def _push(self, changed: set[str]) -> None:
+        rs = self.run_state
+        with self.hold_trait_notifications():
+            self.events_seen = len(rs.types)
+            self.last_seq = rs.seqs[-1] if rs.seqs else 0
+            if "jobs" in changed or "state" in changed:
+                self.jobs = {k: dict(v) for k, v in rs.jobs.items()}
+            if "history" in changed:
+                self.history = {k: list(v) for k, v in rs.history.items()}
+            if "checkpoints" in changed:
+                self.checkpoints = list(rs.checkpoints)
+            if "trials" in changed:
+                self.leaderboard = rs.leaderboard(self._direction())
+            if "confusion" in changed and rs.confusion:
+                self.confusion = dict(rs.confusion)
+            if ("jobs" in changed and any(j["state"] == "failed" for j in rs.jobs.values())) or rs.finished:
+                self.failures = self._failures_now()
+            self.state = rs.state
+            self.finished = rs.finished
+            self.updates += 1
+
+    def _direction(self) -> str:
+        try:
+            return str(self._run.spec.hpo.direction) if self._run is not None else "max"
+        except (MlwfError, OSError):
+            return "max"
+
+    def _failures_now(self) -> list[dict[str, Any]]:
+        jobs = {k: dict(v) for k, v in self.run_state.jobs.items()}
+        failed = [k for k, v in jobs.items() if v.get("state") == "failed"]
+        if self._run is not None:
+            try:
+                m = self._run.status().get("mlwf", {})
+            except (MlwfError, OSError):
+                m = {}
+            jobs.update(m.get("jobs", {}))
+            failed = list(m.get("failed_jobs", failed))
+        return [{"job": n, **jobs.get(n, {})} for n in failed]
+
+    # -- rendering (observers; data -> render functions -> child widgets) ------------------
+    @traitlets.observe("state", "jobs", "events_seen")
+    def _draw_status(self, change) -> None:
+        totals = self.run_state.totals()
+        self._status.value = render.status_line(self.state, totals, self.events_seen)
+        self._progress.value = 100.0 if self.state == "Success" else totals["percent_done"]
+        self._progress.bar_style = {"Success": "success", "Failure": "danger", "Lost": "warning"}.get(self.state, "")
+
+    @traitlets.observe("jobs")
+    def _draw_jobs(self, change) -> None:
+        self._jobs.value = render.jobs_html(change["new"])
+
+    @traitlets.observe("history")
+    def _draw_history(self, change) -> None:
+        set_image(self._curves, figures.history_figure(change["new"]) if change["new"] else None)
+
+    @traitlets.observe("checkpoints")
+    def _draw_checkpoints(self, change) -> None:
+        self._checkpoints.value = render.checkpoints_html(change["new"])
+
+    @traitlets.observe("leaderboard")
+    def _draw_leaderboard(self, change) -> None:
+        self._leaderboard.value = render.leaderboard_html(change["new"])
+
+    @traitlets.observe("confusion")
+    def _draw_confusion(self, change) -> None:
+        c = change["new"]
+        if c.get("matrix") is not None:
+            names = c.get("classes") or [str(i) for i in range(len(c["matrix"]))]
+            set_image(self._cm, figures.confusion_figure(c["matrix"], names, c.get("colors")))
+
+    @traitlets.observe("failures")
+    def _draw_failures(self, change) -> None:
+        rows = change["new"]
+        self._failures.value = render.failures_html([r["job"] for r in rows], {r["job"]: r for r in rows})
+
+    @traitlets.observe("error")
+    def _draw_error(self, change) -> None:
+        self._error.value = render.error_html(change["new"])
+
+    # -- unattended use --------------------------------------------------------------------
+    def wait(self, timeout: float | None = None, *, show: bool = True) -> str:
+        """Block until the run has finished, then show the static summary; returns the final state.
+
+        This is the one blocking call of the widgets, for papermill and scripts:
+        in an interactive notebook, leave the monitor running instead.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        f = self._follower
+        if f is not None and not f.alive and not f.finished.is_set():
+            f.start()
+        while f is not None and not f.join(0.5):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {self.run_dir} not finished after {timeout} s (state {self.state})")
+        if f is not None and f.error is not None:
+            self.error = f"monitor stopped: {f.error!r}"
+        state = self.state if self.state in FINAL_STATES else (self._run.state if self._run else self.state)
+        if show:
+            from mlwf_nb.display import show_monitor
+
+            show_monitor(self)
+        return state
+
+
+def _as_run(run: Any) -> Any:
+    """A Run for a path when it is a run directory (has workflow.yml); None for bare event folders."""
+    if hasattr(run, "status"):
+        return run
+    from mlwf_nb.runs import Run
+
+    if (Path(os.fspath(run)) / "workflow.yml").exists():
+        return Run.attach(run)
+    return None

@@ -1,0 +1,142 @@
+"""PatchExplorer: a scene's decimated thumbnail, and one patch with its label overlay."""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import numpy as np
+import traitlets
+
+from mlwf_nb.data.dataset import Dataset
+from mlwf_nb.data.stretch import apply_stretch
+from mlwf_nb.errors import MlwfError
+from mlwf_nb.widgets import figures, render, views
+from mlwf_nb.widgets._util import image_widget, set_image
+from mlwf_nb.widgets.model import SpecModel
+
+__all__ = ["PatchExplorer"]
+
+
+class PatchExplorer(W.VBox):
+    """Pick a scene, a location and a patch size (from ``patches.sizes``); see the patch.
+
+    The thumbnail is a decimated read (``thumb_size`` pixels a side at most) and
+    the patch a windowed read, so big scenes are never loaded whole. ``patch``
+    holds the stretched (H, W, bands) uint8 patch for other widgets.
+    """
+
+    dataset = traitlets.Instance(Dataset, allow_none=True)
+    scene = traitlets.Unicode("", allow_none=True)
+    y = traitlets.Int(0)
+    x = traitlets.Int(0)
+    size = traitlets.Int(0, allow_none=True)
+    patch = traitlets.Any(None)
+    error = traitlets.Unicode("")
+
+    def __init__(self, model: SpecModel | None = None, dataset: Dataset | None = None, thumb_size: int = 256,
+                 **kwargs) -> None:
+        self.model = model or SpecModel()
+        self.thumb_size = thumb_size
+        self._thumb: views.Thumbnail | None = None
+        self._stretch = None
+        self._scene = W.Dropdown(description="scene")
+        self._size = W.ToggleButtons(description="patch")
+        self._y = W.IntSlider(description="row", continuous_update=False)
+        self._x = W.IntSlider(description="column", continuous_update=False)
+        self._thumb_img = image_widget()
+        self._patch_img = image_widget()
+        self._error = W.HTML()
+        super().__init__(children=[W.HBox([self._scene, self._size]), W.HBox([self._y, self._x]), self._error,
+                                   self._thumb_img, self._patch_img], **kwargs)
+        for ctl, name in ((self._scene, "scene"), (self._size, "size"), (self._y, "y"), (self._x, "x")):
+            traitlets.link((ctl, "value"), (self, name))
+        self.model.observe(self._on_spec, names="spec")
+        self._sizes()
+        self.dataset = dataset
+
+    def _sizes(self) -> None:
+        sizes = list(self.model.spec.patches.sizes)
+        self._size.options = [(str(s), s) for s in sizes]
+        if self.size not in sizes:
+            self.size = sizes[len(sizes) // 2]
+
+    def _on_spec(self, change) -> None:
+        if change["old"] is None or change["old"].patches.sizes != change["new"].patches.sizes:
+            self._sizes()
+
+    @traitlets.validate("size")
+    def _valid_size(self, proposal):
+        if proposal["value"] is not None and proposal["value"] not in self.model.spec.patches.sizes:
+            raise traitlets.TraitError(f"patch size {proposal['value']} is not one of patches.sizes "
+                                       f"{self.model.spec.patches.sizes}")
+        return proposal["value"]
+
+    @traitlets.observe("error")
+    def _on_error(self, change) -> None:
+        self._error.value = render.error_html(change["new"])
+
+    @traitlets.observe("dataset")
+    def _on_dataset(self, change) -> None:
+        ds = change["new"]
+        ids = [s.id for s in ds.scenes] if ds is not None else []
+        self._scene.options = ids
+        if ids:
+            self.scene = ids[0] if self.scene not in ids else self.scene
+            self._load_scene()
+
+    @traitlets.observe("scene")
+    def _on_scene(self, change) -> None:
+        self._load_scene()
+
+    @traitlets.observe("y", "x", "size")
+    def _on_window(self, change) -> None:
+        self.refresh()
+
+    def _load_scene(self) -> None:
+        ds = self.dataset
+        if ds is None or not self.scene:
+            return
+        try:
+            self._thumb = views.read_thumbnail(ds, self.scene, self.thumb_size)
+            self._stretch = views.fit_view_stretch(self._thumb.image, ds.nodata,
+                                                   self.model.spec.stretch.low, self.model.spec.stretch.high)
+        except MlwfError as err:
+            self.error = str(err)
+            return
+        self.error = ""
+        t = self._thumb
+        self._y.max = max(0, t.height - self.size)
+        self._x.max = max(0, t.width - self.size)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the thumbnail (with the patch outlined) and the patch."""
+        ds, t = self.dataset, self._thumb
+        if ds is None or t is None or self._stretch is None or not self.size:
+            return
+        try:
+            image, label = views.read_patch(ds, self.scene, self.y, self.x, self.size)
+        except MlwfError as err:
+            self.error = str(err)
+            return
+        nodata = ds.nodata
+        true_c, false_c = views.rgb_views(t.image, self._stretch, nodata)
+        box = (self.y // t.step, self.x // t.step, max(1, self.size // t.step))
+        set_image(self._thumb_img, figures.images_figure(
+            [_outline(true_c, box), _outline(false_c, box)],
+            [f"{self.scene} true colour (1:{t.step})", "NIR false colour"], cols=2, size=3.2))
+        p_true, p_false = views.rgb_views(image, self._stretch, nodata)
+        colors = [c.color for c in sorted(ds.classes, key=lambda c: c.index)]
+        label_rgb = figures.class_map_rgb(label, colors) if label is not None and ds.layout != "gid" else None
+        set_image(self._patch_img, figures.patch_figure(
+            p_true, p_false, label_rgb, f"{self.scene} @ ({self.y}, {self.x}), {self.size} px"))
+        self.patch = np.moveaxis(np.asarray(apply_stretch(image, self._stretch, axis=0, nodata=nodata)), 0, -1)
+
+
+def _outline(rgb: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
+    out = rgb.copy()
+    y, x, s = box
+    h, w = out.shape[:2]
+    y1, x1 = min(h - 1, y + s), min(w - 1, x + s)
+    out[y:y1 + 1, [x, x1]] = (255, 255, 0)
+    out[[y, y1], x:x1 + 1] = (255, 255, 0)
+    return out

@@ -1,0 +1,151 @@
+"""HTML renderers: plain data in, HTML strings out (no widgets, no files).
+
+The widgets put these strings into ``ipywidgets.HTML`` values; the static
+fallback (:mod:`mlwf_nb.display`) shows the same strings with IPython.display,
+so an executed notebook and a live one read alike.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "table_html", "jobs_html", "progress_html", "leaderboard_html", "checkpoints_html",
+    "failures_html", "error_html", "scenes_html", "split_html", "swatch_html", "status_line",
+]
+
+_STATE_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "queued": "#6a1b9a",
+                 "Success": "#2e7d32", "Failure": "#c62828", "Running": "#1565c0", "Lost": "#ef6c00",
+                 "Cancelled": "#757575"}
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, raw: Sequence[int] = (),
+               caption: str = "") -> str:
+    """A compact HTML table; cells are escaped unless their column index is in ``raw``."""
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{_e(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = "".join(f"<td style='padding:2px 8px'>{v if i in raw else _e(v)}</td>" for i, v in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    cap = f"<caption style='text-align:left'>{_e(caption)}</caption>" if caption else ""
+    return (f"<table class='mlwf-table' style='border-collapse:collapse;font-size:90%'>{cap}"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def _badge(state: str) -> str:
+    color = _STATE_COLORS.get(state, "#455a64")
+    return f"<span style='color:{color};font-weight:600'>{_e(state)}</span>"
+
+
+def status_line(state: str, totals: Mapping[str, Any], n_events: int = 0) -> str:
+    """One line: run state, job counts and events seen."""
+    return (f"<div class='mlwf-status'>{_badge(state)} &nbsp; {totals.get('succeeded', 0)}/"
+            f"{totals.get('total', 0)} jobs done, {totals.get('failed', 0)} failed, "
+            f"{totals.get('running', 0) + totals.get('queued', 0)} running &nbsp; "
+            f"<small>{n_events} events</small></div>")
+
+
+def jobs_html(jobs: Mapping[str, Mapping[str, Any]]) -> str:
+    """The job table: name, step, state, exit code, tries."""
+    if not jobs:
+        return "<i>no jobs yet</i>"
+    rows = [(_e(n), _e(j.get("step", "")), _badge(str(j.get("state", ""))), _e(j.get("exit_code", "")),
+             _e(j.get("tries", ""))) for n, j in jobs.items()]
+    return table_html(["job", "step", "state", "exit", "tries"], rows, raw=(0, 1, 2, 3, 4))
+
+
+def progress_html(percent: float, width_px: int = 300) -> str:
+    """A static progress bar (the live widget uses an IntProgress)."""
+    pct = max(0.0, min(100.0, float(percent)))
+    return (f"<div style='width:{width_px}px;border:1px solid #999;height:12px'>"
+            f"<div style='width:{pct:.1f}%;background:#1565c0;height:100%'></div></div>"
+            f"<small>{pct:.1f}% done</small>")
+
+
+def leaderboard_html(rows: Sequence[Mapping[str, Any]], objective: str = "objective", top: int = 20) -> str:
+    """HPO leaderboard: rank, round/trial, objective, status and the hyper-parameters."""
+    if not rows:
+        return "<i>no finished trials yet</i>"
+    names = sorted({k for r in rows for k in (r.get("hp") or {})})
+    out = []
+    for rank, r in enumerate(rows[:top], 1):
+        obj = r.get("objective")
+        hp = r.get("hp") or {}
+        out.append([rank, f"{r.get('round', 0)}/{r.get('trial', '')}",
+                    f"{obj:.4g}" if isinstance(obj, (int, float)) else obj, r.get("status", ""),
+                    *[_fmt(hp.get(n)) for n in names]])
+    return table_html(["#", "round/trial", objective, "status", *names], out)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else ("" if value is None else str(value))
+
+
+def checkpoints_html(checkpoints: Sequence[Mapping[str, Any]]) -> str:
+    """Checkpoints saved or restored, newest last."""
+    if not checkpoints:
+        return "<i>no checkpoints yet</i>"
+    rows = [(c.get("event", ""), c.get("job", ""), c.get("epoch", ""), c.get("path", "")) for c in checkpoints]
+    return table_html(["event", "job", "epoch", "path"], rows)
+
+
+def failures_html(failed: Sequence[str], jobs: Mapping[str, Mapping[str, Any]]) -> str:
+    """Failed jobs with the tail of their stderr."""
+    if not failed:
+        return ""
+    parts = []
+    for name in failed:
+        j = jobs.get(name, {})
+        tail = str(j.get("stderr_tail") or "(no stderr captured)")[-3000:]
+        parts.append(f"<div class='mlwf-failure'><b style='color:#c62828'>FAILED {_e(name)}</b> "
+                     f"(exit {_e(j.get('exit_code'))}, tries {_e(j.get('tries'))})"
+                     f"<pre style='max-height:16em;overflow:auto;background:#fff3f3'>{_e(tail)}</pre></div>")
+    return "".join(parts)
+
+
+def error_html(message: str) -> str:
+    """An error state: a red box with the message ("" for no error)."""
+    if not message:
+        return ""
+    return (f"<div class='mlwf-error' style='color:#b71c1c;border:1px solid #e57373;background:#ffebee;"
+            f"padding:4px 8px'>&#9888; {_e(message)}</div>")
+
+
+def swatch_html(color: Sequence[int], name: str = "") -> str:
+    """A small colour square followed by a name."""
+    r, g, b = (int(c) for c in list(color)[:3])
+    return (f"<span style='display:inline-block;width:10px;height:10px;background:rgb({r},{g},{b});"
+            f"border:1px solid #555;margin-right:3px'></span>{_e(name)}")
+
+
+def scenes_html(rows: Sequence[Mapping[str, Any]], class_names: Sequence[str],
+                class_colors: Sequence[Sequence[int]]) -> str:
+    """Scene table: id, source, size, split and class fractions (as percentages)."""
+    if not rows:
+        return "<i>no scenes</i>"
+    heads = [swatch_html(c, n) for n, c in zip(class_names, class_colors, strict=False)]
+    body = []
+    for r in rows:
+        hist = r.get("fractions") or []
+        body.append([_e(r.get("id")), _e(r.get("source")), _e(r.get("size", "")), _e(r.get("split", "")),
+                     *[f"{100 * f:.0f}%" for f in hist]])
+    cols = ["scene", "source", "size", "split"]
+    head = "".join(f"<th style='padding:2px 8px'>{_e(c)}</th>" for c in cols) + "".join(
+        f"<th style='padding:2px 8px'>{h}</th>" for h in heads)
+    rows_html = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{v}</td>" for v in row) + "</tr>"
+                        for row in body)
+    return (f"<table class='mlwf-table' style='border-collapse:collapse;font-size:90%'><thead><tr>{head}"
+            f"</tr></thead><tbody>{rows_html}</tbody></table>")
+
+
+def split_html(split: Mapping[str, Sequence[str]]) -> str:
+    """Split preview: how many scenes each split gets, and which."""
+    rows = [(name, len(ids), ", ".join(ids[:12]) + (" ..." if len(ids) > 12 else ""))
+            for name, ids in split.items()]
+    return table_html(["split", "scenes", "ids"], rows)

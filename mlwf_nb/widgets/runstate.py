@@ -1,0 +1,276 @@
+"""What a run monitor knows, and the background follower that feeds it.
+
+Nothing here imports ipywidgets: :class:`RunState` folds events (and Pegasus
+``jobstate.log`` records) into plain data, and :class:`RunFollower` tails a run
+directory's files from a daemon thread, batching what it reads and handing it
+to a callback at a bounded rate. The :class:`~mlwf_nb.widgets.RunMonitor`
+widget wires the two to traits; tests and scripts can use them directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlwf_nb._io import read_json
+from mlwf_nb.events import EventReader
+
+__all__ = ["RunState", "RunFollower", "JOB_STATES", "FINAL_STATES"]
+
+FINAL_STATES = frozenset({"Success", "Failure", "Cancelled", "Lost"})
+JOB_STATES = ("unready", "ready", "pre", "queued", "running", "post", "succeeded", "failed")
+# Pegasus jobstate states and event states -> the job table's vocabulary
+_JOBSTATE = {
+    "SUBMIT": "queued", "JOB_HELD": "queued", "JOB_RELEASED": "queued", "JOB_EVICTED": "queued",
+    "EXECUTE": "running", "JOB_RECONNECTED": "running", "JOB_TERMINATED": "running",
+    "JOB_SUCCESS": "succeeded", "POST_SCRIPT_SUCCESS": "succeeded", "JOB_FAILURE": "failed",
+    "JOB_ABORTED": "failed", "SUBMIT_FAILED": "failed", "POST_SCRIPT_FAILURE": "failed",
+    "PRE_SCRIPT_FAILURE": "failed", "PRE_SCRIPT_STARTED": "pre", "PRE_SCRIPT_SUCCESS": "pre",
+    "POST_SCRIPT_STARTED": "post", "POST_SCRIPT_TERMINATED": "post",
+}
+
+
+def _norm_state(state: str) -> str:
+    s = str(state)
+    return _JOBSTATE.get(s.upper(), s.lower())
+
+
+@dataclass
+class RunState:
+    """Plain-data summary of everything seen so far in a run directory."""
+
+    seqs: list[int] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs: list[int] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    trials: dict[str, dict[str, Any]] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    confusion: dict[str, Any] | None = None
+    logs: list[str] = field(default_factory=list)
+    state: str = "Planned"
+    finished: bool = False
+    jobstate_lines: int = 0
+    run_dir: Path | None = None
+
+    def apply(self, events: list[dict[str, Any]]) -> set[str]:
+        """Fold new events in (an event whose seq was seen already is skipped); returns changed parts."""
+        changed: set[str] = set()
+        last = self.seqs[-1] if self.seqs else 0
+        for ev in events:
+            seq = ev.get("seq")
+            if isinstance(seq, int):
+                if seq <= last:
+                    continue
+                last = seq
+                self.seqs.append(seq)
+            self.types.append(str(ev.get("type")))
+            changed |= self._one(ev)
+        if changed:
+            changed.add("events")
+        return changed
+
+    def _one(self, ev: dict[str, Any]) -> set[str]:
+        kind = ev.get("type")
+        if kind == "run_started":
+            self.state = "Running"
+            return {"state"}
+        if kind == "run_finished":
+            self.state = str(ev.get("state", "Success"))
+            self.finished = True
+            return {"state"}
+        if kind == "job_state":
+            name = str(ev.get("job") or ev.get("name") or "?")
+            entry = self.jobs.setdefault(name, {"state": "unready", "exit_code": None, "tries": 0,
+                                                "step": ev.get("step") or name.rsplit("_", 1)[0]})
+            entry["state"] = _norm_state(ev.get("state", ""))
+            if ev.get("exit_code") is not None:
+                entry["exit_code"] = ev.get("exit_code")
+            if ev.get("try") is not None:
+                entry["tries"] = max(int(entry.get("tries") or 0), int(ev["try"]))
+            return {"jobs"}
+        if kind == "epoch":
+            self.epochs.append(int(ev.get("epoch", len(self.epochs) + 1)))
+            for key, value in (ev.get("metrics") or {}).items():
+                self.history.setdefault(key, []).append(float(value))
+            return {"history"}
+        if kind in ("checkpoint_saved", "checkpoint_restored"):
+            self.checkpoints.append({"event": "saved" if kind == "checkpoint_saved" else "restored",
+                                     "path": ev.get("path"), "epoch": ev.get("epoch"), "job": ev.get("job")})
+            return {"checkpoints"}
+        if kind in ("trial_proposed", "trial_started", "trial_finished"):
+            key = f"{ev.get('round', 0)}/{ev.get('trial', '?')}"
+            t = self.trials.setdefault(key, {"round": ev.get("round", 0), "trial": ev.get("trial"),
+                                             "hp": {}, "status": "proposed", "objective": None})
+            if ev.get("hp"):
+                t["hp"] = dict(ev["hp"])
+            t["status"] = {"trial_proposed": "proposed", "trial_started": "running"}.get(
+                kind, str(ev.get("status", "COMPLETED")))
+            if ev.get("objective") is not None:
+                t["objective"] = ev.get("objective")
+            return {"trials"}
+        if kind == "artifact":
+            self.artifacts.append(dict(ev))
+            if ev.get("kind") == "confusion_matrix":
+                data = ev if ev.get("matrix") is not None else _read_artifact(self.run_dir, ev.get("path"))
+                if data.get("matrix") is not None:
+                    self.confusion = {"matrix": data["matrix"], "classes": data.get("classes"),
+                                      "colors": data.get("colors"), "path": ev.get("path")}
+                    return {"artifacts", "confusion"}
+            return {"artifacts"}
+        if kind == "log":
+            self.logs.append(f"[{ev.get('level', 'info')}] {ev.get('job', '')}: {ev.get('message', '')}")
+            return {"logs"}
+        return set()
+
+    def apply_jobstate(self, records: list[Any]) -> set[str]:
+        """Fold Pegasus ``jobstate.log`` records (``JobStateRecord``) into the job table."""
+        changed = False
+        for rec in records:
+            self.jobstate_lines += 1
+            if rec.job == "INTERNAL":
+                continue
+            entry = self.jobs.setdefault(rec.job, {"state": "unready", "exit_code": None, "tries": 0,
+                                                   "step": rec.job.rsplit("_", 1)[0]})
+            entry["state"] = _norm_state(rec.state)
+            if rec.state == "SUBMIT":
+                entry["tries"] = int(entry.get("tries") or 0) + 1
+            if rec.state in ("JOB_SUCCESS", "JOB_FAILURE"):
+                try:
+                    entry["exit_code"] = int(rec.info)
+                except ValueError:
+                    pass
+            changed = True
+        return {"jobs"} if changed else set()
+
+    def leaderboard(self, direction: str = "max") -> list[dict[str, Any]]:
+        """Trials with an objective, best first."""
+        done = [t for t in self.trials.values() if t.get("objective") is not None]
+        return sorted(done, key=lambda t: float(t["objective"]), reverse=direction == "max")
+
+    def totals(self) -> dict[str, Any]:
+        """Counts by job state and percent done (Pegasus ``totals`` vocabulary)."""
+        out: dict[str, Any] = {s: 0 for s in JOB_STATES}
+        for j in self.jobs.values():
+            out[j["state"]] = out.get(j["state"], 0) + 1
+        total = len(self.jobs)
+        out["total"] = total
+        out["percent_done"] = 100.0 * out["succeeded"] / total if total else 0.0
+        return out
+
+
+class RunFollower:
+    """Tail ``events.jsonl`` (and ``jobstate.log``) of a run directory from a daemon thread.
+
+    Every ``poll_interval`` seconds the thread reads what was appended (never
+    re-reading: byte offsets) and queues it; at most once every ``min_interval``
+    seconds it hands the queued batch to ``callback(events, jobstate_records)``.
+    It stops by itself after ``run_finished`` (or when ``status_fn`` reports a
+    final state and nothing new arrives), or when :meth:`stop` is called.
+    """
+
+    def __init__(self, run_dir: str | Path, callback: Callable[[list[dict[str, Any]], list[Any]], None], *,
+                 events_path: str | Path | None = None, status_fn: Callable[[], str] | None = None,
+                 poll_interval: float = 0.1, min_interval: float = 0.25, status_every: float = 2.0) -> None:
+        self.run_dir = Path(run_dir)
+        self.callback = callback
+        self.status_fn = status_fn
+        self.poll_interval = poll_interval
+        self.min_interval = min_interval
+        self.status_every = status_every
+        self._events = EventReader(events_path or self.run_dir / "events.jsonl")
+        self._jobstate = _jobstate_reader(self.run_dir / "jobstate.log")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.finished = threading.Event()
+        self.batches = 0
+        self.error: BaseException | None = None
+
+    def start(self) -> RunFollower:
+        """Start the thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=f"mlwf-follow-{self.run_dir.name}",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 2.0) -> None:
+        """Ask the thread to stop and wait for it."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread is still following."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end; returns whether it did."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.alive
+
+    def _read(self) -> tuple[list[dict[str, Any]], list[Any]]:
+        records = self._jobstate.poll() if self._jobstate is not None else []
+        return self._events.poll(), records
+
+    def _loop(self) -> None:
+        pending_e: list[dict[str, Any]] = []
+        pending_r: list[Any] = []
+        last_flush = 0.0
+        last_status = time.monotonic()
+        done = False
+        try:
+            while not self._stop.is_set():
+                events, records = self._read()
+                pending_e += events
+                pending_r += records
+                done = done or any(e.get("type") == "run_finished" for e in events)
+                now = time.monotonic()
+                if not done and not events and self.status_fn and now - last_status > self.status_every:
+                    last_status = now
+                    done = self.status_fn() in FINAL_STATES
+                    if done:
+                        more_e, more_r = self._read()
+                        pending_e += more_e
+                        pending_r += more_r
+                if (pending_e or pending_r) and (done or now - last_flush >= self.min_interval):
+                    self.callback(pending_e, pending_r)
+                    self.batches += 1
+                    pending_e, pending_r = [], []
+                    last_flush = now
+                if done:
+                    break
+                self._stop.wait(self.poll_interval)
+        except BaseException as err:
+            self.error = err
+        finally:
+            self.finished.set()
+
+
+def _read_artifact(run_dir: Path | None, path: Any) -> dict[str, Any]:
+    """An artifact's JSON (path relative to the run directory or absolute); {} when unreadable."""
+    if not path or not str(path).endswith(".json"):
+        return {}
+    p = Path(str(path))
+    if not p.is_absolute() and run_dir is not None:
+        p = run_dir / p
+    try:
+        data = read_json(p)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _jobstate_reader(path: Path) -> Any:
+    try:
+        from mlwf_nb.backends.jobstate import JobStateReader
+    except ImportError:  # pragma: no cover - backends layer not installed
+        return None
+    return JobStateReader(path)

@@ -1,0 +1,103 @@
+"""Studio: tabs composing the widgets around one SpecModel, with a backend choice and a Run button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as W
+import traitlets
+
+from mlwf_nb.errors import MlwfError
+from mlwf_nb.spec import RunSpec
+from mlwf_nb.widgets import render
+from mlwf_nb.widgets.augment import AugmentationPreview
+from mlwf_nb.widgets.dataset import DatasetPicker
+from mlwf_nb.widgets.hpo import HPOConfigurator
+from mlwf_nb.widgets.model import SpecModel
+from mlwf_nb.widgets.monitor import RunMonitor
+from mlwf_nb.widgets.patches import PatchExplorer
+
+__all__ = ["Studio"]
+
+
+def _backends() -> list[str]:
+    try:
+        from mlwf_nb.backends import available_backends
+
+        return list(available_backends())
+    except ImportError:  # pragma: no cover - backends layer absent
+        return ["local", "pegasus"]
+
+
+class Studio(W.VBox):
+    """Data, patches, augmentation, HPO and run tabs over one shared spec.
+
+    Args:
+        spec: A RunSpec or a preset name (default ``tiny``).
+        submit: The function the Run button calls, ``submit(spec, backend=..., run_dir=...)``
+            (default :func:`mlwf_nb.runs.submit`); tests pass a fake.
+        run_dir: Where the next run goes (default: a fresh folder under ./runs).
+    """
+
+    run = traitlets.Any(None)
+    error = traitlets.Unicode("")
+
+    def __init__(self, spec: RunSpec | str | None = None, *, submit: Callable[..., Any] | None = None,
+                 run_dir: str | None = None, **kwargs) -> None:
+        self.model = SpecModel(spec)
+        self._submit = submit
+        self.run_dir = run_dir
+        self.picker = DatasetPicker(self.model)
+        self.patches = PatchExplorer(self.model)
+        self.augment = AugmentationPreview(self.model)
+        self.hpo = HPOConfigurator(self.model)
+        self.monitor: RunMonitor | None = None
+        traitlets.dlink((self.picker, "dataset"), (self.patches, "dataset"))
+        traitlets.dlink((self.patches, "patch"), (self.augment, "patch"))
+        self._spec_view = W.HTML()
+        self._backend = W.Dropdown(description="backend", options=_backends(),
+                                   value=self.model.spec.execution.backend)
+        self._run_btn = W.Button(description="Run", icon="play", button_style="success")
+        self._error = W.HTML()
+        self._monitor_box = W.VBox()
+        run_tab = W.VBox([W.HBox([self._backend, self._run_btn]), self._error, self._monitor_box])
+        self.tabs = W.Tab(children=[self.picker, self.patches, self.augment, self.hpo, self._spec_view, run_tab])
+        for i, title in enumerate(["Data", "Patches", "Augment", "HPO", "Spec", "Run"]):
+            self.tabs.set_title(i, title)
+        super().__init__(children=[self.tabs], **kwargs)
+        self._run_btn.on_click(lambda _: self.start_run())
+        self._backend.observe(lambda c: self.model.set("execution.backend", c["new"]), names="value")
+        self.model.observe(self._show_spec, names="spec")
+        self._show_spec({"new": self.model.spec})
+
+    @property
+    def spec(self) -> RunSpec:
+        """The shared spec."""
+        return self.model.spec
+
+    def _show_spec(self, change) -> None:
+        self._spec_view.value = f"<pre>{render._e(change['new'].to_yaml())}</pre>"
+
+    @traitlets.observe("error")
+    def _on_error(self, change) -> None:
+        self._error.value = render.error_html(change["new"])
+
+    def start_run(self) -> RunMonitor | None:
+        """Submit the spec (through ``mlwf_nb.runs``) and attach a RunMonitor to the new run."""
+        submit = self._submit
+        if submit is None:
+            from mlwf_nb.runs import submit
+        self._run_btn.disabled = True
+        try:
+            self.run = submit(self.model.spec, backend=self._backend.value, run_dir=self.run_dir)
+        except MlwfError as err:
+            self.error = str(err)
+            return None
+        finally:
+            self._run_btn.disabled = False
+        self.error = ""
+        self.monitor = RunMonitor(self.run)
+        self._monitor_box.children = [self.monitor]
+        self.tabs.selected_index = 5
+        return self.monitor

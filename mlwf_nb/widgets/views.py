@@ -1,0 +1,141 @@
+"""Data views for the widgets: small, decimated reads of a dataset, as numpy arrays.
+
+No ipywidgets here. Thumbnails are read decimated (GDAL picks overviews or
+samples rows; a whole big scene is never loaded) and patches are windowed
+reads of the lazy ``Dataset.open_image`` arrays, so a 7,000 x 7,000 GID scene
+costs a few hundred kilobytes per view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlwf_nb.data.dataset import Dataset
+from mlwf_nb.data.raster import check_tiff
+from mlwf_nb.data.stretch import StretchParams, apply_stretch, band_histograms, fit_optimized_linear
+
+__all__ = ["Thumbnail", "read_thumbnail", "read_patch", "scene_rows", "rgb_views", "fit_view_stretch"]
+
+TRUE_COLOR = (2, 1, 0)   # R, G, B from bands (B, G, R, NIR)
+FALSE_COLOR = (3, 2, 1)  # NIR, R, G
+
+
+@dataclass
+class Thumbnail:
+    """A decimated scene: image (bands, h, w) uint16, label (h, w) uint8, and the decimation step."""
+
+    image: np.ndarray
+    label: np.ndarray | None
+    step: int
+    height: int
+    width: int
+
+
+def _decimated(path: Any, max_size: int) -> tuple[np.ndarray, int, int, int]:
+    """Read a raster with GDAL decimation (``out_shape``): overviews if present, nearest otherwise."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    check_tiff(path)
+    with rasterio.open(path) as src:
+        h, w = src.height, src.width
+        step = max(1, -(-max(h, w) // max_size))
+        shape = (src.count, -(-h // step), -(-w // step))
+        return src.read(out_shape=shape, resampling=Resampling.nearest), step, h, w
+
+
+def read_thumbnail(ds: Dataset, scene_id: str, max_size: int = 256) -> Thumbnail:
+    """Read a scene decimated to at most ``max_size`` pixels on a side (never the whole scene)."""
+    scene = ds.scene(scene_id)
+    arr, step, h, w = _decimated(scene.image, max_size)
+    label = None
+    if scene.label is not None:
+        lab, _, _, _ = _decimated(scene.label, max_size)
+        label = lab[0] if ds.layout != "gid" else None
+    return Thumbnail(arr, label, step, h, w)
+
+
+def read_patch(ds: Dataset, scene_id: str, y: int, x: int, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A ``size`` x ``size`` window at (y, x) (clipped to the scene): image (bands, s, s), label (s, s)."""
+    img = ds.open_image(scene_id, chunks=False)
+    h, w = int(img.sizes["y"]), int(img.sizes["x"])
+    size = min(size, h, w)
+    y = int(np.clip(y, 0, h - size))
+    x = int(np.clip(x, 0, w - size))
+    window = {"y": slice(y, y + size), "x": slice(x, x + size)}
+    patch = np.asarray(img.isel(window).values)
+    label = None
+    if ds.scene(scene_id).label is not None:
+        label = np.asarray(ds.open_label(scene_id, chunks=False).isel(window).values).reshape(size, size)
+    return patch, label
+
+
+def fit_view_stretch(image: np.ndarray, nodata: float | None = 0, low: float = 2.5,
+                     high: float = 99.0) -> StretchParams:
+    """Fit an optimized-linear stretch on a (decimated) image for display."""
+    return fit_optimized_linear(band_histograms(image, nodata=nodata), low, high)
+
+
+def rgb_views(image: np.ndarray, params: StretchParams, nodata: float | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """True colour and NIR false colour (H, W, 3) uint8 of a (bands, H, W) image."""
+    u8 = np.asarray(apply_stretch(image, params, axis=0, nodata=nodata))
+    if u8.shape[0] < 4:
+        rgb = np.moveaxis(u8[:3], 0, -1)
+        return rgb, rgb
+    return np.moveaxis(u8[list(TRUE_COLOR)], 0, -1), np.moveaxis(u8[list(FALSE_COLOR)], 0, -1)
+
+
+def scene_rows(ds: Dataset, split: dict[str, Sequence[str]] | None = None,
+               max_size: int = 64) -> list[dict[str, Any]]:
+    """One row per scene: id, source, size, split and class fractions (from a decimated label)."""
+    where = {sid: name for name, ids in (split or {}).items() for sid in ids}
+    rows = []
+    n = len(ds.classes)
+    for sc in ds.scenes:
+        img = ds.open_image(sc.id, chunks=False)
+        row: dict[str, Any] = {"id": sc.id, "source": sc.source, "split": where.get(sc.id, ""),
+                               "size": f"{int(img.sizes['y'])} x {int(img.sizes['x'])}"}
+        if sc.label is not None and ds.layout != "gid":
+            lab = _decimated(sc.label, max_size)[0][0]
+            counts = np.bincount(lab.ravel().astype(np.intp), minlength=n)[1:n].astype(float)
+            total = counts.sum()
+            row["fractions"] = list(counts / total) if total else [0.0] * (n - 1)
+        rows.append(row)
+    return rows
+
+
+def augment_preview(patch: np.ndarray, aug: Any, n: int = 8, seed: int = 0) -> np.ndarray:
+    """``n`` augmented versions ``(n, H, W, B)`` uint8 of an ``(H, W, B)`` uint8 patch.
+
+    Uses ``mlwf_nb.data.augment.preview`` (the training pipeline's own
+    augmentation) when the data layer provides it; otherwise a numpy preview of
+    the flips, quarter turns and shifts the spec asks for.
+    """
+    try:
+        from mlwf_nb.data.augment import preview
+    except ImportError:
+        return _numpy_preview(patch, aug, n, seed)
+    return np.asarray(preview(patch, aug, n=n, seed=seed))
+
+
+def _numpy_preview(patch: np.ndarray, aug: Any, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    h, w = patch.shape[:2]
+    out = []
+    for _ in range(n):
+        x = patch
+        if aug.flip in ("horizontal", "horizontal_and_vertical") and rng.random() < 0.5:
+            x = x[:, ::-1]
+        if aug.flip in ("vertical", "horizontal_and_vertical") and rng.random() < 0.5:
+            x = x[::-1]
+        if aug.rotation > 0 and h == w:
+            x = np.rot90(x, int(rng.integers(0, 4)) if aug.rotation >= 0.25 else 0)
+        dy = int(rng.uniform(-aug.shift_height, aug.shift_height) * h)
+        dx = int(rng.uniform(-aug.shift_width, aug.shift_width) * w)
+        x = np.roll(x, (dy, dx), axis=(0, 1))
+        out.append(np.ascontiguousarray(x))
+    return np.stack(out)

@@ -1,0 +1,245 @@
+"""Patch shards on disk and a memory-mapped Keras loader over them.
+
+A shard is three files sharing a prefix:
+
+* ``<prefix>.x.npy`` — ``(N, S, S, B)`` uint8 patches (memory-mappable),
+* ``<prefix>.y.npy`` — ``(N,)`` int32 model classes (0..C-1),
+* ``<prefix>.json``  — ``{"version": 1, "count", "shape", "dtype", "class_counts",
+  "scene", "source", ...}``, written last: a shard with its JSON is complete.
+
+:class:`ShardSequence` (a ``keras.utils.PyDataset``) memory-maps the shards and
+reads only the rows of each batch. Keras is imported when ``ShardSequence`` is
+first used, so writing and reading shards does not load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from mlwf_nb._io import atomic_path, read_json, write_json
+from mlwf_nb.errors import DatasetError
+from mlwf_nb.spec import AugmentSpec
+
+__all__ = ["shard_paths", "write_shard", "read_shard", "read_shard_meta", "class_counts",
+           "ShardBatches", "ShardSequence"]
+
+if TYPE_CHECKING:
+    ShardSequence: type[ShardBatches]  # built on first use: see _sequence_class()
+
+_FIX = "run the preprocess step for this scene again"
+
+
+def shard_paths(prefix: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
+    """The ``(.x.npy, .y.npy, .json)`` paths of a shard."""
+    p = str(prefix)
+    return Path(p + ".x.npy"), Path(p + ".y.npy"), Path(p + ".json")
+
+
+def write_shard(prefix: str | os.PathLike[str], X: np.ndarray, y: np.ndarray,
+                meta: dict[str, Any] | None = None) -> list[Path]:
+    """Write a shard; each file appears under its name only when complete.
+
+    Args:
+        prefix: Path prefix, e.g. ``shards/GF-2_000``.
+        X: ``(N, S, S, B)`` uint8 patches.
+        y: ``(N,)`` integer model classes.
+        meta: Extra JSON-safe fields (``scene``, ``source``, ...).
+
+    Returns:
+        The three paths (x, y, json).
+
+    Raises:
+        DatasetError: Shapes or dtypes are wrong.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 4 or X.dtype != np.uint8 or y.shape != (X.shape[0],):
+        raise DatasetError(f"shard {str(prefix)!r}: X must be (N, S, S, B) uint8 and y (N,), got "
+                           f"X {X.shape} {X.dtype} and y {y.shape}")
+    xp, yp, jp = shard_paths(prefix)
+    for path, arr in ((xp, X), (yp, y.astype(np.int32))):
+        with atomic_path(path, suffix=".npy") as tmp:
+            np.save(tmp, arr)
+    counts = np.bincount(y.astype(np.int64), minlength=1) if len(y) else np.zeros(0, np.int64)
+    info = {**(meta or {}), "version": 1, "count": int(X.shape[0]), "shape": list(X.shape[1:]),
+            "dtype": "uint8", "class_counts": {str(k): int(c) for k, c in enumerate(counts) if c}}
+    info.setdefault("scene", None)
+    info.setdefault("source", None)
+    write_json(jp, info)
+    return [xp, yp, jp]
+
+
+def read_shard_meta(prefix: str | os.PathLike[str]) -> dict[str, Any]:
+    """The shard's JSON (raises DatasetError naming it when missing or malformed)."""
+    jp = shard_paths(prefix)[2]
+    try:
+        meta = read_json(jp)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"shard metadata {str(jp)!r} is missing or unreadable ({err}); {_FIX}") from err
+    if not isinstance(meta, dict) or not isinstance(meta.get("count"), int):
+        raise DatasetError(f"shard metadata {str(jp)!r} has no 'count'; {_FIX}")
+    return meta
+
+
+def read_shard(prefix: str | os.PathLike[str],
+               mmap: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Open a shard: ``(X, y, meta)``; X and y memory-mapped read-only by default.
+
+    Raises:
+        DatasetError: A file is missing, or the files disagree with each other.
+    """
+    xp, yp, _ = shard_paths(prefix)
+    meta = read_shard_meta(prefix)
+    mode: Literal["r"] | None = "r" if mmap else None
+    try:
+        X = np.load(xp, mmap_mode=mode, allow_pickle=False)
+        y = np.load(yp, mmap_mode=mode, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"shard {str(prefix)!r}: cannot read {err}; {_FIX}") from err
+    if X.shape[0] != meta["count"] or y.shape != (meta["count"],) or X.dtype != np.uint8:
+        raise DatasetError(f"shard {str(xp)!r}: {X.shape[0]} patches ({X.dtype}) and {y.shape[0]} "
+                           f"labels, but its JSON says {meta['count']}; {_FIX}")
+    return X, y, meta
+
+
+def class_counts(prefixes: Sequence[str | os.PathLike[str]]) -> dict[int, int]:
+    """Patches per model class over several shards (from their JSON only)."""
+    total: dict[int, int] = {}
+    for prefix in prefixes:
+        for k, c in read_shard_meta(prefix).get("class_counts", {}).items():
+            total[int(k)] = total.get(int(k), 0) + int(c)
+    return dict(sorted(total.items()))
+
+
+class ShardBatches:
+    """Batches over memory-mapped shards (the logic of :class:`ShardSequence`, without Keras).
+
+    Batch ``i`` of epoch ``e`` holds the samples ``order[i*b:(i+1)*b]`` of a
+    permutation drawn from ``(seed, e)``: deterministic per epoch, different
+    between epochs. ``e`` advances on every ``on_epoch_end`` (Keras also calls
+    it once when ``fit`` starts); ``set_epoch(initial_epoch)`` before
+    ``fit(initial_epoch=...)`` repeats the orders of an uninterrupted run.
+    Flip-only augmentation runs as numpy flips seeded by ``(seed, e, i)``
+    (exactly what RandomFlip does, much cheaper); other augmentation runs the
+    Keras layers of :func:`~mlwf_nb.data.augment.build_augmenter` on the batch.
+    """
+
+    def __init__(self, prefixes: Sequence[str | os.PathLike[str]], batch_size: int, shuffle: bool = True,
+                 seed: int = 0, augment: AugmentSpec | None = None) -> None:
+        if batch_size < 1:
+            raise DatasetError(f"batch_size must be >= 1, got {batch_size}")
+        self.prefixes = [str(p) for p in prefixes]
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.augment = augment
+        counts = [read_shard_meta(p)["count"] for p in self.prefixes]
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.epoch = 0
+        self._order = self._make_order()
+        self._arrays: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._pid = -1
+        self._augmenter: Any = None
+
+    @property
+    def total(self) -> int:
+        """Number of samples over all shards."""
+        return int(self.offsets[-1])
+
+    def __len__(self) -> int:
+        return math.ceil(self.total / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Jump to ``epoch``'s order (e.g. when training resumes from a checkpoint)."""
+        self.epoch = epoch
+        self._order = self._make_order()
+
+    def on_epoch_end(self) -> None:
+        """Move to the next epoch's order."""
+        self.set_epoch(self.epoch + 1)
+
+    def _make_order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.total)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(self.total)
+
+    def _open(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        if self._arrays is None or self._pid != os.getpid():  # fresh maps in a worker process
+            self._arrays = [read_shard(p)[:2] for p in self.prefixes]
+            self._pid = os.getpid()
+        return self._arrays
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} out of range 0..{len(self) - 1}")
+        idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        arrays = self._open()
+        shard = np.searchsorted(self.offsets, idx, side="right") - 1
+        first = arrays[int(shard[0])][0] if len(arrays) else None
+        x = np.empty((len(idx), *(first.shape[1:] if first is not None else ())), dtype=np.uint8)
+        y = np.empty(len(idx), dtype=np.int32)
+        for s in np.unique(shard):
+            rows = np.flatnonzero(shard == s)
+            local = idx[rows] - self.offsets[s]
+            sort = np.argsort(local)  # ascending reads from the memory map
+            X_s, y_s = arrays[int(s)]
+            x[rows[sort]] = X_s[local[sort]]
+            y[rows[sort]] = y_s[local[sort]]
+        xf = x.astype(np.float32) * np.float32(1.0 / 255.0)
+        if self.augment is not None:
+            xf = self._augment(xf, index)
+        return xf, y
+
+    def _augment(self, x: np.ndarray, index: int) -> np.ndarray:
+        from mlwf_nb.data.augment import build_augmenter, is_flip_only
+
+        assert self.augment is not None
+        if is_flip_only(self.augment):
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            mode = self.augment.flip
+            if mode in ("horizontal", "horizontal_and_vertical"):
+                m = rng.random(len(x)) < 0.5
+                x[m] = x[m][:, :, ::-1]
+            if mode in ("vertical", "horizontal_and_vertical"):
+                m = rng.random(len(x)) < 0.5
+                x[m] = x[m][:, ::-1]
+            return x
+        if self._augmenter is None:
+            self._augmenter = build_augmenter(self.augment, seed=self.seed)
+        return np.asarray(self._augmenter(x, training=True), dtype=np.float32)
+
+
+_SEQUENCE_CLASS: type | None = None
+
+
+def _sequence_class() -> type:
+    global _SEQUENCE_CLASS
+    if _SEQUENCE_CLASS is None:
+        import keras
+
+        class ShardSequence(ShardBatches, keras.utils.PyDataset):  # type: ignore[misc,name-defined]
+            """Keras PyDataset over memory-mapped shards: ``(x float32 / 255, y int32)`` batches."""
+
+            def __init__(self, prefixes: Sequence[str | os.PathLike[str]], batch_size: int,
+                         shuffle: bool = True, seed: int = 0, augment: AugmentSpec | None = None,
+                         workers: int = 1, use_multiprocessing: bool = False,
+                         max_queue_size: int = 10) -> None:
+                keras.utils.PyDataset.__init__(self, workers=workers, use_multiprocessing=use_multiprocessing,
+                                               max_queue_size=max_queue_size)
+                ShardBatches.__init__(self, prefixes, batch_size, shuffle, seed, augment)
+
+        ShardSequence.__module__ = __name__
+        _SEQUENCE_CLASS = ShardSequence
+    return _SEQUENCE_CLASS
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ShardSequence":
+        return _sequence_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -235,6 +235,7 @@ def _sequence_class() -> type:
                 ShardBatches.__init__(self, prefixes, batch_size, shuffle, seed, augment)
 
         ShardSequence.__module__ = __name__
+        ShardSequence.__qualname__ = "ShardSequence"  # picklable by reference (worker processes)
         _SEQUENCE_CLASS = ShardSequence
     return _SEQUENCE_CLASS
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
@@ -46,10 +44,3 @@ def test_preview_deterministic_by_seed(patch):
     assert not np.array_equal(a, c)
     assert not np.array_equal(a[0], patch)
 
-
-def test_import_data_stays_light():
-    import subprocess
-
-    code = "import mlwf_nb.data, sys; print('keras' in sys.modules, 'tensorflow' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]

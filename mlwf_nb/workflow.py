@@ -59,11 +59,11 @@ def build_graph(spec: RunSpec, pipeline: Pipeline | None = None) -> Graph:
     return graph
 
 
-def _job(node: JobNode, files: dict[str, File], execution: Any) -> Job:
+def _job(node: JobNode, files: dict[str, File], execution: Any, job_id: str, run_dir: Path | None) -> Job:
     from mlwf_nb import catalogs
 
     sdef = node.step
-    job = Job(sdef.transformation, node_label=node.label)
+    job = Job(sdef.transformation, _id=job_id, node_label=node.label)
 
     def f(lfn: str) -> File:
         return files.setdefault(lfn, File(lfn))
@@ -98,18 +98,27 @@ def _job(node: JobNode, files: dict[str, File], execution: Any) -> Job:
             args += ["--" + param.replace("_", "-"), text]
     job.add_args(*args)
     job.add_metadata(step=sdef.name, label=node.label)
+    # Pegasus jobs on shared-filesystem sites append their events to <run>/jobs/<name>/ (the relay
+    # reads them there); the local backend sets MLWF_EVENTS itself.
+    remote = execution.backend != "local" and run_dir is not None
     for ns, key, value in catalogs.job_profiles(execution, checkpointed=bool(sdef.checkpoints),
-                                                resources=sdef.resources):
+                                                resources=sdef.resources,
+                                                job_id=f"{sdef.transformation}_{job_id}" if remote else None,
+                                                run_dir=run_dir if remote else None):
         job.add_profiles(ns, key=key, value=value)
     return job
 
 
-def build_workflow(spec: RunSpec, graph: Graph) -> Workflow:
-    """Turn a job graph into a ``Pegasus.api.Workflow`` (dependencies inferred from files)."""
+def build_workflow(spec: RunSpec, graph: Graph, run_dir: Path | None = None) -> Workflow:
+    """Turn a job graph into a ``Pegasus.api.Workflow`` (dependencies inferred from files).
+
+    Job ids are Pegasus's own style (``ID0000001`` in graph order), so job names read
+    ``<transformation>_<id>`` on every backend.
+    """
     wf = Workflow(spec.name, infer_dependencies=True)
     files: dict[str, File] = {}
-    for node in graph.nodes:
-        wf.add_jobs(_job(node, files, spec.execution))
+    for i, node in enumerate(graph.nodes, start=1):
+        wf.add_jobs(_job(node, files, spec.execution, f"ID{i:07d}", run_dir))
     wf.add_metadata(**{"mlwf.pipeline": spec.pipeline, "mlwf.spec_name": spec.name})
     return wf
 
@@ -150,14 +159,14 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
     graph = graph if graph is not None else build_graph(spec)
     run.mkdir(parents=True, exist_ok=True, mode=0o700)
     spec.save(run / SPEC_LFN)
-    wf = build_workflow(spec, graph)
+    wf = build_workflow(spec, graph, run)
     steps = sorted({n.step.transformation for n in graph.nodes})
     resources = {n.step.transformation: n.step.resources for n in graph.nodes}
     with _io.atomic_path(run / "workflow.yml") as tmp:
         wf.write(str(tmp))
     with _io.atomic_path(run / "replicas.yml") as tmp:
         _replicas(spec, graph, run).write(str(tmp))
-    tc = catalogs.build_transformation_catalog(spec.execution, steps, mlwf_executable(), resources)
+    tc = catalogs.build_transformation_catalog(spec.execution, steps, mlwf_executable(), resources, run_dir=run)
     with _io.atomic_path(run / "transformations.yml") as tmp:
         tc.write(str(tmp))
     with _io.atomic_path(run / "sites.yml") as tmp:

@@ -112,6 +112,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[keras.Model, dict[str
     final, side = Path(path), sidecar_path(path)
     if not final.exists() and not side.exists():
         return None
+    if final.exists() and final.stat().st_size == 0 and not side.exists():
+        return None  # the empty placeholder Pegasus stages in before the first checkpoint exists
     try:
         meta = read_json(side)
         epoch = int(meta["epoch"])

@@ -191,28 +191,38 @@ class ShardBatches:
             X_s, y_s = arrays[int(s)]
             x[rows[sort]] = X_s[local[sort]]
             y[rows[sort]] = y_s[local[sort]]
+        if self.augment is not None and _flip_only(self.augment):
+            self._flip(x, index)  # on uint8, before conversion: 4x less memory traffic
         xf = x.astype(np.float32) * np.float32(1.0 / 255.0)
-        if self.augment is not None:
-            xf = self._augment(xf, index)
+        if self.augment is not None and not _flip_only(self.augment):
+            xf = self._keras_augment(xf)
         return xf, y
 
-    def _augment(self, x: np.ndarray, index: int) -> np.ndarray:
-        from mlwf_nb.data.augment import build_augmenter, is_flip_only
+    def _flip(self, x: np.ndarray, index: int) -> None:
+        """Random per-sample flips in place, seeded by (seed, epoch, batch)."""
+        assert self.augment is not None
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        mode = self.augment.flip
+        if mode in ("horizontal", "horizontal_and_vertical"):
+            for i in np.flatnonzero(rng.random(len(x)) < 0.5):
+                x[i] = x[i, :, ::-1]
+        if mode in ("vertical", "horizontal_and_vertical"):
+            for i in np.flatnonzero(rng.random(len(x)) < 0.5):
+                x[i] = x[i, ::-1]
+
+    def _keras_augment(self, x: np.ndarray) -> np.ndarray:
+        from mlwf_nb.data.augment import build_augmenter
 
         assert self.augment is not None
-        if is_flip_only(self.augment):
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            mode = self.augment.flip
-            if mode in ("horizontal", "horizontal_and_vertical"):
-                m = rng.random(len(x)) < 0.5
-                x[m] = x[m][:, :, ::-1]
-            if mode in ("vertical", "horizontal_and_vertical"):
-                m = rng.random(len(x)) < 0.5
-                x[m] = x[m][:, ::-1]
-            return x
         if self._augmenter is None:
             self._augmenter = build_augmenter(self.augment, seed=self.seed)
         return np.asarray(self._augmenter(x, training=True), dtype=np.float32)
+
+
+def _flip_only(aug: AugmentSpec) -> bool:
+    from mlwf_nb.data.augment import is_flip_only
+
+    return is_flip_only(aug)
 
 
 _SEQUENCE_CLASS: type | None = None

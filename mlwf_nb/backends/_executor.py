@@ -121,6 +121,7 @@ class Executor:
         self._deadlines: list[tuple[float, int, str, int, int]] = []
         self._dirs: set[str] = set()
         self._base_env = dict(os.environ, MLWF_RUN_DIR=str(self.run))
+        self.work: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
 
     # --- setup -----------------------------------------------------------------------------
     def _lock(self) -> IO[str]:
@@ -181,13 +182,8 @@ class Executor:
             path.mkdir(parents=True, exist_ok=True)
             self._dirs.add(key)
 
-    def _open_stdio(self, pj: PlannedJob, jdir: Path, try_: int) -> tuple[Any, Any, Any]:
-        stdin: Any = open(self.run / pj.stdin, "rb") if pj.stdin else subprocess.DEVNULL  # noqa: SIM115
-        out = open(self.run / pj.stdout if pj.stdout else jdir / f"stdout.{try_:03d}", "wb")  # noqa: SIM115
-        err = open(self.run / pj.stderr if pj.stderr else jdir / f"stderr.{try_:03d}", "wb")  # noqa: SIM115
-        return stdin, out, err
-
     def _start(self, name: str) -> None:
+        """Book a try of ``name`` (SUBMIT) and hand it to a launcher thread."""
         pj = self.plan.jobs[name]
         try_ = self.tries.get(name, 0)
         self.tries[name] = try_ + 1
@@ -195,40 +191,66 @@ class Executor:
         self.cluster += 1
         self.seq += 1
         r = _Running(None, try_, f"{self.cluster}.0", self.seq)
-        jdir = self.run / "jobs" / name
-        self._mkdir(jdir)
         for lfn in pj.outputs:
             self._mkdir((self.run / lfn).parent)
         env = dict(self._base_env, **pj.env)
-        env[ENV_EVENTS] = str(jdir / "events.jsonl")
+        env[ENV_EVENTS] = str(self.run / "jobs" / name / "events.jsonl")
         env[ENV_JOB] = pj.id
         env["MLWF_TRY"] = str(try_)
         self.jobstate.job(name, "SUBMIT", r.cid, SITE, r.seq)
         self._job_event(pj, "SUBMIT", try_)
-        stdio = self._open_stdio(pj, jdir, try_)
-        try:
-            r.proc = subprocess.Popen(pj.argv, cwd=self.run, env=env, stdin=stdio[0], stdout=stdio[1],
-                                      stderr=stdio[2], start_new_session=True)
-        except OSError as err:
-            stdio[2].write(f"cannot start {pj.argv[0]!r} for job {name}: {err}\n".encode())
-            self.q.put(("done", name, try_, 127))
-        finally:
-            for fh in stdio:
-                if fh is not subprocess.DEVNULL:
-                    fh.close()
-        self.jobstate.job(name, "EXECUTE", r.cid, SITE, r.seq)
-        self._job_event(pj, "EXECUTE", try_)
         self.running[name] = r
-        if r.proc is not None:
-            self.log.write(f"start {name} try {try_} pid {r.proc.pid}\n")
-            threading.Thread(target=self._wait, args=(name, try_, r.proc), daemon=True).start()
-            now = time.monotonic()
-            for after, sig in ((pj.checkpoint_time, signal.SIGTERM), (pj.maxwalltime, signal.SIGKILL)):
-                if after is not None:
-                    heapq.heappush(self._deadlines, (now + after, self.seq, name, try_, sig))
+        self.work.put((name, try_, pj, env))
 
-    def _wait(self, name: str, try_: int, proc: subprocess.Popen[bytes]) -> None:
-        self.q.put(("done", name, try_, proc.wait()))
+    def _launch(self, name: str, try_: int, pj: PlannedJob, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+        """Create the job's files and start it (in a launcher thread, so starts overlap)."""
+        jdir = self.run / "jobs" / name
+        jdir.mkdir(parents=True, exist_ok=True)
+        with open(self.run / pj.stderr if pj.stderr else jdir / f"stderr.{try_:03d}", "wb") as err:
+            try:
+                with open(self.run / pj.stdout if pj.stdout else jdir / f"stdout.{try_:03d}", "wb") as out, \
+                        (open(self.run / pj.stdin, "rb") if pj.stdin else contextlib.nullcontext()) as inp:
+                    return subprocess.Popen(pj.argv, cwd=self.run, env=env, stdout=out, stderr=err,
+                                            stdin=inp if inp is not None else subprocess.DEVNULL,
+                                            start_new_session=True)
+            except OSError as exc:
+                err.write(f"cannot start job {name} ({' '.join(pj.argv[:1])}): {exc}\n".encode())
+                return None
+
+    def _launcher(self) -> None:
+        """One pool slot: start jobs from the work queue and wait for them."""
+        while (item := self.work.get()) is not None:
+            name, try_ = item[0], item[1]
+            if self.cancelling:  # queued but never started: aborted
+                self.q.put(("started", name, try_, None))
+                self.q.put(("done", name, try_, -9))
+                continue
+            try:
+                proc = self._launch(*item)
+            except OSError:
+                proc = None
+            self.q.put(("started", name, try_, proc))
+            self.q.put(("done", name, try_, proc.wait() if proc is not None else 127))
+
+    def _started(self, name: str, proc: subprocess.Popen[bytes] | None) -> None:
+        r = self.running[name]
+        r.proc = proc
+        pj = self.plan.jobs[name]
+        if proc is None and self.cancelling:
+            r.killed = True
+            return
+        self.jobstate.job(name, "EXECUTE", r.cid, SITE, r.seq)
+        self._job_event(pj, "EXECUTE", r.try_)
+        if proc is None:
+            return
+        self.log.write(f"start {name} try {r.try_} pid {proc.pid}\n")
+        if self.cancelling:
+            self._signal(name, r.try_, signal.SIGKILL)
+            return
+        now = time.monotonic()
+        for after, sig in ((pj.checkpoint_time, signal.SIGTERM), (pj.maxwalltime, signal.SIGKILL)):
+            if after is not None:
+                heapq.heappush(self._deadlines, (now + after, r.seq, name, r.try_, sig))
 
     def _finish(self, name: str, rc: int) -> None:
         r = self.running.pop(name)
@@ -282,7 +304,9 @@ class Executor:
         return RELAY_INTERVAL
 
     def _step(self, next_relay: float, next_beat: float) -> tuple[float, float]:
-        while self.ready and len(self.running) < self.width and not self.cancelling:
+        # like DAGMan, submit ahead of free slots (SUBMIT = queued); the launcher threads bound
+        # what runs at once (EXECUTE), and a freed slot finds its next job waiting
+        while self.ready and len(self.running) < 2 * self.width and not self.cancelling:
             self._start(self.ready.popleft())
         self.jobstate.flush()
         self.log.flush()
@@ -291,6 +315,8 @@ class Executor:
             while True:
                 if item[0] == "cancel":
                     self._cancel()
+                elif item[0] == "started":
+                    self._started(item[1], item[3])
                 else:
                     self._finish(item[1], item[3])
                 item = self.q.get_nowait()
@@ -333,9 +359,15 @@ class Executor:
             self.jobstate.internal("DAGMAN_STARTED", f"{self.cluster}.0")
             self.events.write({"type": "run_started", "jobs": len(self.indeg), "total": len(self.plan.jobs),
                                "resumed": self.resumed, "width": self.width})
+            for _ in range(self.width):
+                threading.Thread(target=self._launcher, daemon=True).start()
             next_relay = next_beat = time.monotonic()
-            while self.running or (self.ready and not self.cancelling):
-                next_relay, next_beat = self._step(next_relay, next_beat)
+            try:
+                while self.running or (self.ready and not self.cancelling):
+                    next_relay, next_beat = self._step(next_relay, next_beat)
+            finally:
+                for _ in range(self.width):
+                    self.work.put(None)
             code = CANCELLED_EXIT if self.cancelling else (0 if len(self.done) == len(self.plan.jobs) else 1)
             self.jobstate.internal("DAGMAN_FINISHED", code)
             state = {0: "Success", CANCELLED_EXIT: "Cancelled"}.get(code, "Failure")

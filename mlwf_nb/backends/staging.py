@@ -167,13 +167,13 @@ def stage_file(run_dir: str | os.PathLike[str], lfn: str, replica: Replica | Non
 
 def stage_in(run_dir: str | os.PathLike[str], lfns: Sequence[str],
              replicas: Mapping[str, Replica] | None = None) -> list[str]:
-    """Stage every LFN of ``lfns``; returns the descriptions. Stops at the first error."""
+    """Stage every LFN of ``lfns``; returns the descriptions. Raises at the first error."""
     reps = load_replicas(run_dir, read_yaml(Path(run_dir) / "workflow.yml")) if replicas is None else replicas
     return [stage_file(run_dir, lfn, reps.get(lfn)) for lfn in lfns]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the stage-in pseudo job; exit 0 on success, 1 on any staging error."""
+    """Entry point of the stage-in pseudo job; exit 0 on success, 1 if any LFN failed."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print("usage: python -m mlwf_nb.backends.staging RUN_DIR [LFN ...]", file=sys.stderr)
@@ -181,12 +181,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir, lfns = args[0], args[1:]
     try:
         reps = load_replicas(run_dir, read_yaml(Path(run_dir) / "workflow.yml"))
-        for lfn in lfns:
-            print(stage_file(run_dir, lfn, reps.get(lfn)), flush=True)
-    except (BackendError, IntegrityError, OSError) as err:
+    except BackendError as err:
         print(f"stage-in failed: {err}", file=sys.stderr, flush=True)
         return 1
-    return 0
+    failed = 0
+    for lfn in lfns:  # stage everything possible, then report every failure
+        try:
+            print(stage_file(run_dir, lfn, reps.get(lfn)), flush=True)
+        except (BackendError, IntegrityError, OSError) as err:
+            failed += 1
+            print(f"stage-in failed: {err}", file=sys.stderr, flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -150,3 +150,25 @@ def test_resume_after_failure_skips_finished_jobs(builder):
     job = st["mlwf"]["jobs"]["flaky_flaky"]
     assert (job["tries"], job["exit_code"]) == (2, 0)
     assert (run / "jobs/flaky_flaky/stderr.001").exists()  # try numbering continues across runs
+
+
+def test_cancel_aborts_queued_jobs_that_never_started(builder):
+    b = builder()
+    for i in range(3):
+        b.sh("slow", f"echo $$ > work/pid{i}; sleep 30", outputs=[f"work/pid{i}"], _id=f"s{i}")
+    run = b.write()
+    backend = LocalBackend()
+    backend.submit(run, jobs=1)
+    assert _wait_for(lambda: any((run / f"work/pid{i}").exists() for i in range(3)))
+    backend.cancel(run)
+    st = backend.status(run)
+    assert st["mlwf"]["state"] == "Cancelled"
+    by_job = {}
+    for r in parse_jobstate(run / "jobstate.log"):
+        by_job.setdefault(r.job, []).append(r.state)
+    runs = [j for j, s in by_job.items() if "EXECUTE" in s]
+    queued = [j for j, s in by_job.items() if j != "INTERNAL" and "EXECUTE" not in s]
+    assert len(runs) == 1 and by_job[runs[0]] == ["SUBMIT", "EXECUTE", "JOB_ABORTED", "JOB_FAILURE"]
+    assert len(queued) == 1 and by_job[queued[0]] == ["SUBMIT", "JOB_ABORTED", "JOB_FAILURE"]
+    assert sorted(s["state"] for s in st["mlwf"]["jobs"].values()) == ["failed", "failed", "unready"]
+    assert st["totals"]["failed"] == 2 and st["totals"]["ready"] == 1

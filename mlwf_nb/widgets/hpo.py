@@ -50,26 +50,27 @@ class _Row(W.HBox):
     """One search-space row: name, type, min, max, log, choices, remove."""
 
     def __init__(self, values: dict[str, Any], on_change, on_remove) -> None:
-        self.name = W.Text(value=str(values.get("name", "")), placeholder="train.learning_rate",
+        self.c_name = W.Text(value=str(values.get("name", "")), placeholder="train.learning_rate",
                            layout=W.Layout(width="210px"))
-        self.type = W.Dropdown(options=_TYPES, value=values.get("type", "float"), layout=W.Layout(width="90px"))
-        self.min = W.FloatText(value=values.get("min") or 0.0, description="min", layout=W.Layout(width="150px"))
-        self.max = W.FloatText(value=values.get("max") or 0.0, description="max", layout=W.Layout(width="150px"))
-        self.log = W.Checkbox(value=bool(values.get("log")), description="log", indent=False,
+        self.c_type = W.Dropdown(options=_TYPES, value=values.get("type", "float"), layout=W.Layout(width="90px"))
+        self.c_min = W.FloatText(value=values.get("min") or 0.0, description="min", layout=W.Layout(width="150px"))
+        self.c_max = W.FloatText(value=values.get("max") or 0.0, description="max", layout=W.Layout(width="150px"))
+        self.c_log = W.Checkbox(value=bool(values.get("log")), description="log", indent=False,
                               layout=W.Layout(width="60px"))
-        self.choices = W.Text(value=", ".join(map(str, values.get("choices") or [])), placeholder="a, b, c",
+        self.c_choices = W.Text(value=", ".join(map(str, values.get("choices") or [])), placeholder="a, b, c",
                               layout=W.Layout(width="160px"))
-        self.remove = W.Button(icon="trash", layout=W.Layout(width="36px"))
-        super().__init__([self.name, self.type, self.min, self.max, self.log, self.choices, self.remove])
-        for ctl in (self.name, self.type, self.min, self.max, self.log, self.choices):
+        self.c_remove = W.Button(icon="trash", layout=W.Layout(width="36px"))
+        super().__init__([self.c_name, self.c_type, self.c_min, self.c_max, self.c_log, self.c_choices, self.c_remove])
+        for ctl in (self.c_name, self.c_type, self.c_min, self.c_max, self.c_log, self.c_choices):
             ctl.observe(lambda _: on_change(), names="value")
-        self.remove.on_click(lambda _: on_remove(self))
+        self.c_remove.on_click(lambda _: on_remove(self))
 
     def to_dict(self) -> dict[str, Any]:
-        if self.type.value == "choice":
-            return {"name": self.name.value.strip(), "type": "choice", "choices": _parse_choices(self.choices.value)}
-        return {"name": self.name.value.strip(), "type": self.type.value, "min": float(self.min.value),
-                "max": float(self.max.value), "log": bool(self.log.value), "choices": []}
+        if self.c_type.value == "choice":
+            return {"name": self.c_name.value.strip(), "type": "choice",
+                    "choices": _parse_choices(self.c_choices.value)}
+        return {"name": self.c_name.value.strip(), "type": self.c_type.value, "min": float(self.c_min.value),
+                "max": float(self.c_max.value), "log": bool(self.c_log.value), "choices": []}
 
 
 class HPOConfigurator(W.VBox):
@@ -145,5 +146,5 @@ class HPOConfigurator(W.VBox):
     def _on_problems(self, change) -> None:
         self._error.value = render.error_html("; ".join(change["new"]))
         for row in self._rows.children:
-            bad = any(f"({row.name.value.strip() or 'unnamed'})" in p for p in change["new"])
+            bad = any(f"({row.c_name.value.strip() or 'unnamed'})" in p for p in change["new"])
             row.layout.border = "1px solid #e57373" if bad else ""

@@ -116,6 +116,17 @@ class RunMonitor(W.VBox):
                 self._push(changed)
 
     def _push(self, changed: set[str]) -> None:
+        """Set traits from the run state; figures are drawn after the traits notify (cheap first)."""
+        self._deferred: dict[str, Any] = {}
+        self._deferring = True
+        try:
+            self._set_traits(changed)
+        finally:
+            self._deferring = False
+        for draw in list(self._deferred.values()):
+            draw()
+
+    def _set_traits(self, changed: set[str]) -> None:
         rs = self.run_state
         with self.hold_trait_notifications():
             self.events_seen = len(rs.types)
@@ -166,9 +177,16 @@ class RunMonitor(W.VBox):
     def _draw_jobs(self, change) -> None:
         self._jobs.value = render.jobs_html(change["new"])
 
+    def _later(self, name: str, draw: Any) -> None:
+        if getattr(self, "_deferring", False):
+            self._deferred[name] = draw
+        else:
+            draw()
+
     @traitlets.observe("history")
     def _draw_history(self, change) -> None:
-        set_image(self._curves, figures.history_figure(change["new"]) if change["new"] else None)
+        hist = change["new"]
+        self._later("history", lambda: set_image(self._curves, figures.history_figure(hist) if hist else None))
 
     @traitlets.observe("checkpoints")
     def _draw_checkpoints(self, change) -> None:
@@ -183,7 +201,8 @@ class RunMonitor(W.VBox):
         c = change["new"]
         if c.get("matrix") is not None:
             names = c.get("classes") or [str(i) for i in range(len(c["matrix"]))]
-            set_image(self._cm, figures.confusion_figure(c["matrix"], names, c.get("colors")))
+            self._later("confusion", lambda: set_image(
+                self._cm, figures.confusion_figure(c["matrix"], names, c.get("colors"))))
 
     @traitlets.observe("failures")
     def _draw_failures(self, change) -> None:

@@ -41,13 +41,19 @@ def _load(args: argparse.Namespace) -> Any:
     from mlwf_nb.spec import load_spec
 
     overrides = list(args.overrides)
-    if getattr(args, "pipeline", None):
-        overrides.insert(0, f"pipeline={args.pipeline}")
     if getattr(args, "backend", None):
         overrides.append(f"execution.backend={args.backend}")
-    if args.spec is None and args.preset is None:
-        args.preset = "tiny"
-    return load_spec(args.spec, preset=args.preset if args.spec is None else None, overrides=overrides)
+    if args.spec is not None:
+        if args.preset:
+            from mlwf_nb.errors import SpecError
+
+            raise SpecError("give either a spec file or --preset, not both")
+        if getattr(args, "pipeline", None):
+            overrides.insert(0, f"pipeline={args.pipeline}")
+        return load_spec(args.spec, overrides=overrides)
+    from mlwf_nb.pipelines import preset_spec
+
+    return preset_spec(args.preset or "tiny", getattr(args, "pipeline", None) or "landcover", overrides)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

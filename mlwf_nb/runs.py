@@ -48,7 +48,8 @@ def submit(spec: RunSpec | str | os.PathLike[str] | None = None, *, backend: str
     """Plan ``spec`` into a new run directory and start it on ``backend``.
 
     Args:
-        spec: a RunSpec, a path to a spec YAML file, or a preset name (``tiny``, ``cpu``, ``paper``).
+        spec: a RunSpec, a path to a spec YAML file, or a preset name (``tiny``, ``cpu``, ``paper``,
+            or ``pipeline:preset`` such as ``galaxy:tiny``).
         backend: overrides ``spec.execution.backend``.
         run_dir: the new run directory (default: a fresh one under ./runs).
         wait: block until the run ends (scripts, papermill); the default returns at once.
@@ -74,7 +75,10 @@ def _as_spec(spec: RunSpec | str | os.PathLike[str] | None, overrides: list[str]
     text = str(spec)
     if Path(text).suffix in (".yaml", ".yml") or Path(text).exists():
         return load_spec(text, overrides=overrides)
-    return load_spec(preset=text, overrides=overrides)
+    from mlwf_nb.pipelines import preset_spec
+
+    pipeline, _, preset = text.rpartition(":")  # "tiny" or "galaxy:tiny"
+    return preset_spec(preset, pipeline or "landcover", overrides)
 
 
 class Run:

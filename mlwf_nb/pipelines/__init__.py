@@ -10,10 +10,11 @@ import importlib
 from importlib.metadata import entry_points
 
 from mlwf_nb.errors import SpecError
+from mlwf_nb.spec import RunSpec
 from mlwf_nb.pipelines.base import Graph, InputFile, JobNode, Pipeline
 
 __all__ = ["Pipeline", "Graph", "JobNode", "InputFile", "register_pipeline", "get_pipeline",
-           "available_pipelines"]
+           "available_pipelines", "preset_spec"]
 
 _REGISTRY: dict[str, Pipeline | str] = {
     "landcover": "mlwf_nb.pipelines.landcover:PIPELINE",
@@ -59,3 +60,14 @@ def available_pipelines() -> list[str]:
     """Names of all known pipelines."""
     _load_entry_points()
     return sorted(_REGISTRY)
+
+
+def preset_spec(preset: str = "tiny", pipeline: str = "landcover",
+                overrides: list[str] | dict | None = None) -> RunSpec:
+    """A preset for a pipeline: the general preset, the pipeline's own overrides, then ``overrides``."""
+    spec = RunSpec.from_preset(preset).with_overrides({"pipeline": pipeline, "name": f"{pipeline}-{preset}"}
+                                                     if pipeline != "landcover" else {})
+    own = get_pipeline(pipeline).presets.get(preset)
+    if own:
+        spec = spec.with_overrides(dict(own))
+    return spec.with_overrides(overrides or [])

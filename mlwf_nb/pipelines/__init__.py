@@ -10,8 +10,8 @@ import importlib
 from importlib.metadata import entry_points
 
 from mlwf_nb.errors import SpecError
-from mlwf_nb.spec import RunSpec
 from mlwf_nb.pipelines.base import Graph, InputFile, JobNode, Pipeline
+from mlwf_nb.spec import RunSpec
 
 __all__ = ["Pipeline", "Graph", "JobNode", "InputFile", "register_pipeline", "get_pipeline",
            "available_pipelines", "preset_spec"]

@@ -1,0 +1,101 @@
+"""Every tutorial notebook runs through papermill with tiny parameters (slow)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+ALL = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_notebook_is_clean_and_parameterised(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "mlwf" and nb.metadata["language_info"]["name"] == "python"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for key in ("preset", "dataset_dir", "run_dir", "backend"):
+        assert f"{key} =" in tagged[0].source
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+
+
+def _run(name, tmp_path, kernel, **params):
+    import papermill as pm
+
+    out = tmp_path / f"out-{name}"
+    env = {"MLWF_STATIC": "1", "MLWF_RUNS_DIR": str(tmp_path / "runs")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        pm.execute_notebook(str(NOTEBOOKS / name), str(out), kernel_name=kernel, cwd=str(tmp_path),
+                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"), **params},
+                            progress_bar=False, execution_timeout=900)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nbformat.read(out, as_version=4)
+
+
+def _outputs(nb):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def _pngs(nb):
+    return [base64.b64decode(o["data"]["image/png"]) for o in _outputs(nb) if "image/png" in o.get("data", {})]
+
+
+@pytest.mark.slow
+def test_01_quickstart(tmp_path, mlwf_kernel):
+    nb = _run("01_land_cover_quickstart.ipynb", tmp_path, mlwf_kernel, run_dir=str(tmp_path / "run"))
+    text = json.dumps([o for o in _outputs(nb)])
+    assert "run finished: Success" in text
+    assert "application/vnd.jupyter.widget-view+json" in text
+    assert len(_pngs(nb)) >= 3  # curves, confusion matrix, classification map
+
+
+@pytest.mark.slow
+def test_02_explore(tmp_path, mlwf_kernel):
+    nb = _run("02_explore_data.ipynb", tmp_path, mlwf_kernel)
+    text = json.dumps(_outputs(nb))
+    assert "all files match the manifest" in text and _pngs(nb)
+
+
+@pytest.mark.slow
+def test_03_hpo(tmp_path, mlwf_kernel):
+    from mlwf_nb.data.synth import generate_dataset
+
+    generate_dataset(tmp_path / "data", scenes=6, height=96, width=96, sources=["GF-2", "GF-1"])
+    nb = _run("03_hyperparameter_search.ipynb", tmp_path, mlwf_kernel, run_dir=str(tmp_path / "run"))
+    text = json.dumps(_outputs(nb))
+    assert "valid: True" in text
+    assert "search finished" in text or "could not start the search" in text
+
+
+@pytest.mark.slow
+def test_04_attach(tmp_path, mlwf_kernel):
+    nb = _run("04_monitor_a_run.ipynb", tmp_path, mlwf_kernel, run_dir=str(tmp_path / "run"))
+    assert "events replayed, state Success" in json.dumps(_outputs(nb))
+
+
+@pytest.mark.slow
+def test_05_pegasus_explains_when_missing(tmp_path, mlwf_kernel):
+    from mlwf_nb.errors import MlwfError
+
+    try:
+        from mlwf_nb.backends.pegasus import check_pegasus
+
+        check_pegasus()
+        pytest.skip("Pegasus is installed here")
+    except (ImportError, MlwfError):
+        pass
+    nb = _run("05_pegasus_submit.ipynb", tmp_path, mlwf_kernel)
+    assert "Pegasus is not available here" in json.dumps(_outputs(nb))

@@ -368,6 +368,7 @@ class LocalBackend(Backend):
         if executor_alive(run):
             raise BackendError(f"an executor is still running for {run} (pid {_read_pid(run)}); "
                                "cancel it or wait for it to finish")
+        read_plan(run)  # raise WorkflowError here, not in the detached process
         proc = _spawn(run, jobs)
         if wait:
             proc.wait()

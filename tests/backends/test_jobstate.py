@@ -105,8 +105,9 @@ def test_100k_lines_parse_fast(tmp_path):
             info = "0" if st.endswith("SUCCESS") else f"{n + 1}.0"
             lines.append(f"1700000000 t_ID{n:07d} {st} {info} local - {n}")
     path.write_text("\n".join(lines) + "\n")
-    t0 = time.perf_counter()
+    # CPU time, not wall time: ~6 engineers share 2 cores here (about 0.15 s CPU when measured)
+    t0 = time.process_time()
     s = summarize(parse_jobstate(path))
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     assert len(s) == n and all(v.state == "succeeded" for v in s.values())
-    assert elapsed < 0.8, elapsed
+    assert elapsed < 0.5, elapsed

@@ -177,3 +177,13 @@ def test_status_job_list_from_workflow(builder):
     run = b.write()
     st = local_status(run)
     assert json.loads(json.dumps(st))["mlwf"]["jobs"]["a_ID0000001"]["state"] == "unready"
+
+
+def test_submit_reports_plan_errors_in_process(builder):
+    b = builder()
+    b.sh("a", "true")
+    run = b.write()
+    (run / "transformations.yml").write_text("pegasus: '5.0'\ntransformations: []\n")
+    with pytest.raises(WorkflowError, match="not in transformations"):
+        LocalBackend().submit(run)
+    assert not (run / "executor.pid").exists()

@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from mlwf_nb._io import read_json
 from mlwf_nb.widgets import figures, render
 
-__all__ = ["is_static", "show_dataset", "show_run", "show_monitor", "show_spec", "show_leaderboard"]
+__all__ = ["is_static", "show_figure", "show_dataset", "show_run", "show_monitor", "show_spec", "show_leaderboard"]
 
 
 def is_static(static: bool | None = None) -> bool:
@@ -29,7 +31,23 @@ def _show(*objs: Any) -> None:
     from IPython.display import HTML, display
 
     for obj in objs:
-        display(HTML(obj) if isinstance(obj, str) else obj)
+        if isinstance(obj, str):
+            obj = HTML(obj)
+        elif isinstance(obj, Figure):
+            obj = _png(obj)
+        display(obj)
+
+
+def _png(fig: Figure) -> Any:
+    from IPython.display import Image
+
+    return Image(data=figures.figure_png(fig, dpi=90), format="png")
+
+
+def show_figure(fig: Figure) -> Figure:
+    """Show a matplotlib Figure as a PNG (works without ``%matplotlib inline``) and return it."""
+    _show(fig)
+    return fig
 
 
 def show_spec(spec: Any) -> str:

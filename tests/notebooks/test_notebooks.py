@@ -91,9 +91,9 @@ def test_05_pegasus_explains_when_missing(tmp_path, mlwf_kernel):
     from mlwf_nb.errors import MlwfError
 
     try:
-        from mlwf_nb.backends.pegasus import check_pegasus
+        from mlwf_nb.backends.pegasus import require_pegasus
 
-        check_pegasus()
+        require_pegasus()
         pytest.skip("Pegasus is installed here")
     except (ImportError, MlwfError):
         pass

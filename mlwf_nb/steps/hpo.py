@@ -1,0 +1,175 @@
+"""HPO workflow steps: ``hpo-propose``, ``trial`` and ``hpo-select``.
+
+``hpo-propose[r] -> trial[r, 1..K] -> hpo-propose[r+1] -> ... -> hpo-select``.
+The oracle state is one JSON file per round (``state-r{r}.json``): round r reads
+round r-1's as an input and writes its own as an output, so the DAG edges are
+explicit. A trial never fails the workflow because training failed: the error is
+recorded in ``result.json`` (status ``failed``) and the job exits 0; the next
+``hpo-propose`` counts consecutive failures and stops the search only past
+``hpo.max_consecutive_failures``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlwf_nb._io import atomic_path, read_json, write_json
+from mlwf_nb.errors import StepError
+from mlwf_nb.events import emit
+from mlwf_nb.spec import RunSpec
+from mlwf_nb.steps.registry import step
+
+__all__ = ["hpo_propose", "trial", "hpo_select", "HYPERBAND_FACTOR"]
+
+HYPERBAND_FACTOR = 3
+
+
+@step("hpo-propose", outputs=("hp", "state_out"))
+def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[Path],
+                state_out: Path, round: int) -> None:
+    """Propose one round of trials: write each trial's hp.json and the new oracle state.
+
+    Args:
+        spec: The run's spec (``hpo`` section; ``train.epochs`` is Hyperband's budget).
+        state: The previous round's state file (none in round 0).
+        results: The previous round's ``result.json`` files.
+        hp: This round's ``hp.json`` outputs, one per trial job.
+        state_out: This round's state file (e.g. ``work/hpo/state-r{r}.json``).
+        round: The round index r (from 0).
+    """
+    from mlwf_nb.hpo.rounds import propose
+
+    if len(state) > 1:
+        raise StepError(f"hpo-propose takes at most one --state file, got {len(state)}")
+    if round > 0 and not state:
+        raise StepError(f"hpo-propose round {round} needs --state (the state of round {round - 1})")
+    propose(state_out.parent, round, list(results), spec.hpo, list(hp),
+            state_in=state[0] if state else None, state_out=state_out,
+            max_epochs=spec.train.epochs, factor=HYPERBAND_FACTOR)
+
+
+@step("trial", outputs=("result",), checkpoints=("checkpoint",))
+def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[Path],
+          val: list[Path], dataset: list[Path], cheap: bool = False) -> None:
+    """Run one trial with the values in hp.json and write its result.json.
+
+    Trains with ``mlwf_nb.steps.landcover.train_from_shards`` when training shards are
+    given; with ``cheap`` (or ``hpo.cheap_objective``, or no shards) it scores the
+    values with the analytic objective instead. A training error is recorded as a
+    failed trial and the step returns normally.
+
+    Args:
+        spec: The run's spec; the trial's values are applied on top of it.
+        hp: The trial's ``hp.json`` from ``hpo-propose``.
+        result: ``result.json`` output.
+        checkpoint: The trial's checkpoint (Pegasus checkpoint file).
+        train: Training patch shards (empty: cheap objective).
+        val: Validation patch shards.
+        dataset: The dataset description (zero or one file).
+        cheap: Force the analytic objective.
+    """
+    doc = read_json(hp)
+    base = {"round": doc.get("round"), "trial": doc.get("trial"), "trial_id": doc.get("trial_id"),
+            "values": doc.get("values", {}), "epochs": doc.get("epochs")}
+    if doc.get("skip"):
+        write_json(result, {**base, "status": "skipped", "objective": None, "metrics": {},
+                            "error": None})
+        return
+    emit("trial_started", round=base["round"], trial=base["trial"], trial_id=base["trial_id"],
+         hp=base["values"])
+    start = time.time()
+    use_cheap = cheap or spec.hpo.cheap_objective or not (train and val)
+    try:
+        metrics, epochs = _run(spec, doc, checkpoint, train, val, dataset, use_cheap)
+        objective = metrics.get(spec.hpo.objective)
+        if not isinstance(objective, (int, float)) or not math.isfinite(objective):
+            raise StepError(f"objective {spec.hpo.objective!r} is missing or not finite in the "
+                            f"trial's metrics {sorted(metrics)}; set hpo.objective to one of them")
+        out = {**base, "status": "ok", "objective": float(objective), "metrics": metrics,
+               "error": None, "epochs": epochs}
+    except Exception as err:
+        out = {**base, "status": "failed", "objective": None, "metrics": {},
+               "error": f"{type(err).__name__}: {err}"}
+    out.update(seconds=round(time.time() - start, 3), cheap=use_cheap,
+               checkpoint=str(checkpoint) if _has(checkpoint) else None)
+    write_json(result, out)
+    emit("trial_finished", round=base["round"], trial=base["trial"], trial_id=base["trial_id"],
+         status=out["status"], objective=out["objective"], error=out["error"])
+
+
+def _run(spec: RunSpec, doc: dict[str, Any], checkpoint: Path, train: list[Path], val: list[Path],
+         dataset: list[Path], cheap: bool) -> tuple[dict[str, float], int]:
+    from mlwf_nb.hpo.space import apply_hp
+
+    trial_spec = apply_hp(spec, doc.get("values", {}))
+    epochs = int(doc.get("epochs") or trial_spec.train.epochs)
+    resume = Path(doc["resume_from"]) if doc.get("resume_from") else None
+    if cheap:
+        initial = int(doc.get("initial_epoch") or 0)
+        return _cheap(trial_spec, doc, checkpoint, epochs, initial, resume), epochs
+    return _train(trial_spec, checkpoint, train, val, dataset, epochs, resume), epochs
+
+
+def _has(path: Path | None) -> bool:
+    """A real checkpoint: the workflow's empty placeholder does not count."""
+    return path is not None and path.exists() and path.stat().st_size > 0
+
+
+def _train(spec: RunSpec, checkpoint: Path, train: list[Path], val: list[Path], dataset: list[Path],
+           epochs: int, resume: Path | None) -> dict[str, float]:
+    """Real training; a Hyperband promotion starts from its parent's checkpoint."""
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.steps.landcover import train_from_shards
+
+    if not dataset:
+        raise StepError("trial: training needs --dataset (the dataset.yaml) to know the classes")
+    if resume is not None and _has(resume) and not _has(checkpoint):
+        with atomic_path(checkpoint, suffix=checkpoint.suffix) as tmp:
+            shutil.copyfile(resume, tmp)
+    num_classes = Dataset.open(dataset[0].parent).num_classes
+    _, out = train_from_shards(spec, list(train), list(val), checkpoint=checkpoint,
+                               num_classes=num_classes, epochs=epochs)
+    history = out.get("history", {}) if isinstance(out, Mapping) else {}
+    return {k: float(v[-1]) for k, v in history.items() if isinstance(v, list) and v}
+
+
+def _cheap(spec: RunSpec, doc: dict[str, Any], checkpoint: Path, epochs: int, initial: int,
+           resume: Path | None) -> dict[str, float]:
+    """The analytic objective, with a small JSON checkpoint so resumption is visible."""
+    from mlwf_nb.hpo.objective import analytic_objective
+
+    for source in (checkpoint, resume):
+        if source is not None and _has(source):
+            try:
+                saved = read_json(source)
+            except ValueError:
+                continue
+            if isinstance(saved, dict) and saved.get("values") == doc.get("values"):
+                initial = max(initial, min(int(saved.get("epoch", 0)), epochs))
+                emit("checkpoint_restored", path=str(source), epoch=initial)
+                break
+    metrics = analytic_objective(doc.get("values", {}), spec.hpo.seed, space=spec.hpo.space,
+                                 epochs=epochs, initial_epoch=initial)
+    write_json(checkpoint, {"epoch": epochs, "values": doc.get("values"), "metrics": metrics})
+    emit("checkpoint_saved", path=str(checkpoint), epoch=epochs)
+    return metrics
+
+
+@step("hpo-select", outputs=("best", "leaderboard"))
+def hpo_select(spec: RunSpec, results: list[Path], best: Path, leaderboard: Path) -> None:
+    """Rank every trial: write best.json (the values to train with) and leaderboard.json.
+
+    Args:
+        spec: The run's spec (``hpo.objective``, ``hpo.direction``).
+        results: Every trial's ``result.json``.
+        best: ``best.json`` output.
+        leaderboard: ``leaderboard.json`` output.
+    """
+    from mlwf_nb.hpo.rounds import select
+
+    select(list(results), spec.hpo, best, leaderboard)

@@ -3,7 +3,8 @@
 A shard is three files sharing a prefix:
 
 * ``<prefix>.x.npy`` — ``(N, S, S, B)`` uint8 patches (memory-mappable),
-* ``<prefix>.y.npy`` — ``(N,)`` int32 model classes (0..C-1),
+* ``<prefix>.y.npy`` — ``(N,)`` int32 model classes (0..C-1), or ``(N, S, S)`` int32
+  per-pixel classes (segmentation masks),
 * ``<prefix>.json``  — ``{"version": 1, "count", "shape", "dtype", "class_counts",
   "scene", "source", ...}``, written last: a shard with its JSON is complete.
 
@@ -48,7 +49,7 @@ def write_shard(prefix: str | os.PathLike[str], X: np.ndarray, y: np.ndarray,
     Args:
         prefix: Path prefix, e.g. ``shards/GF-2_000``.
         X: ``(N, S, S, B)`` uint8 patches.
-        y: ``(N,)`` integer model classes.
+        y: ``(N,)`` integer model classes, or ``(N, S, S)`` per-pixel classes (masks).
         meta: Extra JSON-safe fields (``scene``, ``source``, ...).
 
     Returns:
@@ -59,14 +60,14 @@ def write_shard(prefix: str | os.PathLike[str], X: np.ndarray, y: np.ndarray,
     """
     X = np.asarray(X)
     y = np.asarray(y)
-    if X.ndim != 4 or X.dtype != np.uint8 or y.shape != (X.shape[0],):
-        raise DatasetError(f"shard {str(prefix)!r}: X must be (N, S, S, B) uint8 and y (N,), got "
-                           f"X {X.shape} {X.dtype} and y {y.shape}")
+    if X.ndim != 4 or X.dtype != np.uint8 or y.shape not in ((X.shape[0],), X.shape[:3]):
+        raise DatasetError(f"shard {str(prefix)!r}: X must be (N, S, S, B) uint8 and y (N,) or (N, S, S), "
+                           f"got X {X.shape} {X.dtype} and y {y.shape}")
     xp, yp, jp = shard_paths(prefix)
     for path, arr in ((xp, X), (yp, y.astype(np.int32))):
         with atomic_path(path, suffix=".npy") as tmp:
             np.save(tmp, arr)
-    counts = np.bincount(y.astype(np.int64), minlength=1) if len(y) else np.zeros(0, np.int64)
+    counts = np.bincount(y.astype(np.int64).ravel(), minlength=1) if len(y) else np.zeros(0, np.int64)
     info = {**(meta or {}), "version": 1, "count": int(X.shape[0]), "shape": list(X.shape[1:]),
             "dtype": "uint8", "class_counts": {str(k): int(c) for k, c in enumerate(counts) if c}}
     info.setdefault("scene", None)
@@ -102,7 +103,7 @@ def read_shard(prefix: str | os.PathLike[str],
         y = np.load(yp, mmap_mode=mode, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise DatasetError(f"shard {str(prefix)!r}: cannot read {err}; {_FIX}") from err
-    if X.shape[0] != meta["count"] or y.shape != (meta["count"],) or X.dtype != np.uint8:
+    if X.shape[0] != meta["count"] or y.shape[0] != meta["count"] or X.dtype != np.uint8:
         raise DatasetError(f"shard {str(xp)!r}: {X.shape[0]} patches ({X.dtype}) and {y.shape[0]} "
                            f"labels, but its JSON says {meta['count']}; {_FIX}")
     return X, y, meta
@@ -183,7 +184,7 @@ class ShardBatches:
         shard = np.searchsorted(self.offsets, idx, side="right") - 1
         first = arrays[int(shard[0])][0] if len(arrays) else None
         x = np.empty((len(idx), *(first.shape[1:] if first is not None else ())), dtype=np.uint8)
-        y = np.empty(len(idx), dtype=np.int32)
+        y = np.empty((len(idx), *(arrays[int(shard[0])][1].shape[1:] if len(arrays) else ())), dtype=np.int32)
         for s in np.unique(shard):
             rows = np.flatnonzero(shard == s)
             local = idx[rows] - self.offsets[s]
@@ -192,23 +193,31 @@ class ShardBatches:
             x[rows[sort]] = X_s[local[sort]]
             y[rows[sort]] = y_s[local[sort]]
         if self.augment is not None and _flip_only(self.augment):
-            self._flip(x, index)  # on uint8, before conversion: 4x less memory traffic
-        xf = x.astype(np.float32) * np.float32(1.0 / 255.0)
+            self._flip(x, index, y)  # on uint8, before conversion: 4x less memory traffic
+        xf = x.astype(np.float32)  # raw 0..255: every model rescales with its first layer
         if self.augment is not None and not _flip_only(self.augment):
+            if y.ndim > 1:
+                raise DatasetError("augmentation beyond flips (rotation, zoom, shifts) would move the image but "
+                                   "not its mask; set augment.rotation/zoom/shift_* to 0 for segmentation")
             xf = self._keras_augment(xf)
         return xf, y
 
-    def _flip(self, x: np.ndarray, index: int) -> None:
-        """Random per-sample flips in place, seeded by (seed, epoch, batch)."""
+    def _flip(self, x: np.ndarray, index: int, y: np.ndarray | None = None) -> None:
+        """Random per-sample flips in place, seeded by (seed, epoch, batch); masks ``y`` flip along."""
         assert self.augment is not None
         rng = np.random.default_rng([self.seed, self.epoch, index])
         mode = self.augment.flip
+        masks = y if y is not None and y.ndim > 1 else None
         if mode in ("horizontal", "horizontal_and_vertical"):
             for i in np.flatnonzero(rng.random(len(x)) < 0.5):
                 x[i] = x[i, :, ::-1]
+                if masks is not None:
+                    masks[i] = masks[i, :, ::-1]
         if mode in ("vertical", "horizontal_and_vertical"):
             for i in np.flatnonzero(rng.random(len(x)) < 0.5):
                 x[i] = x[i, ::-1]
+                if masks is not None:
+                    masks[i] = masks[i, ::-1]
 
     def _keras_augment(self, x: np.ndarray) -> np.ndarray:
         from mlwf_nb.data.augment import build_augmenter
@@ -234,7 +243,7 @@ def _sequence_class() -> type:
         import keras
 
         class ShardSequence(ShardBatches, keras.utils.PyDataset):  # type: ignore[misc,name-defined]
-            """Keras PyDataset over memory-mapped shards: ``(x float32 / 255, y int32)`` batches."""
+            """Keras PyDataset over memory-mapped shards: ``(x float32 in 0..255, y int32)`` batches."""
 
             def __init__(self, prefixes: Sequence[str | os.PathLike[str]], batch_size: int,
                          shuffle: bool = True, seed: int = 0, augment: AugmentSpec | None = None,

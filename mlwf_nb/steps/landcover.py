@@ -30,6 +30,9 @@ def integrity(dataset: Path, manifest: Path, files: list[Path], report: Path) ->
     if not files:
         raise StepError("integrity: no dataset files were given")
     report_data = verify(dataset.parent, manifest, raise_on_error=True)
+    from mlwf_nb.data.dataset import Dataset
+
+    Dataset.open(dataset.parent).check()  # bands, dtype, nodata, label shape/transform/classes
     _io.write_json(report, report_data.to_dict())
 
 
@@ -121,8 +124,12 @@ def shard_prefixes(files: list[Path]) -> list[str]:
 
 
 def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Path], *,
-                      checkpoint: Path | None, num_classes: int, epochs: int | None = None) -> tuple[Any, dict]:
-    """Build the spec's model and train it on patch shards: the one training path of every caller."""
+                      checkpoint: Path | None, num_classes: int, epochs: int | None = None,
+                      metrics: list[Any] | None = None) -> tuple[Any, dict]:
+    """Build the spec's model and train it on patch shards: the one training path of every caller.
+
+    ``metrics`` are extra Keras metrics (e.g. IoU / Dice for segmentation shards).
+    """
     from mlwf_nb.data.shards import ShardSequence, read_shard
     from mlwf_nb.ml.models import build_model
     from mlwf_nb.ml.train import fit
@@ -139,16 +146,26 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
     result = fit(model, train_seq, val_seq, epochs=epochs or t.epochs, learning_rate=t.learning_rate,
                  optimizer=t.optimizer, momentum=t.momentum, weight_decay=t.weight_decay,
                  checkpoint=checkpoint, checkpoint_every=t.checkpoint_every,
-                 checkpoint_minutes=t.checkpoint_minutes, seed=t.seed)
+                 checkpoint_minutes=t.checkpoint_minutes, seed=t.seed, metrics=metrics or ())
     return model, result
 
 
 @step("train", outputs=("model", "history"), checkpoints=("checkpoint",))
 def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path, history: Path,
-          checkpoint: list[Path]) -> None:
-    """Train the model on patch shards, checkpointing; resumes from the checkpoint after a kill."""
+          checkpoint: list[Path], best: list[Path]) -> None:
+    """Train the model on patch shards, checkpointing; resumes from the checkpoint after a kill.
+
+    ``best`` (optional): the ``best.json`` of a hyper-parameter search; its values override the spec.
+    With ``train.train_on_val`` the validation shards are trained on too.
+    """
     from mlwf_nb.data.dataset import Dataset
 
+    if best:
+        values = _io.read_json(best[0]).get("values") or {}
+        spec = spec.with_overrides(dict(values))
+        emit("log", level="info", message=f"training with the best hyper-parameters {values}")
+    if spec.train.train_on_val:
+        train, val = [*train, *val], []
     ds = Dataset.open(dataset.parent)
     ckpt = next((p for p in checkpoint if str(p).endswith(".keras")), None)
     keras_model, result = train_from_shards(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes)
@@ -160,7 +177,7 @@ def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], mode
 
 def _predict_fn(model: Any) -> Any:
     def predict(batch: np.ndarray) -> np.ndarray:
-        return np.asarray(model(batch.astype("float32") / 255.0, training=False))
+        return np.asarray(model(batch.astype("float32"), training=False))  # models rescale 0..255
 
     return predict
 

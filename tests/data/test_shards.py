@@ -72,17 +72,17 @@ def test_batches_cover_everything_once_and_shuffle_per_epoch(prefixes):
     epoch0 = all_batches(seq)
     values = np.concatenate([x[:, 0, 0, 0] for x, _ in epoch0])
     labels = np.concatenate([y for _, y in epoch0])
-    assert sorted(np.rint(values * 255).astype(int).tolist()) == list(range(12))
+    assert sorted(np.rint(values).astype(int).tolist()) == list(range(12))
     truth = np.array([0, 1, 1, 2, 0, 2, 2, 1, 0, 0, 0, 1])
-    assert (labels == truth[np.rint(values * 255).astype(int)]).all()  # x and y stay paired
-    assert epoch0[0][0].dtype == np.float32 and float(epoch0[0][0].max()) <= 1.0
+    assert (labels == truth[np.rint(values).astype(int)]).all()  # x and y stay paired
+    assert epoch0[0][0].dtype == np.float32 and float(epoch0[0][0].max()) <= 255.0  # raw 0..255
     again = ShardBatches(prefixes, batch_size=5, shuffle=True, seed=0)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(epoch0, all_batches(again), strict=True))
     seq.on_epoch_end()
     epoch1 = np.concatenate([x[:, 0, 0, 0] for x, _ in all_batches(seq)])
     assert not np.array_equal(epoch1, values)
     plain = ShardBatches(prefixes, batch_size=12, shuffle=False)
-    assert np.rint(plain[0][0][:, 0, 0, 0] * 255).astype(int).tolist() == list(range(12))
+    assert np.rint(plain[0][0][:, 0, 0, 0]).astype(int).tolist() == list(range(12))
     with pytest.raises(IndexError):
         plain[1]
 
@@ -92,7 +92,7 @@ def test_flip_augmentation_in_numpy(tmp_path):
     write_shard(tmp_path / "f", X, np.zeros(32, np.int32))
     seq = ShardBatches([tmp_path / "f"], 32, seed=1, augment=AugmentSpec(flip="horizontal_and_vertical"))
     x, _ = seq[0]
-    base = X[0] / 255.0
+    base = X[0].astype(np.float32)
     kinds = set()
     for img in x:
         for k, ref in enumerate([base, base[::-1], base[:, ::-1], base[::-1, ::-1]]):

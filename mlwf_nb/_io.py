@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from mlwf_nb.safety import file_mode
+
 __all__ = ["atomic_path", "atomic_open", "write_json", "read_json", "write_text", "ensure_dir"]
 
 
@@ -37,6 +39,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     ensure_dir(final.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix + ".tmp",
                                     dir=final.parent)
+    os.fchmod(fd, file_mode())  # 0o600 (0o640 with $MLWF_SHARE_GROUP), whatever the umask
     os.close(fd)
     tmp = Path(tmp_name)
     try:

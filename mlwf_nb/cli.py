@@ -78,8 +78,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a spec file."""
-    spec = _load(args)
-    print(f"{args.spec or args.preset}: valid ({spec.pipeline}, backend {spec.execution.backend})")
+    from mlwf_nb.runs import check_spec
+
+    spec = check_spec(_load(args))
+    print(f"{args.spec or args.preset or 'tiny'}: valid ({spec.pipeline}, backend {spec.execution.backend})")
     return 0
 
 
@@ -178,8 +180,12 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.action == "manifest":
         print(write_manifest(args.dir))
         return 0
+    from mlwf_nb.data.dataset import Dataset
+
     report = verify(args.dir)
-    print(f"{args.dir}: all files match the manifest ({report!r})")
+    ds = Dataset.open(args.dir)
+    ds.check()
+    print(f"{args.dir}: all {report.checked} files match the manifest; {len(ds.scenes)} scenes checked")
     return 0
 
 
@@ -275,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except MlwfError as err:
-        print(f"mlwf: error: {err}", file=sys.stderr)
+        print(f"mlwf: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -23,7 +23,7 @@ from mlwf_nb.errors import RunError
 from mlwf_nb.events import EventReader
 from mlwf_nb.spec import RunSpec, load_spec
 
-__all__ = ["Run", "submit", "plan", "default_run_dir", "FINAL_STATES"]
+__all__ = ["Run", "submit", "plan", "check_spec", "default_run_dir", "FINAL_STATES"]
 
 FINAL_STATES = frozenset({"Success", "Failure", "Cancelled", "Lost"})
 
@@ -35,10 +35,36 @@ def default_run_dir(spec: RunSpec, base: str | os.PathLike[str] | None = None) -
     return root / f"{spec.name}-{stamp}-{secrets.token_hex(3)}"
 
 
+def check_spec(spec: RunSpec) -> RunSpec:
+    """Check what :meth:`RunSpec.validate` cannot: registered names and safe names.
+
+    Run before anything is written (``mlwf validate``, :func:`plan`, :func:`submit`).
+
+    Raises:
+        SpecError: unknown pipeline or model (the message lists the registered ones).
+        BackendError: unknown backend.
+        UnsafeNameError: ``name`` would escape the runs folder (``..``, ``/``).
+    """
+    from mlwf_nb.backends import get_backend
+    from mlwf_nb.errors import SpecError
+    from mlwf_nb.ml.models import available_models
+    from mlwf_nb.pipelines import get_pipeline
+    from mlwf_nb.safety import check_name
+
+    check_name(spec.name, "run name (spec key `name`)")
+    get_pipeline(spec.pipeline)
+    get_backend(spec.execution.backend)
+    if spec.model.name not in available_models():
+        raise SpecError(f"model.name: unknown model {spec.model.name!r}; registered models are "
+                        f"{available_models()} (set model.name to one of them)")
+    return spec
+
+
 def plan(spec: RunSpec, run_dir: str | os.PathLike[str] | None = None) -> Path:
     """Write the run directory (spec, workflow, catalogs) without running anything."""
     from mlwf_nb.workflow import write_run_dir
 
+    check_spec(spec)
     return write_run_dir(spec, run_dir or default_run_dir(spec))
 
 

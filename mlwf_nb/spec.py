@@ -219,7 +219,11 @@ class RunSpec:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise SpecError(f"{source}: not valid YAML: {err}") from err
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise SpecError(f"{source}: not valid YAML{where}: {problem}; the safe loader builds no "
+                            "Python objects, write plain mappings, lists and scalars") from err
         if data is None:
             data = {}
         if not isinstance(data, dict):

@@ -21,7 +21,7 @@ from typing import Any
 
 from Pegasus.api import File, Job, ReplicaCatalog, Workflow
 
-from mlwf_nb import _io
+from mlwf_nb import _io, safety
 from mlwf_nb.errors import RunExistsError, WorkflowError
 from mlwf_nb.pipelines import Graph, JobNode, Pipeline, get_pipeline
 from mlwf_nb.spec import RunSpec
@@ -158,6 +158,7 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
                              "--run-dir, `mlwf resume` it, or delete it first")
     graph = graph if graph is not None else build_graph(spec)
     run.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(run, safety.dir_mode())  # private to the user unless $MLWF_SHARE_GROUP
     spec.save(run / SPEC_LFN)
     wf = build_workflow(spec, graph, run)
     steps = sorted({n.step.transformation for n in graph.nodes})

@@ -390,7 +390,21 @@ def _parse_scenes(raw: Any, root: Path, sources: list[str], layout: str, yml: Pa
     return out
 
 
+def _safe_scene(root: Path, s: dict[str, Any]) -> None:
+    """Scene ids and file paths must not escape the dataset folder (see :mod:`mlwf_nb.safety`)."""
+    from mlwf_nb.safety import UnsafeNameError, check_name, check_within
+
+    try:
+        check_name(s["id"], "scene id")
+        for key in ("image", "label"):
+            if s.get(key):
+                check_within(s[key], root, f"scene {key}")
+    except UnsafeNameError as err:
+        raise DatasetError(f"{str(root / DATASET_FILE)!r}: scene {s['id']!r}: {err}") from err
+
+
 def _scene(root: Path, s: dict[str, Any], layout: str) -> Scene:
+    _safe_scene(root, s)
     image = root / s["image"] if s.get("image") else _default_image(root, s["id"])
     if s.get("label"):
         label: Path | None = root / s["label"]

@@ -34,6 +34,29 @@ def prepare(spec: RunSpec) -> None:
                          width=spec.dataset.width, sources=tuple(spec.dataset.sources), seed=spec.dataset.seed)
     if not (root / "manifest.json").exists():
         write_manifest(root)
+    _check_headers(root)
+
+
+def _check_headers(root: Path) -> None:
+    """Cheap plan-time check: every manifest file exists, every scene file is a complete TIFF (headers only).
+
+    The integrity job checks digests and pixels (``Dataset.check``) before anything trains.
+    """
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.data.integrity import read_manifest
+    from mlwf_nb.data.raster import check_tiff
+    from mlwf_nb.errors import IntegrityError
+
+    for rel in read_manifest(root / "manifest.json")["files"]:
+        if not (root / rel).is_file():
+            raise IntegrityError(f"{str(root / rel)!r} is listed in {str(root / 'manifest.json')!r} but "
+                                 "missing; copy it again, or rebuild the manifest (mlwf data manifest)",
+                                 path=str(root / rel))
+
+    for scene in Dataset.open(root).scenes:
+        for path in (scene.image, scene.label):
+            if path is not None:
+                check_tiff(path)
 
 
 def _register_dataset(spec: RunSpec, g: Graph) -> tuple[object, dict[str, str]]:

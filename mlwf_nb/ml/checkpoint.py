@@ -7,8 +7,10 @@ A checkpoint at ``path`` (e.g. ``outputs/checkpoint.keras``) is:
   ``epoch`` counts completed epochs and ``history`` holds one list per metric.
 
 Both are written to a temporary name beside the final one and renamed into
-place (model first, sidecar second), so a kill at any moment leaves the last
-complete checkpoint readable. A checkpoint that cannot be read is reported as
+place: the sidecar first (it records the sha256 of the new model and keeps the
+entry of the model still under the final name as ``previous``), then the model.
+On load the entry whose digest matches the model file is used, so a kill at any
+moment leaves the last complete checkpoint readable and consistent. A checkpoint that cannot be read is reported as
 a ``log`` warning event and ignored: training starts over rather than crash.
 
 Pegasus's ``checkpoint.time`` rule sends SIGTERM; training saves and raises
@@ -18,6 +20,7 @@ returns so that ``dagman.retry`` resumes the job.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -84,11 +87,55 @@ def save_checkpoint(model: keras.Model, path: str | os.PathLike[str], *, epoch: 
         The checkpoint path.
     """
     final = Path(path)
+    side = sidecar_path(final)
+    previous = _previous_entry(side)
     with atomic_path(final, suffix=".keras") as tmp:
         model.save(tmp, overwrite=True)
-    write_json(sidecar_path(final), {"v": SIDECAR_VERSION, "epoch": int(epoch), "history": history,
-                                     "seed": int(seed), "time": round(time.time(), 3)})
+        # the sidecar names both the new model (by digest) and the one still under the final
+        # name, so a kill between the two renames leaves a consistent pair either way
+        write_json(side, {"v": SIDECAR_VERSION, "epoch": int(epoch), "history": history,
+                          "seed": int(seed), "time": round(time.time(), 3), "sha256": _sha256(tmp),
+                          "previous": previous})
     return final
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _previous_entry(side: Path) -> dict[str, Any] | None:
+    """The current sidecar entry (without its own ``previous``) if it matches the model on disk."""
+    try:
+        meta = read_json(side)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or "sha256" not in meta:
+        return None
+    final = side.with_name(side.name[: -len(".json")])
+    try:
+        actual = _sha256(final)
+    except OSError:
+        return None
+    for entry in (meta, meta.get("previous")):
+        if isinstance(entry, dict) and entry.get("sha256") == actual:
+            return {k: v for k, v in entry.items() if k != "previous"}
+    return None
+
+
+def _matching_entry(meta: dict[str, Any], final: Path) -> dict[str, Any]:
+    """The sidecar entry that describes the model file on disk (the newest or the previous one)."""
+    if "sha256" not in meta:  # sidecars written before digests were recorded
+        return meta
+    actual = _sha256(final)
+    for entry in (meta, meta.get("previous")):
+        if isinstance(entry, dict) and entry.get("sha256") == actual:
+            return entry
+    raise ValueError(f"{final.name} has sha256 {actual}, which neither the sidecar's epoch "
+                     f"{meta.get('epoch')} nor its previous entry records")
 
 
 def _warn(message: str) -> None:
@@ -115,7 +162,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[keras.Model, dict[str
     if final.exists() and final.stat().st_size == 0 and not side.exists():
         return None  # the empty placeholder Pegasus stages in before the first checkpoint exists
     try:
-        meta = read_json(side)
+        meta = _matching_entry(read_json(side), final)
         epoch = int(meta["epoch"])
         history = {str(k): [float(v) for v in vals] for k, vals in dict(meta.get("history", {})).items()}
         model = keras.models.load_model(final, compile=True)

@@ -107,7 +107,7 @@ def bench_stretch(quick: bool) -> list[dict[str, Any]]:
                     "(two passes over the file: two reads alone are already 2x the baseline)"),
         result("stretch", "peak memory, streamed", scene_bytes / MB, mem / MB, "MB",
                "< 25% of scene", mem < 0.25 * scene_bytes,
-               note=f"child ru_maxrss minus an import-only child ({base / MB:.0f} MB); baseline "
+               note=f"child peak RSS (VmHWM) minus an import-only child ({base / MB:.0f} MB); baseline "
                     f"column: the scene's in-memory size; a full read peaks at {mem_read / MB:.0f} MB; "
                     "GDAL's block cache (default 5% of RAM) keeps every tile read"),
         result("stretch", "peak memory, streamed, GDAL_CACHEMAX=64", scene_bytes / MB, mem64 / MB, "MB",

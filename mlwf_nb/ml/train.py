@@ -70,10 +70,14 @@ def make_optimizer(name: str, learning_rate: float, *, momentum: float = 0.9,
 
 
 def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                  ignore_class: int | None = None) -> None:
-    """Compile with sparse categorical cross-entropy and accuracy (per sample or per pixel)."""
+                  ignore_class: int | None = None, metrics: Sequence[Any] = ()) -> None:
+    """Compile with sparse categorical cross-entropy and accuracy (per sample or per pixel).
+
+    ``metrics`` are added after accuracy (e.g. IoU / Dice for segmentation); their
+    names become the epoch events' metric keys.
+    """
     loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy", *metrics])
 
 
 @contextlib.contextmanager
@@ -168,7 +172,8 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 1,
         checkpoint_minutes: float = 0.0, seed: int = 0, on_epoch: EpochCallback | None = None,
         batch_size: int | None = None, ignore_class: int | None = None,
-        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> dict[str, Any]:
+        callbacks: Sequence[keras.callbacks.Callback] = (), metrics: Sequence[Any] = (),
+        verbose: int = 0) -> dict[str, Any]:
     """Train ``model`` in place, resuming from and writing ``checkpoint``.
 
     Args:
@@ -189,6 +194,7 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         batch_size: Batch size when ``train_data`` is an ``(x, y)`` tuple.
         ignore_class: Label value the loss ignores (e.g. unlabeled pixels), or None.
         callbacks: Extra Keras callbacks.
+        metrics: Extra Keras metrics besides accuracy (e.g. IoU for segmentation).
         verbose: Keras progress output level.
 
     Returns:
@@ -204,7 +210,7 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         raise SpecError(f"train.epochs must be >= 1, got {epochs}")
     seed_everything(seed)
     compile_model(model, make_optimizer(optimizer, learning_rate, momentum=momentum,
-                                        weight_decay=weight_decay), ignore_class)
+                                        weight_decay=weight_decay), ignore_class, metrics)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     start, history = _resume(model, ckpt)
     model.optimizer.learning_rate = float(learning_rate)

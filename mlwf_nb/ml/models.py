@@ -89,7 +89,9 @@ def _conv_bn_relu(x: Any, filters: int, name: str) -> Any:
     from keras import layers
 
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    # momentum 0.9, not Keras's 0.99: short CPU runs take a few hundred steps, and with 0.99 the moving
+    # variance is still mostly its initial 1.0 then, so inference-mode predictions collapse to one class.
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 

@@ -116,17 +116,53 @@ def build(spec: RunSpec, g: Graph) -> None:
                 files = [f"{prefix}.x.npy", f"{prefix}.y.npy", f"{prefix}.json"]
                 g.add("preprocess", f"preprocess[{sid}]", out=files, mode="patches", **common)
                 shards[part] += files
-    _train_and_evaluate(spec, g, yaml_lfn, shards, tests, "global", f"{OUT}")
+    best = _hpo(spec, g, yaml_lfn, shards, f"{WORK}/hpo", f"{OUT}/hpo", "")
+    _train_and_evaluate(spec, g, yaml_lfn, shards, tests, "global", f"{OUT}", best)
     if spec.model.per_source:
         _per_source(spec, g, yaml_lfn, shards, tests, scenes)
 
 
+def _hpo(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]], work: str, out: str,
+         tag: str) -> list[str]:
+    """Unroll the search into rounds: hpo-propose[r] -> trial[r, 1..K] -> ... -> hpo-select.
+
+    Returns ``[best.json]`` for the final training, or ``[]`` without a search.
+    """
+    if spec.hpo.strategy == "none":
+        return []
+    from mlwf_nb.hpo.rounds import plan_rounds
+
+    cheap = spec.hpo.cheap_objective
+    state: list[str] = []
+    previous: list[str] = []
+    every: list[str] = []
+    for r, size in enumerate(plan_rounds(spec)):
+        folder = f"{work}/round-{r}"
+        hps = [f"{folder}/trial-{i}/hp.json" for i in range(size)]
+        g.add("hpo-propose", f"hpo-propose[{tag}r{r}]", state=state, results=previous, hp=hps,
+              state_out=f"{work}/state-r{r}.json", round=r)
+        previous = []
+        for i, hp in enumerate(hps):
+            result = f"{folder}/trial-{i}/result.json"
+            g.add("trial", f"trial[{tag}r{r},{i}]", hp=hp, result=result,
+                  checkpoint=f"{folder}/trial-{i}/checkpoint.keras",
+                  train=[] if cheap else shards["train"], val=[] if cheap else shards["val"],
+                  dataset=[yaml_lfn], cheap=cheap)
+            previous.append(result)
+        state = [f"{work}/state-r{r}.json"]
+        every += previous
+    best = f"{out}/best.json"
+    g.add("hpo-select", f"hpo-select{tag and '[' + tag.rstrip(':') + ']'}", results=every, best=best,
+          leaderboard=f"{out}/leaderboard.json")
+    return [best]
+
+
 def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]],
-                        tests: list[tuple[str, str, str]], title: str, out: str) -> str:
+                        tests: list[tuple[str, str, str]], title: str, out: str, best: list[str]) -> str:
     tag = "" if title == "global" else f"-{title}"
     model = f"{out}/model.keras"
     g.add("train", f"train{tag and '[' + title + ']'}", dataset=yaml_lfn, train=shards["train"],
-          val=shards["val"], model=model, history=f"{out}/history.json",
+          val=shards["val"], model=model, history=f"{out}/history.json", best=best,
           checkpoint=[f"{WORK}/checkpoints/train{tag}.keras", f"{WORK}/checkpoints/train{tag}.keras.json"])
     if tests:
         maps = [f"{out}/maps/{sid}.{ext}" for sid, _, _ in tests for ext in ("tif", "png")]
@@ -148,7 +184,9 @@ def _per_source(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[s
     for src in sources:
         sub = {k: [f for f in v if src_of(f) == src] for k, v in shards.items()}
         sub_tests = [t for t in tests if scenes[t[0]].source == src]
-        models.append(_train_and_evaluate(spec, g, yaml_lfn, sub, sub_tests, src, f"{OUT}/per_source/{src}"))
+        out = f"{OUT}/per_source/{src}"
+        best = _hpo(spec, g, yaml_lfn, sub, f"{WORK}/hpo/{src}", f"{out}/hpo", f"{src}:")
+        models.append(_train_and_evaluate(spec, g, yaml_lfn, sub, sub_tests, src, out, best))
     routed = [t for t in tests if scenes[t[0]].source in sources]
     if routed:
         g.add("evaluate-hybrid", "evaluate-hybrid", dataset=yaml_lfn, models=models,

@@ -85,7 +85,7 @@ class RunState:
             self.finished = True
             return {"state"}
         if kind == "job_state":
-            name = str(ev.get("job") or ev.get("name") or "?")
+            name = self._job_key(str(ev.get("job") or ev.get("name") or "?"))
             entry = self.jobs.setdefault(name, {"state": "unready", "exit_code": None, "tries": 0,
                                                 "step": ev.get("step") or name.rsplit("_", 1)[0]})
             entry["state"] = _norm_state(ev.get("state", ""))
@@ -128,6 +128,12 @@ class RunState:
             return {"logs"}
         return set()
 
+    def _job_key(self, name: str) -> str:
+        """The job table's key for an event's job: Pegasus names are ``<step>_<id>``, events may carry the id."""
+        if name in self.jobs:
+            return name
+        return next((k for k in self.jobs if k.endswith("_" + name)), name)
+
     def apply_jobstate(self, records: list[Any]) -> set[str]:
         """Fold Pegasus ``jobstate.log`` records (``JobStateRecord``) into the job table."""
         changed = False
@@ -135,6 +141,9 @@ class RunState:
             self.jobstate_lines += 1
             if rec.job == "INTERNAL":
                 continue
+            short = rec.job.rsplit("_", 1)[-1]
+            if short != rec.job and short in self.jobs and rec.job not in self.jobs:
+                self.jobs[rec.job] = self.jobs.pop(short)  # the event's bare id -> Pegasus job name
             entry = self.jobs.setdefault(rec.job, {"state": "unready", "exit_code": None, "tries": 0,
                                                    "step": rec.job.rsplit("_", 1)[0]})
             entry["state"] = _norm_state(rec.state)

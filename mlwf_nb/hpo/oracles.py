@@ -11,10 +11,11 @@ An oracle's whole state is one JSON document (:func:`oracle_to_json` /
 files. The files keras-tuner writes while a trial is created or ended go to a
 scratch directory (:func:`scratch_project`) and are thrown away.
 
-Two oracles are adapted for rounds: grid search also saves its enumeration
-order (keras-tuner's ``GridSearchOracle`` does not, so a reloaded one repeats
-itself), and Hyperband follows a rung plan (:func:`hyperband_plan`) set per round
-instead of starting new brackets while the previous rung is still running.
+Two oracles are adapted for rounds: grid search hands out K untried points at
+once (keras-tuner's ``GridSearchOracle`` expands only from finished trials, and
+its enumeration order is not part of its saved state), and Hyperband follows a
+rung plan (:func:`hyperband_plan`) set per round instead of starting new brackets
+while the previous rung is still running.
 """
 
 from __future__ import annotations
@@ -46,28 +47,23 @@ def kt_seed(seed: int) -> int:
 
 
 class RoundGridOracle(keras_tuner.oracles.GridSearchOracle):
-    """Grid search whose enumeration order survives ``get_state``/``set_state``."""
+    """Grid search that can hand out a whole batch of untried points at once.
 
-    def get_state(self) -> dict[str, Any]:
-        """Base state plus the ordered trial ids and the ids waiting to be expanded."""
-        state = super().get_state()
-        ids: Any = getattr(self, "_ordered_ids")  # noqa: B009 - keras-tuner private, untyped
-        order, node = [], ids._next_index[None]
-        while node is not None:
-            order.append(ids._memory[node])
-            node = ids._next_index[node]
-        state["grid_order"] = order
-        state["grid_populate_next"] = list(self._populate_next)
-        return state
+    keras-tuner's grid oracle expands only from finished trials, so a batch of K
+    gets one or two points and then waits (IDLE). The space here is fixed, so
+    this one walks keras-tuner's own enumeration order (defaults first, the last
+    parameter fastest, :meth:`_get_next_combination`) and returns the first
+    point not tried yet; "tried" is the base oracle's JSON state.
+    """
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore the base state and the enumeration order."""
-        super().set_state(state)
-        ids: Any = type(getattr(self, "_ordered_ids"))()  # noqa: B009 - keras-tuner private
-        for trial_id in state.get("grid_order", []):
-            ids.insert(trial_id)
-        self._ordered_ids = ids
-        self._populate_next = list(state.get("grid_populate_next", []))
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """The next untried grid point, or STOPPED when the grid is exhausted."""
+        values: dict[str, Any] | None = {hp.name: hp.default for hp in self.hyperparameters.space}
+        while values is not None:
+            if not self._duplicate(values):
+                return {"status": "RUNNING", "values": values}
+            values = self._get_next_combination(values)
+        return {"status": "STOPPED", "values": None}
 
 
 class RoundHyperbandOracle(keras_tuner.oracles.HyperbandOracle):

@@ -211,12 +211,16 @@ def _read_state(path: Path, hpo: HPOSpec) -> dict[str, Any]:
 def _run_round(doc: dict[str, Any] | None, r: int, results: list[Path], hpo: HPOSpec, count: int,
                max_epochs: int | None, factor: int,
                options: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from threadpoolctl import threadpool_limits  # ships with scikit-learn
+
     from mlwf_nb.hpo.oracles import oracle_from_json, oracle_to_json, scratch_project
 
     plans = round_plans(hpo, max_epochs=max_epochs, factor=factor)
     oracle = _make(hpo, max_epochs, factor, options)
     book: dict[str, Any] = {"checkpoints": {}, "history": []}
-    with scratch_project(oracle):
+    # One BLAS thread: the Gaussian process matrices are tiny, and on a busy node
+    # threaded BLAS made a Bayesian proposal 4-10x slower (measured, 2 shared cores).
+    with scratch_project(oracle), threadpool_limits(limits=1):
         if doc is not None:
             oracle_from_json(oracle, doc["oracle"])
             book = doc["book"]
@@ -269,18 +273,17 @@ def _feed(oracle: Any, previous: list[dict[str, Any]], results: list[dict[str, A
 
 
 def _check_failures(oracle: Any, hpo: HPOSpec) -> None:
-    run, last = 0, ""
+    run, worst, last = 0, 0, ""
     for trial_id in oracle.end_order:
         trial = oracle.get_trial(trial_id)
-        if trial.status == "FAILED":
-            run, last = run + 1, trial.message or ""
-            if run > hpo.max_consecutive_failures:
-                raise HPOError(
-                    f"{run} trials failed in a row, more than hpo.max_consecutive_failures="
-                    f"{hpo.max_consecutive_failures}; last error: {last}. Fix the cause (see the "
-                    "trials' result.json) or raise hpo.max_consecutive_failures")
-        else:
-            run = 0
+        run = run + 1 if trial.status == "FAILED" else 0
+        if run > worst:
+            worst, last = run, trial.message or ""
+    if worst > hpo.max_consecutive_failures:
+        raise HPOError(
+            f"{worst} trials failed in a row, more than hpo.max_consecutive_failures="
+            f"{hpo.max_consecutive_failures}; last error: {last}. Fix the cause (see the "
+            "trials' result.json) or raise hpo.max_consecutive_failures")
 
 
 def _plain(value: Any) -> Any:

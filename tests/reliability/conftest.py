@@ -1,0 +1,70 @@
+"""Shared fixtures of the reliability suite: one tiny dataset per session, tiny run settings."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def rel_dataset(tmp_path_factory) -> Path:
+    """4 scenes of 64x64 pixels from 2 sources, with a manifest (never modified: copy it to break it)."""
+    from mlwf_nb.data.integrity import write_manifest
+    from mlwf_nb.data.synth import generate_dataset
+
+    root = tmp_path_factory.mktemp("reliability") / "ds"
+    generate_dataset(root, scenes=4, height=64, width=64, sources=("GF-2", "GF-1"), seed=1)
+    write_manifest(root)
+    return root
+
+
+def tiny_overrides(dataset: Path, *extra: str) -> list[str]:
+    """The tiny preset made smaller: 2 train scenes x 64 patches of 16 px, batch 8, jobs 2."""
+    return [f"dataset.path={dataset}", "dataset.synthetic=false", "patches.sizes=[16]",
+            "patches.per_scene=64", "evaluate.window_sizes=[16]", "train.batch_size=8",
+            "execution.jobs=2", *extra]
+
+
+def wait_for(pred, timeout: float = 60.0, interval: float = 0.01):
+    """Poll ``pred`` until it returns something truthy (returned) or ``timeout`` passes (None)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+def job_pids(run: Path, step: str) -> dict[int, int]:
+    """{try: pid} of the live processes of ``mlwf step <step>`` jobs of the run (from /proc)."""
+    out = {}
+    marker = f"MLWF_RUN_DIR={run.resolve()}".encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+            if b"step" not in cmd or step.encode() not in cmd:
+                continue
+            env = Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0")
+            state = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in env and state != "Z":
+            tries = [e for e in env if e.startswith(b"MLWF_TRY=")]
+            if tries:
+                out[int(tries[0].split(b"=")[1])] = int(entry.name)
+    return out
+
+
+@pytest.fixture
+def repo_on_path(monkeypatch):
+    """Jobs of the rel-ticks pipeline import tests.reliability.rel_steps."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    return REPO

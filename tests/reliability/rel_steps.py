@@ -1,0 +1,50 @@
+"""A tiny TensorFlow-free pipeline for the executor fault and concurrency cases.
+
+``tick`` jobs sleep in small steps, emitting one event per step, so a test can kill
+the executor while jobs run; ``gather`` sums their outputs. Jobs import this module,
+so they need ``PYTHONPATH`` = the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from mlwf_nb import _io
+from mlwf_nb.events import emit
+from mlwf_nb.pipelines import Graph, Pipeline
+from mlwf_nb.spec import RunSpec
+from mlwf_nb.steps import step
+
+
+@step("rel-tick", outputs=("out",))
+def tick(out: Path, index: int = 0, ticks: int = 5, seconds: float = 0.2) -> None:
+    """Emit ``ticks`` events ``seconds`` apart, then write ``{"index": index}``."""
+    for i in range(ticks):
+        emit("log", level="info", message=f"tick {index}.{i}")
+        time.sleep(seconds)
+    _io.write_json(out, {"index": index})
+
+
+@step("rel-gather", outputs=("total",))
+def gather(spec: RunSpec, parts: list[Path], total: Path) -> None:
+    """Sum the indices of the tick outputs."""
+    value = sum(json.loads(p.read_text())["index"] for p in parts)
+    emit("log", level="info", message=f"{spec.name} total {value}")
+    _io.write_json(total, {"total": value, "name": spec.name})
+
+
+def graph(spec: RunSpec, *, jobs: int = 4, ticks: int = 5, seconds: float = 0.2) -> Graph:
+    """``jobs`` ticks in parallel (tick i lasts ``(i + 1) * ticks * seconds``), then one gather."""
+    g = Graph()
+    parts = []
+    for i in range(jobs):
+        out = f"work/tick-{i}.json"
+        g.add("rel-tick", f"tick[{i}]", out=out, index=i, ticks=ticks * (i + 1), seconds=seconds)
+        parts.append(out)
+    g.add("rel-gather", parts=parts, total="outputs/total.json")
+    return g
+
+
+PIPELINE = Pipeline(name="rel-ticks", build=lambda spec, g: None, description="reliability test pipeline")

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from mlwf_nb._io import atomic_path
 from mlwf_nb.errors import EvaluationError
 
-__all__ = ["plot_confusion_matrix", "plot_history", "class_map_rgb", "save_figure"]
+__all__ = ["plot_confusion_matrix", "plot_history", "class_map_rgb", "plot_samples", "save_figure"]
 
 Color = Sequence[int]
 
@@ -132,6 +132,49 @@ def class_map_rgb(class_map: Any, colors: Sequence[Color]) -> np.ndarray:
         raise EvaluationError(f"class map has values in [{cmap.min()}, {cmap.max()}] but only {len(lut)} "
                               "colours are given (one per dataset class index)")
     return lut[cmap.astype(np.intp)]
+
+
+def plot_samples(images: Any, titles: Sequence[str] | None = None, masks: Any = None, pred_masks: Any = None,
+                 columns: int = 8, mask_color: Color = (255, 60, 60)) -> Figure:
+    """A grid of sample images, optionally titled and with mask overlays.
+
+    Args:
+        images: ``(N, H, W, B)`` uint8 images (B = 1 shown in grey, 3 as RGB).
+        titles: One title per image (e.g. ``"spiral"`` or ``"true spiral / pred irregular"``).
+        masks: ``(N, H, W)`` truth masks, drawn as a contour.
+        pred_masks: ``(N, H, W)`` predicted masks, drawn as a translucent fill.
+        columns: Images per row.
+        mask_color: RGB (0-255) of the predicted-mask fill.
+
+    Returns:
+        The Figure.
+
+    Raises:
+        EvaluationError: Shapes or lengths disagree.
+    """
+    imgs = np.asarray(images)
+    n = len(imgs)
+    if imgs.ndim != 4 or n == 0 or (titles is not None and len(titles) != n):
+        raise EvaluationError(f"plot_samples needs (N, H, W, B) images (N >= 1) and N titles; got {imgs.shape} "
+                              f"and {None if titles is None else len(titles)} titles")
+    cols = max(1, min(columns, n))
+    rows = -(-n // cols)
+    fig = Figure(figsize=(1.6 * cols, 1.7 * rows), layout="constrained")
+    fill = np.array([*_swatch_color(mask_color), 0.45])
+    for i in range(n):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        img = imgs[i]
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img[..., :3], cmap="gray", vmin=0, vmax=255)
+        if pred_masks is not None:
+            overlay = np.zeros((*img.shape[:2], 4))
+            overlay[np.asarray(pred_masks[i]) > 0] = fill
+            ax.imshow(overlay)
+        if masks is not None and np.asarray(masks[i]).any():
+            ax.contour(np.asarray(masks[i]) > 0, levels=[0.5], colors=["yellow"], linewidths=0.8)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=7)
+        ax.set_axis_off()
+    return fig
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:

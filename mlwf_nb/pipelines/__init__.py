@@ -18,6 +18,8 @@ __all__ = ["Pipeline", "Graph", "JobNode", "InputFile", "register_pipeline", "ge
 
 _REGISTRY: dict[str, Pipeline | str] = {
     "landcover": "mlwf_nb.pipelines.landcover:PIPELINE",
+    "galaxy": "mlwf_nb.pipelines.galaxy:PIPELINE",
+    "lung": "mlwf_nb.pipelines.lung:PIPELINE",
 }
 _LOADED_ENTRY_POINTS = False
 

@@ -36,7 +36,8 @@ __all__ = ["StepDef", "step", "get_step", "available_steps", "run_step", "FILE",
 FILE = "file"
 FILES = "files"
 _REGISTRY: dict[str, StepDef] = {}
-_BUILTIN_MODULES = ("mlwf_nb.steps.landcover", "mlwf_nb.steps.hpo")
+_BUILTIN_MODULES = ("mlwf_nb.steps.landcover", "mlwf_nb.steps.hpo", "mlwf_nb.steps.samples",
+                    "mlwf_nb.steps.galaxy", "mlwf_nb.steps.lung")
 
 
 @dataclasses.dataclass(frozen=True)

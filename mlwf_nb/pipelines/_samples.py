@@ -1,0 +1,63 @@
+"""What the sample-dataset pipelines (galaxy, lung) share: data preparation and the split.
+
+A sample pipeline reads a dataset in the layout of :mod:`mlwf_nb.data.samples`;
+``prepare`` generates the synthetic one when asked, ``add_split`` registers the
+dataset files and adds ``integrity -> split-samples``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from mlwf_nb.errors import DatasetError, SpecError
+from mlwf_nb.pipelines.base import Graph
+from mlwf_nb.spec import RunSpec
+
+__all__ = ["DATA", "WORK", "OUT", "prepare_samples", "add_split", "require_no_hpo"]
+
+DATA, WORK, OUT = "dataset", "work", "outputs"
+
+
+def prepare_samples(spec: RunSpec, generate: Callable[[RunSpec, Path], object]) -> None:
+    """Generate the synthetic dataset if ``dataset.yaml`` is missing (and allowed); write the manifest."""
+    from mlwf_nb.data.integrity import write_manifest
+
+    root = Path(spec.dataset.path)
+    if not (root / "dataset.yaml").exists():
+        if not spec.dataset.synthetic:
+            raise DatasetError(f"no dataset.yaml in {str(root)!r}; point dataset.path at a sample dataset "
+                               "(docs/pipelines.md) or set dataset.synthetic=true to generate one")
+        generate(spec, root)
+    if not (root / "manifest.json").exists():
+        write_manifest(root)
+
+
+def require_no_hpo(spec: RunSpec, pipeline: str) -> None:
+    """Refuse an HPO search (not wired into the sample pipelines yet) with the fix in the message."""
+    if spec.hpo.strategy != "none":
+        raise SpecError(f"pipeline {pipeline!r} does not run hyper-parameter searches yet "
+                        f"(hpo.strategy={spec.hpo.strategy!r}); set hpo.strategy=none")
+
+
+def add_split(spec: RunSpec, g: Graph) -> dict[str, list[str]]:
+    """Register the dataset, add verify-samples and split-samples; return the split's shard LFNs by part."""
+    from mlwf_nb import _io
+    from mlwf_nb.data.samples import SampleDataset
+
+    root = Path(spec.dataset.path).resolve()
+    ds = SampleDataset.open(root)
+    manifest = _io.read_json(root / "manifest.json")
+    files = [g.add_input(f"{DATA}/{rel}", root / rel, info["sha256"]) for rel, info in manifest["files"].items()]
+    g.add_input(f"{DATA}/manifest.json", root / "manifest.json")
+    yaml_lfn = f"{DATA}/dataset.yaml"
+    missing = [f for f in ds.shard_files() if f"{DATA}/{f}" not in files]
+    if yaml_lfn not in files or missing:
+        raise DatasetError(f"{root / 'manifest.json'} does not list {missing or ['dataset.yaml']}; "
+                           f"run `mlwf data manifest {root}` again")
+    g.add("verify-samples", "integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json", files=sorted(files),
+          report=f"{WORK}/integrity.json")
+    parts = {p: [f"{WORK}/split/{p}{ext}" for ext in (".x.npy", ".y.npy", ".json")] for p in ("train", "val", "test")}
+    g.add("split-samples", dataset=yaml_lfn, integrity=f"{WORK}/integrity.json",
+          shards=[f"{DATA}/{f}" for f in ds.shard_files()], out=[f for p in parts.values() for f in p])
+    return parts

@@ -1,0 +1,62 @@
+"""The galaxy-morphology pipeline: classify galaxy images into five morphology classes.
+
+integrity -> split-samples (stratified by class) -> augment-minority -> train-samples -> evaluate-galaxy
+
+Spec sections used: ``dataset`` (``scenes`` = number of images, ``height`` = image
+size, ``seed``), ``split``, ``augment`` (flips while training), ``model``
+(``small_cnn`` by default), ``train``, ``evaluate.batch_size``, ``execution``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlwf_nb.pipelines._samples import OUT, WORK, add_split, prepare_samples, require_no_hpo
+from mlwf_nb.pipelines.base import Graph, Pipeline
+from mlwf_nb.spec import RunSpec
+
+__all__ = ["PIPELINE", "build", "prepare", "TARGET_SHARE", "PRESETS"]
+
+TARGET_SHARE = 0.15
+"""augment-minority oversamples every class below this share of the training set."""
+
+PRESETS: dict[str, dict[str, object]] = {
+    "tiny": {"dataset.path": "data/galaxy-synth-tiny", "dataset.scenes": 320, "dataset.height": 32,
+             "dataset.width": 32, "split.train": 0.6, "split.val": 0.2, "split.test": 0.2,
+             "model.name": "small_cnn", "model.width": 8, "model.dropout": 0.0,
+             "train.epochs": 6, "train.batch_size": 32, "train.learning_rate": 3e-3},
+    "cpu": {"dataset.path": "data/galaxy-synth-cpu", "dataset.scenes": 3000, "dataset.height": 64,
+            "dataset.width": 64, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
+            "model.name": "small_cnn", "model.width": 16, "model.dropout": 0.2,
+            "train.epochs": 10, "train.batch_size": 64, "train.learning_rate": 2e-3},
+}
+
+
+def _generate(spec: RunSpec, root: Path) -> None:
+    from mlwf_nb.data.galaxy_synth import generate_galaxy_dataset
+
+    generate_galaxy_dataset(root, count=spec.dataset.scenes, size=spec.dataset.height, seed=spec.dataset.seed)
+
+
+def prepare(spec: RunSpec) -> None:
+    """Generate the synthetic galaxy set when the dataset is missing; write its manifest."""
+    prepare_samples(spec, _generate)
+
+
+def build(spec: RunSpec, g: Graph) -> None:
+    """Add the galaxy jobs for ``spec`` to ``g``."""
+    require_no_hpo(spec, "galaxy")
+    parts = add_split(spec, g)
+    balanced = [f"{WORK}/split/train-balanced{ext}" for ext in (".x.npy", ".y.npy", ".json")]
+    g.add("augment-minority", train=parts["train"], out=balanced, target_share=TARGET_SHARE, seed=spec.seed)
+    model = f"{OUT}/model.keras"
+    g.add("train-samples", "train", dataset="dataset/dataset.yaml", train=balanced, val=parts["val"], model=model,
+          history=f"{OUT}/history.json",
+          checkpoint=[f"{WORK}/checkpoints/train.keras", f"{WORK}/checkpoints/train.keras.json"])
+    g.add("evaluate-galaxy", "evaluate", dataset="dataset/dataset.yaml", model=model, test=parts["test"],
+          metrics=f"{OUT}/metrics.json", confusion=f"{OUT}/confusion_matrix.json",
+          figure=f"{OUT}/confusion_matrix.png", samples=f"{OUT}/maps/predictions.png", report=f"{OUT}/report.md")
+
+
+PIPELINE = Pipeline(name="galaxy", build=build, prepare=prepare, task="classification", presets=PRESETS,
+                    description="Galaxy morphology (5 classes) from RGB cut-outs, minority oversampling")

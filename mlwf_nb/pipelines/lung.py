@@ -1,0 +1,58 @@
+"""The lung-segmentation pipeline: a U-Net segments the lung fields of chest X-rays.
+
+integrity -> split-samples -> train-samples (unet, per-pixel loss, IoU/Dice metrics) -> evaluate-lung
+
+Spec sections used: ``dataset`` (``scenes`` = number of images, ``height``,
+``width``, ``seed``), ``split``, ``augment`` (flips only: image and mask flip
+together), ``model`` (``unet``), ``train``, ``evaluate.batch_size``, ``execution``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlwf_nb.pipelines._samples import OUT, WORK, add_split, prepare_samples, require_no_hpo
+from mlwf_nb.pipelines.base import Graph, Pipeline
+from mlwf_nb.spec import RunSpec
+
+__all__ = ["PIPELINE", "build", "prepare", "PRESETS"]
+
+PRESETS: dict[str, dict[str, object]] = {
+    "tiny": {"dataset.path": "data/lung-synth-tiny", "dataset.scenes": 96, "dataset.height": 32,
+             "dataset.width": 32, "split.train": 0.6, "split.val": 0.2, "split.test": 0.2,
+             "augment.flip": "horizontal", "model.name": "unet", "model.width": 8, "model.dropout": 0.0,
+             "train.epochs": 6, "train.batch_size": 8, "train.learning_rate": 3e-3},
+    "cpu": {"dataset.path": "data/lung-synth-cpu", "dataset.scenes": 600, "dataset.height": 64,
+            "dataset.width": 64, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
+            "augment.flip": "horizontal", "model.name": "unet", "model.width": 16, "model.dropout": 0.1,
+            "train.epochs": 8, "train.batch_size": 16, "train.learning_rate": 2e-3},
+}
+
+
+def _generate(spec: RunSpec, root: Path) -> None:
+    from mlwf_nb.data.lung_synth import generate_lung_dataset
+
+    generate_lung_dataset(root, count=spec.dataset.scenes, height=spec.dataset.height, width=spec.dataset.width,
+                          seed=spec.dataset.seed)
+
+
+def prepare(spec: RunSpec) -> None:
+    """Generate the synthetic chest X-rays when the dataset is missing; write its manifest."""
+    prepare_samples(spec, _generate)
+
+
+def build(spec: RunSpec, g: Graph) -> None:
+    """Add the lung jobs for ``spec`` to ``g``."""
+    require_no_hpo(spec, "lung")
+    parts = add_split(spec, g)
+    model = f"{OUT}/model.keras"
+    g.add("train-samples", "train", dataset="dataset/dataset.yaml", train=parts["train"], val=parts["val"],
+          model=model, history=f"{OUT}/history.json",
+          checkpoint=[f"{WORK}/checkpoints/train.keras", f"{WORK}/checkpoints/train.keras.json"])
+    g.add("evaluate-lung", "evaluate", dataset="dataset/dataset.yaml", model=model, test=parts["test"],
+          metrics=f"{OUT}/metrics.json", confusion=f"{OUT}/confusion_matrix.json",
+          figure=f"{OUT}/confusion_matrix.png", overlays=f"{OUT}/maps/overlays.png", report=f"{OUT}/report.md")
+
+
+PIPELINE = Pipeline(name="lung", build=build, prepare=prepare, task="segmentation", presets=PRESETS,
+                    description="Lung-field segmentation of chest X-rays with a U-Net (Dice, IoU)")

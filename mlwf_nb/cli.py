@@ -274,12 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mlwf`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     try:
         if argv[:1] == ["step"] and len(argv) >= 2 and not argv[1].startswith("-"):
-            args = parser.parse_args(argv[:2])
-            return cmd_step(args, argv[2:])
-        args = parser.parse_args(argv)
+            # every job runs this: skip building the full parser (its `synth` sub-command
+            # imports rasterio, scipy and xarray, about 1-2 s a job)
+            return cmd_step(argparse.Namespace(name=argv[1], func=cmd_step, takes_rest=True), argv[2:])
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except MlwfError as err:
         print(f"mlwf: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line

@@ -17,10 +17,57 @@ __all__ = ["PIPELINE", "prepare", "build", "DATA", "WORK", "OUT"]
 DATA, WORK, OUT = "dataset", "work", "outputs"
 
 
+def _remote(spec: RunSpec) -> str | None:
+    """The dataset's base URL when ``dataset.path`` is ``http(s)://...``, else None."""
+    path = spec.dataset.path
+    return path.rstrip("/") + "/" if path.startswith(("http://", "https://")) else None
+
+
+def _remote_root(url: str) -> Path:
+    """Where the small files of a remote dataset (dataset.yaml, manifest.json) are kept for planning."""
+    import hashlib
+    import os
+
+    cache = Path(os.environ.get("MLWF_CACHE", Path.home() / ".cache" / "mlwf")).expanduser()
+    return cache / "datasets" / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _fetch_remote(url: str) -> Path:
+    """Download ``manifest.json`` and ``dataset.yaml`` of a remote dataset; the scenes are staged by the run.
+
+    The scenes themselves are registered in the replica catalog with their URL and sha256, so the
+    backend downloads and checks them like Pegasus stage-in jobs do.
+    """
+    import urllib.request
+
+    from mlwf_nb import _io
+    from mlwf_nb.data.integrity import sha256_file
+    from mlwf_nb.errors import DatasetError, IntegrityError
+
+    root = _remote_root(url)
+    for name in ("manifest.json", "dataset.yaml"):
+        try:
+            with urllib.request.urlopen(url + name, timeout=60) as resp, _io.atomic_path(root / name) as tmp:
+                tmp.write_bytes(resp.read())
+        except OSError as err:
+            raise DatasetError(f"cannot download {url + name}: {err}; check dataset.path (a folder URL "
+                               "holding dataset.yaml and manifest.json)") from err
+    expected = _io.read_json(root / "manifest.json")["files"].get("dataset.yaml", {}).get("sha256")
+    actual = sha256_file(root / "dataset.yaml")
+    if expected and expected != actual:
+        raise IntegrityError(f"{url}dataset.yaml: sha256 is {actual} but the manifest expects {expected}",
+                             path=url + "dataset.yaml", expected=expected, actual=actual)
+    return root
+
+
 def prepare(spec: RunSpec) -> None:
     """Make sure the dataset exists (generate the synthetic one if asked) and has a manifest."""
     from mlwf_nb.data.integrity import write_manifest
 
+    url = _remote(spec)
+    if url is not None:
+        _fetch_remote(url)
+        return
     root = Path(spec.dataset.path)
     if not (root / "dataset.yaml").exists():
         if not spec.dataset.synthetic:
@@ -63,15 +110,22 @@ def _register_dataset(spec: RunSpec, g: Graph) -> tuple[object, dict[str, str]]:
     from mlwf_nb import _io
     from mlwf_nb.data.dataset import Dataset
 
-    root = Path(spec.dataset.path).resolve()
+    url = _remote(spec)
+    root = _remote_root(url) if url else Path(spec.dataset.path).resolve()
     ds = Dataset.open(root)
     manifest = _io.read_json(root / "manifest.json")
     lfns = {}
     for rel, info in manifest["files"].items():
-        lfns[rel] = g.add_input(f"{DATA}/{rel}", root / rel, info["sha256"])
-    g.add_input(f"{DATA}/manifest.json", root / "manifest.json")
+        lfns[rel] = g.add_input(f"{DATA}/{rel}", (url + rel) if url else root / rel, info["sha256"])
+    g.add_input(f"{DATA}/manifest.json", (url + "manifest.json") if url else root / "manifest.json")
     if "dataset.yaml" not in lfns:
         lfns["dataset.yaml"] = g.add_input(f"{DATA}/dataset.yaml", root / "dataset.yaml")
+    if url:  # the labels are not on disk here: take them from the manifest
+        import dataclasses
+
+        ds.scenes = [dataclasses.replace(sc, label=root / f"labels/{sc.id}.tif")
+                     if sc.label is None and f"labels/{sc.id}.tif" in manifest["files"] else sc
+                     for sc in ds.scenes]
     return ds, lfns
 
 

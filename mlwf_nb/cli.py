@@ -216,8 +216,13 @@ def cmd_kernel(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of ``mlwf``."""
+def build_parser(synth: bool = True) -> argparse.ArgumentParser:
+    """The argparse parser of ``mlwf``.
+
+    Args:
+        synth: Include the ``synth`` sub-command (its import loads rasterio, scipy
+            and xarray: 1-2 s that ``mlwf status`` and friends need not pay).
+    """
     parser = argparse.ArgumentParser(prog="mlwf", description="ML workflows on Pegasus, from the notebook")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="plan and start a run")
@@ -253,12 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["manifest", "verify"])
     p.add_argument("dir")
     p.set_defaults(func=cmd_data)
-    try:
+    if synth:
         from mlwf_nb.data._synth_cli import add_synth_parser
 
         add_synth_parser(sub)
-    except ImportError:  # pragma: no cover - synth CLI lands separately
-        pass
     sub.add_parser("sites", help="list site presets").set_defaults(func=cmd_sites)
     sub.add_parser("pipelines", help="list pipelines").set_defaults(func=cmd_pipelines)
     p = sub.add_parser("kernel", help="Jupyter kernel")
@@ -279,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # every job runs this: skip building the full parser (its `synth` sub-command
             # imports rasterio, scipy and xarray, about 1-2 s a job)
             return cmd_step(argparse.Namespace(name=argv[1], func=cmd_step, takes_rest=True), argv[2:])
-        args = build_parser().parse_args(argv)
+        wanted = next((a for a in argv if not a.startswith("-")), None)
+        args = build_parser(synth=wanted in (None, "synth")).parse_args(argv)
         return int(args.func(args) or 0)
     except MlwfError as err:
         print(f"mlwf: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line

@@ -39,7 +39,7 @@ from mlwf_nb.hpo.leaderboard import best_result, load_results, rank_results
 from mlwf_nb.spec import HPOSpec, RunSpec
 
 __all__ = ["RoundPlan", "round_plans", "plan_rounds", "propose", "select", "state_path",
-           "STATE_FORMAT"]
+           "initial_points", "STATE_FORMAT"]
 
 STATE_FORMAT = "mlwf-hpo-state"
 _STATE_VERSION = 1
@@ -243,8 +243,25 @@ def _make(hpo: HPOSpec, max_epochs: int | None, factor: int, options: dict[str, 
         kw.update(max_epochs=max_epochs, factor=factor)
     elif hpo.strategy == "evolutionary":
         kw.setdefault("population_size", hpo.parallel)
+    elif hpo.strategy == "bayesian":
+        kw.setdefault("num_initial_points", initial_points(hpo))
     return make_oracle(hpo.strategy, build_hyperparameters(hpo.space), hpo.objective,
                        hpo.direction, hpo.trials, hpo.seed, **kw)
+
+
+def initial_points(hpo: HPOSpec) -> int:
+    """Random trials before the Gaussian process takes over, in whole rounds.
+
+    keras-tuner's default is ``max(3 * dimensions, 3)`` *completed* trials. In
+    rounds a partial last random round would make the whole next round random
+    too, so the default is rounded down to whole rounds of K (at least one).
+    (Measured on the analytic objective, 3 dimensions, 12 trials, K=4, 3 seeds:
+    8 random + 4 GP reached 0.952 mean best, 4 random + 8 GP only 0.865, and
+    keras-tuner's sequential search 0.936.)
+    """
+    k = hpo.parallel
+    n = max(3 * len(hpo.space), 3)
+    return max(k, (n // k) * k)
 
 
 def _feed(oracle: Any, previous: list[dict[str, Any]], results: list[dict[str, Any]],

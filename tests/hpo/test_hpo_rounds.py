@@ -13,7 +13,7 @@ from mlwf_nb._io import read_json, write_json
 from mlwf_nb.errors import HPOError
 from mlwf_nb.hpo.objective import analytic_objective
 from mlwf_nb.hpo.oracles import kt_seed
-from mlwf_nb.hpo.rounds import plan_rounds, propose, round_plans, select, state_path
+from mlwf_nb.hpo.rounds import initial_points, plan_rounds, propose, round_plans, select, state_path
 from mlwf_nb.hpo.space import build_hyperparameters
 from mlwf_nb.spec import HPOParam, HPOSpec, RunSpec
 
@@ -124,12 +124,19 @@ def test_bayesian_rounds_at_least_as_good_as_random(tmp_path: Path, drive: Any, 
     for seed in (0, 1, 2):
         for strategy in best:
             hpo = HPOSpec(strategy=strategy, trials=8, parallel=4, space=sp, seed=seed)
-            opts = {"num_initial_points": 4} if strategy == "bayesian" else {}
-            out = drive(hpo, tmp_path / f"{strategy}-{seed}", cheap(sp, seed), **opts)
+            out = drive(hpo, tmp_path / f"{strategy}-{seed}", cheap(sp, seed))
             best[strategy].append(out["best"]["objective"])
     mean = {k: sum(v) / len(v) for k, v in best.items()}
     assert mean["bayesian"] >= mean["random"], best
     assert mean["bayesian"] >= 0.8, best
+    assert initial_points(hpo) == 4  # 2 dimensions: keras-tuner's 6, rounded down to one round
+
+
+@pytest.mark.parametrize(("dims", "k", "expected"), [(1, 4, 4), (2, 4, 4), (3, 4, 8), (3, 2, 8), (4, 5, 10)])
+def test_bayesian_random_phase_is_whole_rounds(dims: int, k: int, expected: int,
+                                               space: list[HPOParam]) -> None:
+    sp = [*space, HPOParam(name="train.momentum", min=0.0, max=0.99)][:dims]
+    assert initial_points(HPOSpec(strategy="bayesian", trials=40, parallel=k, space=sp)) == expected
 
 
 def _round(tmp_path: Path, hpo: HPOSpec, r: int, results: list[Path], k: int) -> list[Path]:

@@ -213,6 +213,8 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
                                         weight_decay=weight_decay), ignore_class, metrics)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     start, history = _resume(model, ckpt)
+    if start and hasattr(train_data, "set_epoch"):
+        train_data.set_epoch(start)  # the shuffles of an uninterrupted run, not epoch 0's again
     model.optimizer.learning_rate = float(learning_rate)
     result: dict[str, Any] = {"history": history, "resumed_from_epoch": start, "epochs_run": 0,
                               "epoch": start, "checkpoint": str(ckpt) if ckpt else None}
@@ -231,7 +233,8 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
     done = max(start, monitor.completed)
     result.update(epochs_run=done - start, epoch=done)
     if flag.is_set():
-        save(done)
+        if not (monitor.partial and monitor.saved_epoch == done):
+            save(done)  # else the checkpoint of epoch `done` is already exact: no partial-epoch weights
         raise CheckpointExit(f"training stopped by SIGTERM after epoch {done}; checkpoint "
                              f"{ckpt if ckpt else '(none: no checkpoint path)'} saved, exit "
                              f"{CheckpointExit.exit_code} so the retry resumes", path=result["checkpoint"],

@@ -22,7 +22,7 @@ from pathlib import Path
 from mlwf_nb.errors import MlwfError
 
 __all__ = ["UnsafeNameError", "SHARE_GROUP_ENV", "check_name", "check_within", "share_group", "umask",
-           "file_mode", "dir_mode"]
+           "file_mode", "dir_mode", "secure_tree"]
 
 SHARE_GROUP_ENV = "MLWF_SHARE_GROUP"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]*")
@@ -87,3 +87,12 @@ def file_mode() -> int:
 def dir_mode() -> int:
     """Mode of directories in a run directory: ``0o700`` or ``0o750`` with group sharing."""
     return 0o777 & ~umask()
+
+
+def secure_tree(root: str | os.PathLike[str]) -> None:
+    """Give ``root`` and everything under it (not following symlinks) the run modes."""
+    base = Path(root)
+    os.chmod(base, dir_mode())
+    for path in base.rglob("*"):
+        if not path.is_symlink():
+            os.chmod(path, dir_mode() if path.is_dir() else file_mode())

@@ -176,6 +176,7 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
         catalogs.build_properties(spec.execution).write(str(tmp))
     from mlwf_nb import __version__
 
+    safety.secure_tree(run)  # catalogs' placeholders too
     _io.write_json(run / "run.json", {
         "version": 1, "mlwf_nb": __version__, "pipeline": spec.pipeline, "name": spec.name,
         "backend": spec.execution.backend, "created": time.time(),

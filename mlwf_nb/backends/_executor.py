@@ -33,7 +33,7 @@ from mlwf_nb.backends.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.backends.local import CANCELLED_EXIT, Plan, PlannedJob, read_plan
 from mlwf_nb.errors import BackendError
 from mlwf_nb.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter
-from mlwf_nb.safety import umask
+from mlwf_nb.safety import file_mode, umask
 
 __all__ = ["Executor", "run_executor", "main"]
 
@@ -382,6 +382,7 @@ def run_executor(run_dir: str | os.PathLike[str], jobs: int | None = None,
                  notify_fd: int | None = None) -> int:
     """Run the executor in this process (SIGTERM/SIGINT cancel); returns DAGMan's exit code."""
     os.umask(umask())  # run files private to the user (0o600/0o700) unless $MLWF_SHARE_GROUP
+    os.chmod(Path(run_dir) / "executor.log", file_mode())  # created by the submitting process
     ex = Executor(run_dir, jobs)
 
     def on_signal(signum: int, frame: object) -> None:

@@ -31,6 +31,7 @@ __all__ = ["ROOT", "WORK", "MB", "row", "row_name", "result", "median_time", "ch
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / "_work"  # git-ignored cache for generated inputs
 MB = 1024 * 1024
+_DISCUSSION = ROOT / "benchmarks" / "discussion.md"  # hand-written findings, appended to the report
 COLUMNS = ("row", "measure", "baseline", "value", "ratio", "target", "met?")
 
 
@@ -170,6 +171,7 @@ def markdown_report(results: Sequence[dict[str, Any]], command: str, quick: bool
         "value / baseline, measured in the same run on the same machine.", "",
         format_table(results), "",
         *(["## Notes", "", *notes, ""] if notes else []),
+        *([_DISCUSSION.read_text(encoding="utf-8").rstrip(), ""] if _DISCUSSION.is_file() else []),
         "## Machine", "",
         f"- CPU: {info['cpu']} ({info['cores']} cores available)",
         f"- RAM: {info['ram']}",

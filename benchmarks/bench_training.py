@@ -1,0 +1,125 @@
+"""Training: images/s of the toolkit's train step against bare ``model.fit``; augmentation cost.
+
+Rows:
+    training: the ``cpu`` preset's model (small_cnn, width 24, 32 x 32 x 4, batch 64)
+        trained through :func:`mlwf_nb.ml.train.fit` on a patch shard read by
+        ``ShardSequence`` with the preset's flips, against bare ``model.fit`` on
+        the same data in memory (float32, no augmentation), same batch size;
+        images/s of the epochs after the first (compilation excluded).
+    augment: ``ShardBatches`` batches of 224 x 224 x 4 patches (the ``paper``
+        preset's size) with flips only (numpy, on uint8) against the Keras
+        rotation/zoom/translation layers: where augmentation should run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import result, row
+
+__all__ = ["ROWS", "bench_training", "bench_augment"]
+
+
+class _EpochTimer:
+    """Keras callback factory: wall time of each epoch."""
+
+    @staticmethod
+    def make() -> Any:
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.times: list[float] = []
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                self.times.append(time.perf_counter() - self.t0)
+
+        return Timer()
+
+
+def _data(n: int, size: int, prefix: Path) -> tuple[np.ndarray, np.ndarray]:
+    from mlwf_nb.data.shards import write_shard
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, size, size, 4), dtype=np.uint8)
+    y = rng.integers(0, 5, n).astype(np.int32)
+    write_shard(prefix, x, y)
+    return x, y
+
+
+@row("training")
+def bench_training(quick: bool) -> dict[str, Any]:
+    """Images/s of mlwf_nb.ml.train.fit on ShardSequence vs bare model.fit on arrays."""
+    import keras
+
+    from mlwf_nb.data.shards import ShardSequence
+    from mlwf_nb.ml.models import build_model
+    from mlwf_nb.ml.train import fit
+    from mlwf_nb.spec import RunSpec
+
+    spec = RunSpec.from_preset("cpu")
+    n, epochs = (512, 2) if quick else (4096, 4)
+    size, batch = spec.patches.input_size, spec.train.batch_size
+    with tempfile.TemporaryDirectory() as d:
+        x, y = _data(n, size, Path(d) / "s")
+
+        def model() -> Any:
+            keras.utils.set_random_seed(0)
+            return build_model(spec.model.name, (size, size, 4), 5, width=spec.model.width,
+                               dropout=spec.model.dropout)
+
+        t_lib = _EpochTimer.make()
+        seq = ShardSequence([str(Path(d) / "s")], batch, shuffle=True, seed=0, augment=spec.augment)
+        fit(model(), seq, epochs=epochs, learning_rate=spec.train.learning_rate, callbacks=[t_lib])
+        t_bare = _EpochTimer.make()
+        bare = model()
+        bare.compile(optimizer=keras.optimizers.Adam(spec.train.learning_rate),
+                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        bare.fit(x.astype(np.float32), y, batch_size=batch, epochs=epochs, shuffle=True, verbose=0,
+                 callbacks=[t_bare])
+    lib = n / statistics.median(t_lib.times[1:])
+    base = n / statistics.median(t_bare.times[1:])
+    return result("training", f"images/s, {spec.model.name} w{spec.model.width} {size}px batch {batch}", base, lib,
+                  "img/s", ">= 0.95x", lib >= 0.95 * base, ratio=lib / base,
+                  note=f"{n} images, median of epochs 2..{epochs}; value: mlwf_nb.ml.train.fit on ShardSequence "
+                       f"(memory-mapped shard, flips {spec.augment.flip!r}); baseline: bare model.fit on float32 "
+                       "arrays in memory, no augmentation; higher is better")
+
+
+@row("augment")
+def bench_augment(quick: bool) -> dict[str, Any]:
+    """Batches/s of ShardBatches at 224 px: numpy flips vs the Keras geometric layers."""
+    from mlwf_nb.data.shards import ShardBatches
+    from mlwf_nb.spec import AugmentSpec
+
+    paper = AugmentSpec(rotation=0.25, flip="horizontal_and_vertical", zoom=0.1, shift_height=0.1,
+                        shift_width=0.1)  # the geometric set the paper preset used to default to
+    n, batch = (64, 16) if quick else (256, 32)
+    with tempfile.TemporaryDirectory() as d:
+        _data(n, 224, Path(d) / "s")
+        rates = {}
+        for kind, aug in (("flips", AugmentSpec(flip="horizontal_and_vertical")), ("keras", paper)):
+            b = ShardBatches([str(Path(d) / "s")], batch, seed=0, augment=aug)
+            b[0]  # build the augmenter outside the timing
+            t0 = time.perf_counter()
+            for i in range(len(b)):
+                b[i]
+            rates[kind] = n / (time.perf_counter() - t0)
+    return result("augment", "images/s, 224x224x4 loader: Keras geometric layers vs flips-only numpy",
+                  rates["flips"], rates["keras"], "img/s", "report", None,
+                  note=f"value: rotation {paper.rotation}, zoom {paper.zoom}, shifts {paper.shift_height}/"
+                       f"{paper.shift_width} + flips through keras layers on the batch (CPU, this backend); "
+                       "baseline: flips only, numpy on uint8; one loader thread")
+
+
+ROWS = [bench_training, bench_augment]

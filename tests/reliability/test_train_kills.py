@@ -146,7 +146,7 @@ def test_sigterm_and_sigkills_resume_from_last_good_checkpoint(killed):
     run, kills = killed
     assert run.state == "Success", run.status()
     assert _exit_codes(run.dir, _train_name(run.dir)) == [75, -9, -9, 0]  # 75: SIGTERM -> checkpoint, exit
-    _check_recovery(run.dir, kills, epochs=6)
+    _check_recovery(run.dir, kills, epochs=20)
 
 
 @pytest.mark.xfail(strict=True, reason="open bug: resuming is not bit-exact. After a restore with identical "
@@ -208,10 +208,9 @@ def test_soak_ten_kills(rel_dataset, tmp_path, baseline):
     moments += [Moment("ckpt-write") if i % 3 == 0 else Moment("sigkill", after=1, delay=rng.uniform(0, 0.4))
                 for i in range(10)]
     run = submit("tiny", run_dir=tmp_path / "run", overrides=tiny_overrides(
-        rel_dataset, "train.epochs=6", f"execution.retries={len(moments)}", "name=soak",
-        "patches.per_scene=192"))
-    kills = _drive(run.dir, moments[:1] + moments[1:])
+        rel_dataset, "train.epochs=20", f"execution.retries={len(moments)}", "name=soak"))
+    kills = _drive(run.dir, moments)
     assert run.wait(timeout=900) == "Success", run.status()
     codes = _exit_codes(run.dir, _train_name(run.dir))
     assert codes[0] == 75 and codes[-1] == 0 and len(codes) == len(moments) + 1, codes
-    _check_recovery(run.dir, kills, epochs=6)
+    _check_recovery(run.dir, kills, epochs=20)

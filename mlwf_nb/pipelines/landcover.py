@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlwf_nb.pipelines.base import Graph, Pipeline
+from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
 
 __all__ = ["PIPELINE", "prepare", "build", "DATA", "WORK", "OUT"]
@@ -170,45 +171,10 @@ def build(spec: RunSpec, g: Graph) -> None:
                 files = [f"{prefix}.x.npy", f"{prefix}.y.npy", f"{prefix}.json"]
                 g.add("preprocess", f"preprocess[{sid}]", out=files, mode="patches", **common)
                 shards[part] += files
-    best = _hpo(spec, g, yaml_lfn, shards, f"{WORK}/hpo", f"{OUT}/hpo", "")
+    best = add_search(spec, g, train=shards["train"], val=shards["val"], dataset=yaml_lfn)
     _train_and_evaluate(spec, g, yaml_lfn, shards, tests, "global", f"{OUT}", best)
     if spec.model.per_source:
         _per_source(spec, g, yaml_lfn, shards, tests, scenes)
-
-
-def _hpo(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]], work: str, out: str,
-         tag: str) -> list[str]:
-    """Unroll the search into rounds: hpo-propose[r] -> trial[r, 1..K] -> ... -> hpo-select.
-
-    Returns ``[best.json]`` for the final training, or ``[]`` without a search.
-    """
-    if spec.hpo.strategy == "none":
-        return []
-    from mlwf_nb.hpo.rounds import plan_rounds
-
-    cheap = spec.hpo.cheap_objective
-    state: list[str] = []
-    previous: list[str] = []
-    every: list[str] = []
-    for r, size in enumerate(plan_rounds(spec)):
-        folder = f"{work}/round-{r}"
-        hps = [f"{folder}/trial-{i}/hp.json" for i in range(size)]
-        g.add("hpo-propose", f"hpo-propose[{tag}r{r}]", state=state, results=previous, hp=hps,
-              state_out=f"{work}/state-r{r}.json", round=r)
-        previous = []
-        for i, hp in enumerate(hps):
-            result = f"{folder}/trial-{i}/result.json"
-            g.add("trial", f"trial[{tag}r{r},{i}]", hp=hp, result=result,
-                  checkpoint=f"{folder}/trial-{i}/checkpoint.keras",
-                  train=[] if cheap else shards["train"], val=[] if cheap else shards["val"],
-                  dataset=[yaml_lfn], cheap=cheap)
-            previous.append(result)
-        state = [f"{work}/state-r{r}.json"]
-        every += previous
-    best = f"{out}/best.json"
-    g.add("hpo-select", f"hpo-select{tag and '[' + tag.rstrip(':') + ']'}", results=every, best=best,
-          leaderboard=f"{out}/leaderboard.json")
-    return [best]
 
 
 def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]],
@@ -239,7 +205,8 @@ def _per_source(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[s
         sub = {k: [f for f in v if src_of(f) == src] for k, v in shards.items()}
         sub_tests = [t for t in tests if scenes[t[0]].source == src]
         out = f"{OUT}/per_source/{src}"
-        best = _hpo(spec, g, yaml_lfn, sub, f"{WORK}/hpo/{src}", f"{out}/hpo", f"{src}:")
+        best = add_search(spec, g, train=sub["train"], val=sub["val"], dataset=yaml_lfn,
+                          work=f"{WORK}/hpo/{src}", out=f"{out}/hpo", tag=f"{src}:")
         models.append(_train_and_evaluate(spec, g, yaml_lfn, sub, sub_tests, src, out, best))
     routed = [t for t in tests if scenes[t[0]].source in sources]
     if routed:

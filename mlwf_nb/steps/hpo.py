@@ -55,7 +55,7 @@ def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[
 
 @step("trial", outputs=("result",), checkpoints=("checkpoint",))
 def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[Path],
-          val: list[Path], dataset: list[Path], cheap: bool = False) -> None:
+          val: list[Path], dataset: list[Path], parents: list[Path], cheap: bool = False) -> None:
     """Run one trial with the values in hp.json and write its result.json.
 
     Trains with ``mlwf_nb.steps.landcover.train_from_shards`` when training shards are
@@ -71,6 +71,8 @@ def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[P
         train: Training patch shards (empty: cheap objective).
         val: Validation patch shards.
         dataset: The dataset description (zero or one file).
+        parents: Hyperband promotions: the previous rung's checkpoints (declared so Pegasus stages
+            them; hp.json's ``resume_from`` names the one to continue).
         cheap: Force the analytic objective.
     """
     doc = read_json(hp)

@@ -13,7 +13,7 @@ import pytest
 
 from mlwf_nb.backends.jobstate import parse_jobstate, summarize
 from mlwf_nb.events import read_events
-from mlwf_nb.runs import Run, submit
+from mlwf_nb.runs import submit
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"
 SMALL = ["dataset.scenes=4", "dataset.height=64", "dataset.width=64", "patches.per_scene=24",

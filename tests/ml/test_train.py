@@ -127,20 +127,42 @@ class _KillAt(keras.callbacks.Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def test_sigterm_saves_checkpoint_and_exit_75_then_resumes(tmp_path, patches, events_of):
+class _Snapshot(keras.callbacks.Callback):
+    """Records the checkpoint's bytes at every epoch end (after fit's own monitor saved it)."""
+
+    def __init__(self, path) -> None:
+        super().__init__()
+        self.path, self.bytes = path, {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.path.exists():
+            self.bytes[epoch + 1] = self.path.read_bytes()
+
+
+@pytest.mark.parametrize(("every", "saved"), [(1, [1]), (2, [1])])
+def test_sigterm_saves_checkpoint_and_exit_75_then_resumes(tmp_path, patches, events_of, every, saved):
+    """SIGTERM inside epoch 2: exit 75 with the epoch-1 state; the retry loses at most that partial epoch.
+
+    With a checkpoint every epoch, the exact epoch-end checkpoint is kept (not overwritten by
+    partial-epoch weights); with a longer interval, epoch 1 is saved on the way out.
+    """
     ckpt = tmp_path / "model.keras"
     before = signal.getsignal(signal.SIGTERM)
+    snap = _Snapshot(ckpt)
     with pytest.raises(CheckpointExit) as info:
-        fit(_model(), *patches, epochs=3, checkpoint=ckpt, callbacks=[_KillAt(epoch=1, batch=2)], **COMMON)
+        fit(_model(), *patches, epochs=3, checkpoint=ckpt, checkpoint_every=every,
+            callbacks=[snap, _KillAt(epoch=1, batch=2)], **COMMON)
     assert signal.getsignal(signal.SIGTERM) is before
     err = info.value
     assert err.exit_code == 75 and err.epoch == 1 and err.path == str(ckpt)
     assert isinstance(err, MlwfError) and not isinstance(err, SystemExit)
     assert json.loads(sidecar_path(ckpt).read_text())["epoch"] == 1  # epoch 2 was cut short
     assert [e["epoch"] for e in events_of("epoch")] == [1]
-    assert [e["epoch"] for e in events_of("checkpoint_saved")] == [1, 1]
+    assert [e["epoch"] for e in events_of("checkpoint_saved")] == saved
+    if every == 1:  # the epoch-end checkpoint, byte for byte: no partial-epoch weights
+        assert ckpt.read_bytes() == snap.bytes[1]
 
-    out = fit(_model(), *patches, epochs=3, checkpoint=ckpt, **COMMON)
+    out = fit(_model(), *patches, epochs=3, checkpoint=ckpt, checkpoint_every=every, **COMMON)
     assert out["resumed_from_epoch"] == 1 and out["epochs_run"] == 2
     assert [e["epoch"] for e in events_of("epoch")] == [1, 2, 3]
 

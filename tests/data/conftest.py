@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +86,10 @@ def gid_dataset(tmp_path: Path) -> Path:
     return root
 
 
+_THIS = sys.modules[__name__]  # taken at import: several test folders have a module named "conftest"
+
+
 @pytest.fixture
 def geo():
     """These helpers (write_tif, make_label, make_image, write_yaml, CRS, TRANSFORM, COLORS)."""
-    import sys
-
-    return sys.modules[__name__]
+    return _THIS

@@ -53,8 +53,11 @@ def result(row: str, measure: str, baseline: float | None, value: float, unit: s
     """One result line. ``ratio`` defaults to ``value / baseline`` when there is a baseline."""
     if ratio is None and baseline:
         ratio = value / baseline
-    return {"row": row, "measure": measure, "baseline": baseline, "value": value, "unit": unit,
-            "ratio": ratio, "target": target, "met": met, "note": note}
+    def plain(v: Any) -> Any:  # numpy scalars (np.bool_, np.float64) are not JSON
+        return v.item() if hasattr(v, "item") else v
+
+    return {"row": row, "measure": measure, "baseline": plain(baseline), "value": plain(value), "unit": unit,
+            "ratio": plain(ratio), "target": target, "met": None if met is None else bool(met), "note": note}
 
 
 def median_time(fn: Callable[[], Any], repeats: int = 3, warmup: int = 1) -> float:

@@ -59,6 +59,13 @@ def _run_row(fn: Callable[..., Any], quick: bool) -> tuple[list[dict[str, Any]],
     return out, True
 
 
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy scalars in rows that build their dicts by hand."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"benchmark result value {value!r} of type {type(value).__name__} is not JSON")
+
+
 def _previous(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -103,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + \
             (f" --only {' '.join(args.only)}" if args.only else "")
         text = markdown_report(report, command, args.quick)
-        write_text(args.out, text + f"\n<!-- results: {json.dumps(report, allow_nan=True)} -->\n")
+        write_text(args.out, text + f"\n<!-- results: {json.dumps(report, allow_nan=True, default=_plain)} -->\n")
         print(f"wrote {args.out}", file=sys.stderr)
     return 0 if ok else 1
 

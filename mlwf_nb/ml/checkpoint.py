@@ -88,6 +88,8 @@ def save_checkpoint(model: keras.Model, path: str | os.PathLike[str], *, epoch: 
     """
     final = Path(path)
     side = sidecar_path(final)
+    for stale in final.parent.glob(f".{final.name}.*"):  # temps of a save killed by SIGKILL (one writer)
+        stale.unlink(missing_ok=True)
     previous = _previous_entry(side)
     with atomic_path(final, suffix=".keras") as tmp:
         model.save(tmp, overwrite=True)

@@ -31,7 +31,8 @@ from mlwf_nb._io import write_text
 from mlwf_nb.data.shards import read_shard, write_shard
 from mlwf_nb.errors import DatasetError
 
-__all__ = ["SampleDataset", "write_sample_dataset", "load_shards", "split_samples", "SAMPLES_LAYOUT", "SHARD_SIZE"]
+__all__ = ["SampleDataset", "write_sample_dataset", "load_shards", "split_samples", "is_sample_dataset",
+           "SAMPLES_LAYOUT", "SHARD_SIZE"]
 
 SAMPLES_LAYOUT = "samples"
 SHARD_SIZE = 512
@@ -96,6 +97,21 @@ class SampleDataset:
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """All images and labels in memory (the sets are small)."""
         return load_shards([self.root / s for s in self.shards])
+
+
+def is_sample_dataset(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (a dataset folder or its ``dataset.yaml``) declares ``layout: samples``.
+
+    A missing or unreadable file is not a sample dataset (the scene reader then says what is wrong).
+    """
+    yml = Path(path)
+    if yml.is_dir():
+        yml = yml / "dataset.yaml"
+    try:
+        data = yaml.safe_load(yml.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get("layout") == SAMPLES_LAYOUT
 
 
 def load_shards(prefixes: Sequence[str | os.PathLike[str]]) -> tuple[np.ndarray, np.ndarray]:

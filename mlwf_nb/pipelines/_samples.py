@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mlwf_nb.errors import DatasetError, SpecError
+from mlwf_nb.errors import DatasetError
 from mlwf_nb.pipelines.base import Graph
 from mlwf_nb.spec import RunSpec
 
-__all__ = ["DATA", "WORK", "OUT", "prepare_samples", "add_split", "require_no_hpo"]
+__all__ = ["DATA", "WORK", "OUT", "prepare_samples", "add_split"]
 
 DATA, WORK, OUT = "dataset", "work", "outputs"
 
@@ -31,13 +31,6 @@ def prepare_samples(spec: RunSpec, generate: Callable[[RunSpec, Path], object]) 
         generate(spec, root)
     if not (root / "manifest.json").exists():
         write_manifest(root)
-
-
-def require_no_hpo(spec: RunSpec, pipeline: str) -> None:
-    """Refuse an HPO search (not wired into the sample pipelines yet) with the fix in the message."""
-    if spec.hpo.strategy != "none":
-        raise SpecError(f"pipeline {pipeline!r} does not run hyper-parameter searches yet "
-                        f"(hpo.strategy={spec.hpo.strategy!r}); set hpo.strategy=none")
 
 
 def add_split(spec: RunSpec, g: Graph) -> dict[str, list[str]]:

@@ -1,18 +1,21 @@
 """The galaxy-morphology pipeline: classify galaxy images into five morphology classes.
 
-integrity -> split-samples (stratified by class) -> augment-minority -> train-samples -> evaluate-galaxy
+integrity -> split-samples (stratified by class) -> augment-minority -> (hpo rounds) -> train-samples
+-> evaluate-galaxy
 
 Spec sections used: ``dataset`` (``scenes`` = number of images, ``height`` = image
 size, ``seed``), ``split``, ``augment`` (flips while training), ``model``
-(``small_cnn`` by default), ``train``, ``evaluate.batch_size``, ``execution``.
+(``small_cnn`` by default), ``train``, ``hpo`` (trials train on the balanced split),
+``evaluate.batch_size``, ``execution``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mlwf_nb.pipelines._samples import OUT, WORK, add_split, prepare_samples, require_no_hpo
+from mlwf_nb.pipelines._samples import DATA, OUT, WORK, add_split, prepare_samples
 from mlwf_nb.pipelines.base import Graph, Pipeline
+from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
 
 __all__ = ["PIPELINE", "build", "prepare", "TARGET_SHARE", "PRESETS"]
@@ -45,13 +48,13 @@ def prepare(spec: RunSpec) -> None:
 
 def build(spec: RunSpec, g: Graph) -> None:
     """Add the galaxy jobs for ``spec`` to ``g``."""
-    require_no_hpo(spec, "galaxy")
     parts = add_split(spec, g)
     balanced = [f"{WORK}/split/train-balanced{ext}" for ext in (".x.npy", ".y.npy", ".json")]
     g.add("augment-minority", train=parts["train"], out=balanced, target_share=TARGET_SHARE, seed=spec.seed)
+    best = add_search(spec, g, train=balanced, val=parts["val"], dataset=f"{DATA}/dataset.yaml")
     model = f"{OUT}/model.keras"
     g.add("train-samples", "train", dataset="dataset/dataset.yaml", train=balanced, val=parts["val"], model=model,
-          history=f"{OUT}/history.json",
+          history=f"{OUT}/history.json", best=best,
           checkpoint=[f"{WORK}/checkpoints/train.keras", f"{WORK}/checkpoints/train.keras.json"])
     g.add("evaluate-galaxy", "evaluate", dataset="dataset/dataset.yaml", model=model, test=parts["test"],
           metrics=f"{OUT}/metrics.json", confusion=f"{OUT}/confusion_matrix.json",

@@ -1,18 +1,21 @@
 """The lung-segmentation pipeline: a U-Net segments the lung fields of chest X-rays.
 
-integrity -> split-samples -> train-samples (unet, per-pixel loss, IoU/Dice metrics) -> evaluate-lung
+integrity -> split-samples -> (hpo rounds) -> train-samples (unet, per-pixel loss, IoU/Dice metrics)
+-> evaluate-lung
 
 Spec sections used: ``dataset`` (``scenes`` = number of images, ``height``,
 ``width``, ``seed``), ``split``, ``augment`` (flips only: image and mask flip
-together), ``model`` (``unet``), ``train``, ``evaluate.batch_size``, ``execution``.
+together), ``model`` (``unet``), ``train``, ``hpo`` (``hpo.objective=val_dice`` or ``val_iou``),
+``evaluate.batch_size``, ``execution``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mlwf_nb.pipelines._samples import OUT, WORK, add_split, prepare_samples, require_no_hpo
+from mlwf_nb.pipelines._samples import DATA, OUT, WORK, add_split, prepare_samples
 from mlwf_nb.pipelines.base import Graph, Pipeline
+from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
 
 __all__ = ["PIPELINE", "build", "prepare", "PRESETS"]
@@ -43,11 +46,11 @@ def prepare(spec: RunSpec) -> None:
 
 def build(spec: RunSpec, g: Graph) -> None:
     """Add the lung jobs for ``spec`` to ``g``."""
-    require_no_hpo(spec, "lung")
     parts = add_split(spec, g)
+    best = add_search(spec, g, train=parts["train"], val=parts["val"], dataset=f"{DATA}/dataset.yaml")
     model = f"{OUT}/model.keras"
     g.add("train-samples", "train", dataset="dataset/dataset.yaml", train=parts["train"], val=parts["val"],
-          model=model, history=f"{OUT}/history.json",
+          model=model, history=f"{OUT}/history.json", best=best,
           checkpoint=[f"{WORK}/checkpoints/train.keras", f"{WORK}/checkpoints/train.keras.json"])
     g.add("evaluate-lung", "evaluate", dataset="dataset/dataset.yaml", model=model, test=parts["test"],
           metrics=f"{OUT}/metrics.json", confusion=f"{OUT}/confusion_matrix.json",

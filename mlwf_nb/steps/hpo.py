@@ -59,8 +59,9 @@ def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[P
     """Run one trial with the values in hp.json and write its result.json.
 
     Trains with ``mlwf_nb.steps.landcover.train_from_shards`` when training shards are
-    given; with ``cheap`` (or ``hpo.cheap_objective``, or no shards) it scores the
-    values with the analytic objective instead. A training error is recorded as a
+    given (patch shards of a scene dataset, or sample shards: ``dataset`` tells which); with
+    ``cheap`` (or ``hpo.cheap_objective``, or no shards) it scores the values with the
+    analytic objective instead. A training error is recorded as a
     failed trial and the step returns normally.
 
     Args:
@@ -125,7 +126,6 @@ def _has(path: Path | None) -> bool:
 def _train(spec: RunSpec, checkpoint: Path, train: list[Path], val: list[Path], dataset: list[Path],
            epochs: int, resume: Path | None) -> dict[str, float]:
     """Real training; a Hyperband promotion starts from its parent's checkpoint."""
-    from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.steps.landcover import train_from_shards
 
     if not dataset:
@@ -133,11 +133,29 @@ def _train(spec: RunSpec, checkpoint: Path, train: list[Path], val: list[Path], 
     if resume is not None and _has(resume) and not _has(checkpoint):
         with atomic_path(checkpoint, suffix=checkpoint.suffix) as tmp:
             shutil.copyfile(resume, tmp)
-    num_classes = Dataset.open(dataset[0].parent).num_classes
+    num_classes, metrics = _classes_and_metrics(dataset[0])
     _, out = train_from_shards(spec, list(train), list(val), checkpoint=checkpoint,
-                               num_classes=num_classes, epochs=epochs)
+                               num_classes=num_classes, epochs=epochs, metrics=metrics)
     history = out.get("history", {}) if isinstance(out, Mapping) else {}
     return {k: float(v[-1]) for k, v in history.items() if isinstance(v, list) and v}
+
+
+def _classes_and_metrics(dataset: Path) -> tuple[int, list[Any]]:
+    """Model classes and extra Keras metrics for a scene dataset or a sample dataset (``layout: samples``).
+
+    A segmentation sample dataset trains with the ``iou``/``dice`` metrics of ``train-samples``,
+    so ``hpo.objective=val_dice`` (or ``val_iou``) ranks its trials.
+    """
+    from mlwf_nb.data.samples import SampleDataset, is_sample_dataset
+
+    if is_sample_dataset(dataset):
+        from mlwf_nb.steps.samples import segmentation_keras_metrics
+
+        ds = SampleDataset.open(dataset)
+        return ds.num_classes, segmentation_keras_metrics(ds.num_classes) if ds.task == "segmentation" else []
+    from mlwf_nb.data.dataset import Dataset
+
+    return Dataset.open(dataset.parent).num_classes, []
 
 
 def _cheap(spec: RunSpec, doc: dict[str, Any], checkpoint: Path, epochs: int, initial: int,

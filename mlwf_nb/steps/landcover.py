@@ -19,7 +19,7 @@ from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.registry import step
 
 __all__ = ["integrity", "split", "fit_stretch", "preprocess", "train", "evaluate", "evaluate_hybrid",
-           "train_from_shards", "shard_prefixes"]
+           "train_from_shards", "shard_prefixes", "with_best"]
 
 
 @step("integrity", outputs=("report",))
@@ -157,6 +157,15 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
     return model, result
 
 
+def with_best(spec: RunSpec, best: list[Path]) -> RunSpec:
+    """``spec`` with the values of a search's ``best.json`` applied (unchanged when ``best`` is empty)."""
+    if not best:
+        return spec
+    values = _io.read_json(best[0]).get("values") or {}
+    emit("log", level="info", message=f"training with the best hyper-parameters {values}")
+    return spec.with_overrides(dict(values))
+
+
 @step("train", outputs=("model", "history"), checkpoints=("checkpoint",))
 def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path, history: Path,
           checkpoint: list[Path], best: list[Path]) -> None:
@@ -167,10 +176,7 @@ def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], mode
     """
     from mlwf_nb.data.dataset import Dataset
 
-    if best:
-        values = _io.read_json(best[0]).get("values") or {}
-        spec = spec.with_overrides(dict(values))
-        emit("log", level="info", message=f"training with the best hyper-parameters {values}")
+    spec = with_best(spec, best)
     if spec.train.train_on_val:
         train, val = [*train, *val], []
     ds = Dataset.open(dataset.parent)

@@ -19,7 +19,7 @@ from mlwf_nb import _io
 from mlwf_nb.errors import StepError
 from mlwf_nb.events import emit
 from mlwf_nb.spec import RunSpec
-from mlwf_nb.steps.landcover import shard_prefixes, train_from_shards
+from mlwf_nb.steps.landcover import shard_prefixes, train_from_shards, with_best
 from mlwf_nb.steps.registry import step
 
 __all__ = ["verify_samples", "split_samples", "train_samples", "segmentation_keras_metrics", "PARTS"]
@@ -110,10 +110,14 @@ def segmentation_keras_metrics(num_classes: int, target_class: int = 1) -> list[
 
 @step("train-samples", outputs=("model", "history"), checkpoints=("checkpoint",))
 def train_samples(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path,
-                  history: Path, checkpoint: list[Path]) -> None:
-    """Train the spec's model on sample shards, checkpointing; resumes after a kill."""
+                  history: Path, checkpoint: list[Path], best: list[Path]) -> None:
+    """Train the spec's model on sample shards, checkpointing; resumes after a kill.
+
+    ``best`` (optional): the ``best.json`` of a hyper-parameter search; its values override the spec.
+    """
     from mlwf_nb.data.samples import SampleDataset
 
+    spec = with_best(spec, best)
     ds = SampleDataset.open(dataset)
     if spec.train.train_on_val:
         train, val = [*train, *val], []

@@ -92,3 +92,27 @@ def test_unet_dice_beats_all_background(tmp_path):
     assert m["dice_lung"] > 0.7 and m["iou_lung"] > 0.5, m
     assert m["pixel_accuracy"] > m["baseline_all_background"]["pixel_accuracy"] + 0.1
     assert (out / "overlays.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_lung_trial_reports_dice_and_the_training_takes_best_json(tmp_path):
+    from mlwf_nb.steps.hpo import trial
+
+    spec, yaml_path, parts = _prepare("lung", tmp_path)
+    spec = spec.with_overrides({"hpo.objective": "val_dice"})
+    hp, result = tmp_path / "hp.json", tmp_path / "result.json"
+    hp.write_text(json.dumps({"round": 0, "trial": 0, "trial_id": "t0", "epochs": 1,
+                              "values": {"train.learning_rate": 0.003}}))
+    trial(spec, hp, result, tmp_path / "trial.keras", parts["train"], parts["val"], [yaml_path], [])
+    doc = json.loads(result.read_text())
+    assert doc["status"] == "ok" and doc["cheap"] is False, doc["error"]
+    assert {"val_dice", "val_iou", "dice", "iou"} <= set(doc["metrics"])
+    assert doc["objective"] == doc["metrics"]["val_dice"] and 0 <= doc["objective"] <= 1
+
+    best = tmp_path / "best.json"  # the search's choice overrides the preset (6 epochs)
+    best.write_text(json.dumps({"values": {"train.epochs": 1, "train.learning_rate": 0.003}}))
+    out = tmp_path / "out"
+    out.mkdir()
+    train_samples(spec, yaml_path, parts["train"], parts["val"], out / "model.keras", out / "history.json",
+                  [tmp_path / "ckpt.keras", tmp_path / "ckpt.keras.json"], [best])
+    assert len(json.loads((out / "history.json").read_text())["history"]["val_dice"]) == 1

@@ -99,6 +99,14 @@ def show_monitor(monitor: Any) -> dict[str, Any]:
         c = rs.confusion
         shown["confusion"] = figures.confusion_figure(c["matrix"], c.get("classes") or [], c.get("colors"))
         _show(shown["confusion"])
+    if rs.segmentation:
+        shown["segmentation"] = render.segmentation_html(rs.segmentation)
+        _show(shown["segmentation"])
+    if rs.maps:
+        from IPython.display import Image
+
+        shown["maps"] = list(rs.maps)
+        _show(Image(filename=rs.maps[-1]))
     return shown
 
 
@@ -129,7 +137,7 @@ def show_run(run: Any) -> dict[str, Any]:
         shown["leaderboard"] = show_leaderboard(list(rows) if isinstance(rows, list) else [])
     shown["maps"] = [p for k, p in out.items() if k.startswith("map:")]
     for p in shown["maps"][:4]:
-        _show(f"<b>classification map {render._e(p.stem)}</b>", Image(filename=str(p)))
+        _show(f"<b>map {render._e(p.stem)}</b>", Image(filename=str(p)))
     if "report" in out:
         _show(Markdown(out["report"].read_text(encoding="utf-8")))
     return shown

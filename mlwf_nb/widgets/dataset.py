@@ -1,4 +1,4 @@
-"""DatasetPicker: choose (or generate) a dataset folder; see its scenes, integrity and split."""
+"""DatasetPicker: choose (or generate) a dataset folder; see its scenes (or samples), integrity and split."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import ipywidgets as W
 import traitlets
 
 from mlwf_nb.data.dataset import Dataset
+from mlwf_nb.data.samples import SampleDataset, is_sample_dataset
 from mlwf_nb.errors import MlwfError
-from mlwf_nb.widgets import render, views
+from mlwf_nb.widgets import figures, render, views
+from mlwf_nb.widgets._util import image_widget, set_image
 from mlwf_nb.widgets.model import SpecModel
 
 __all__ = ["DatasetPicker"]
@@ -19,11 +21,16 @@ class DatasetPicker(W.VBox):
     """Dataset folder, synthetic generation, scene table, integrity status and split preview.
 
     Edits ``dataset.path`` of the shared :class:`SpecModel`; ``dataset`` holds the
-    opened :class:`~mlwf_nb.data.dataset.Dataset` (None while there is none).
+    opened :class:`~mlwf_nb.data.dataset.Dataset` (None while there is none). A folder
+    whose ``dataset.yaml`` says ``layout: samples`` (galaxy, lung) opens as a
+    :class:`~mlwf_nb.data.samples.SampleDataset` in ``samples`` instead, shown as a
+    summary and a grid of samples (class names, or masks blended in) — the layout
+    and task decide, not the pipeline.
     """
 
     path = traitlets.Unicode("")
     dataset = traitlets.Instance(Dataset, allow_none=True)
+    samples = traitlets.Instance(SampleDataset, allow_none=True)
     split = traitlets.Dict()
     integrity = traitlets.Unicode("not checked")
     error = traitlets.Unicode("")
@@ -38,8 +45,9 @@ class DatasetPicker(W.VBox):
         self._table = W.HTML()
         self._integrity = W.HTML()
         self._split = W.HTML()
+        self._grid = image_widget()
         super().__init__(children=[W.HBox([self._path, self._open, self._gen, self._verify]), self._error,
-                                   self._table, self._integrity, self._split], **kwargs)
+                                   self._table, self._grid, self._integrity, self._split], **kwargs)
         self._open.on_click(lambda _: self.load())
         self._gen.on_click(lambda _: self.generate())
         self._verify.on_click(lambda _: self.check_integrity())
@@ -76,11 +84,16 @@ class DatasetPicker(W.VBox):
     # -- actions (all file work goes through mlwf_nb.data) ------------------------------
     def load(self) -> None:
         """Open the dataset at ``path`` (an error state, not an exception, when there is none)."""
+        self.samples = None
+        set_image(self._grid, None)
         if not (Path(self.path) / "dataset.yaml").is_file():
             self.dataset = None
             self.error = (f"no dataset at {self.path!r} yet: press 'Generate synthetic' or give a folder "
                           "with a dataset.yaml")
             self._table.value = ""
+            return
+        if is_sample_dataset(self.path):
+            self._load_samples()
             return
         try:
             self.dataset = Dataset.open(self.path)
@@ -91,6 +104,27 @@ class DatasetPicker(W.VBox):
         self.integrity = "manifest.json present: press 'Verify integrity'" if (
             Path(self.path) / "manifest.json").exists() else "no manifest.json (written by `mlwf data manifest`)"
         self._update_split()
+
+    def _load_samples(self) -> None:
+        """Open a sample dataset: summary, a grid of samples; its split is made by the workflow."""
+        self.dataset = None
+        try:
+            ds = SampleDataset.open(self.path)
+            images, titles = views.sample_grid(ds, n=12)
+        except (MlwfError, OSError) as err:
+            self.error = str(err)
+            self._table.value = ""
+            return
+        self.error = ""
+        self.samples = ds
+        self._table.value = render.samples_html(ds.name, ds.task, ds.count, ds.shape, ds.class_names,
+                                                ds.class_colors)
+        set_image(self._grid, figures.images_figure(images, titles, cols=6, size=1.6))
+        self.integrity = "manifest.json present: press 'Verify integrity'" if (
+            Path(self.path) / "manifest.json").exists() else "no manifest.json (written by `mlwf data manifest`)"
+        self.split = {}
+        self._split.value = ("<i>the samples are split by the workflow's split-samples job "
+                             + ("(stratified by class)" if ds.task == "classification" else "") + "</i>")
 
     def generate(self) -> None:
         """Generate a synthetic dataset at ``path`` from the spec's ``dataset`` section."""

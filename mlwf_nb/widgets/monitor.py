@@ -1,4 +1,9 @@
-"""RunMonitor: follow a run directory live (job table, curves, checkpoints, confusion matrix, HPO).
+"""RunMonitor: follow a run directory live (job table, curves, checkpoints, results, HPO).
+
+What it draws follows the events, not the pipeline: one curve panel per metric pair
+``m``/``val_m`` that the epoch events carry (loss/accuracy, dice/iou, ...), a confusion
+matrix for ``artifact{kind: "confusion_matrix"}``, Dice/IoU for
+``artifact{kind: "segmentation"}`` and the image of the last ``artifact{kind: "map"}``.
 
 A :class:`~mlwf_nb.widgets.runstate.RunFollower` thread tails ``events.jsonl``
 and ``jobstate.log`` and hands batches over at most ``max_rate`` times a
@@ -23,7 +28,7 @@ import traitlets
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.widgets import figures, render
 from mlwf_nb.widgets._util import image_widget, set_image
-from mlwf_nb.widgets.runstate import FINAL_STATES, RunFollower, RunState
+from mlwf_nb.widgets.runstate import FINAL_STATES, RunFollower, RunState, read_image
 
 __all__ = ["RunMonitor"]
 
@@ -47,6 +52,8 @@ class RunMonitor(W.VBox):
     checkpoints = traitlets.List()
     leaderboard = traitlets.List()
     confusion = traitlets.Dict()
+    segmentation = traitlets.Dict()
+    maps = traitlets.List()
     failures = traitlets.List()
     finished = traitlets.Bool(False)
     updates = traitlets.Int(0)
@@ -65,11 +72,14 @@ class RunMonitor(W.VBox):
         self._jobs = W.HTML()
         self._curves = image_widget()
         self._cm = image_widget()
+        self._segmentation = W.HTML()
+        self._map = image_widget()
         self._checkpoints = W.HTML()
         self._leaderboard = W.HTML()
         self._failures = W.HTML()
         self._error = W.HTML()
-        tabs = W.Tab(children=[self._jobs, W.HBox([self._curves, self._cm]), self._checkpoints, self._leaderboard])
+        training = W.VBox([W.HBox([self._curves, self._cm]), self._segmentation, self._map])
+        tabs = W.Tab(children=[self._jobs, training, self._checkpoints, self._leaderboard])
         for i, title in enumerate(["jobs", "training", "checkpoints", "HPO leaderboard"]):
             tabs.set_title(i, title)
         super().__init__(children=[self._status, self._progress, self._error, self._failures, tabs], **kwargs)
@@ -141,6 +151,10 @@ class RunMonitor(W.VBox):
                 self.leaderboard = rs.leaderboard(self._direction())
             if "confusion" in changed and rs.confusion:
                 self.confusion = dict(rs.confusion)
+            if "segmentation" in changed and rs.segmentation:
+                self.segmentation = dict(rs.segmentation)
+            if "maps" in changed:
+                self.maps = list(rs.maps)
             if ("jobs" in changed and any(j["state"] == "failed" for j in rs.jobs.values())) or rs.finished:
                 self.failures = self._failures_now()
             self.state = rs.state
@@ -203,6 +217,15 @@ class RunMonitor(W.VBox):
             names = c.get("classes") or [str(i) for i in range(len(c["matrix"]))]
             self._later("confusion", lambda: set_image(
                 self._cm, figures.confusion_figure(c["matrix"], names, c.get("colors"))))
+
+    @traitlets.observe("segmentation")
+    def _draw_segmentation(self, change) -> None:
+        self._segmentation.value = render.segmentation_html(change["new"])
+
+    @traitlets.observe("maps")
+    def _draw_map(self, change) -> None:
+        paths = change["new"]
+        self._later("map", lambda: setattr(self._map, "value", read_image(paths[-1]) if paths else b""))
 
     @traitlets.observe("failures")
     def _draw_failures(self, change) -> None:

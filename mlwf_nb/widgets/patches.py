@@ -1,4 +1,4 @@
-"""PatchExplorer: a scene's decimated thumbnail, and one patch with its label overlay."""
+"""PatchExplorer: a scene's decimated thumbnail, and one patch with its label overlay (scene datasets)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import traitlets
 
 from mlwf_nb.data.dataset import Dataset
+from mlwf_nb.data.samples import SampleDataset
 from mlwf_nb.data.stretch import apply_stretch
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.widgets import figures, render, views
@@ -22,9 +23,15 @@ class PatchExplorer(W.VBox):
     The thumbnail is a decimated read (``thumb_size`` pixels a side at most) and
     the patch a windowed read, so big scenes are never loaded whole. ``patch``
     holds the stretched (H, W, bands) uint8 patch for other widgets.
+
+    A sample dataset (``samples``, ``layout: samples``) has no scenes to cut patches
+    from: the explorer says so and offers its first image as ``patch`` (what training
+    sees, so the augmentation preview still works).
     """
 
     dataset = traitlets.Instance(Dataset, allow_none=True)
+    samples = traitlets.Instance(SampleDataset, allow_none=True)
+    message = traitlets.Unicode("")
     scene = traitlets.Unicode("", allow_none=True)
     y = traitlets.Int(0)
     x = traitlets.Int(0)
@@ -45,7 +52,9 @@ class PatchExplorer(W.VBox):
         self._thumb_img = image_widget()
         self._patch_img = image_widget()
         self._error = W.HTML()
-        super().__init__(children=[W.HBox([self._scene, self._size]), W.HBox([self._y, self._x]), self._error,
+        self._message = W.HTML()
+        super().__init__(children=[self._message, W.HBox([self._scene, self._size]), W.HBox([self._y, self._x]),
+                                   self._error,
                                    self._thumb_img, self._patch_img], **kwargs)
         for ctl, name in ((self._scene, "scene"), (self._size, "size"), (self._y, "y"), (self._x, "x")):
             traitlets.link((ctl, "value"), (self, name))
@@ -74,9 +83,34 @@ class PatchExplorer(W.VBox):
     def _on_error(self, change) -> None:
         self._error.value = render.error_html(change["new"])
 
+    @traitlets.observe("message")
+    def _on_message(self, change) -> None:
+        self._message.value = f"<div class='mlwf-message'><i>{render._e(change['new'])}</i></div>" if change[
+            "new"] else ""
+
+    @traitlets.observe("samples")
+    def _on_samples(self, change) -> None:
+        ds = change["new"]
+        if ds is None:
+            self.message = ""
+            return
+        self._scene.options = []
+        set_image(self._thumb_img, None)
+        set_image(self._patch_img, None)
+        self.message = (f"{ds.name!r} is a sample dataset ({ds.task}, {ds.count} images of "
+                        f"{' x '.join(map(str, ds.shape))}): its images are the model inputs, there are no "
+                        "scenes to cut patches from. The dataset tab shows a grid of samples; the first one "
+                        "is handed to the augmentation preview.")
+        try:
+            self.patch = views.first_sample(ds)
+        except (MlwfError, OSError, IndexError) as err:
+            self.error = f"cannot read the first sample of {ds.name!r}: {err}"
+
     @traitlets.observe("dataset")
     def _on_dataset(self, change) -> None:
         ds = change["new"]
+        if ds is not None:
+            self.samples = None
         ids = [s.id for s in ds.scenes] if ds is not None else []
         self._scene.options = ids
         if ids:

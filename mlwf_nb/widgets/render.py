@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "table_html", "jobs_html", "progress_html", "leaderboard_html", "checkpoints_html",
     "failures_html", "error_html", "scenes_html", "split_html", "swatch_html", "status_line",
+    "segmentation_html", "samples_html",
 ]
 
 _STATE_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "queued": "#6a1b9a",
@@ -149,3 +150,23 @@ def split_html(split: Mapping[str, Sequence[str]]) -> str:
     rows = [(name, len(ids), ", ".join(ids[:12]) + (" ..." if len(ids) > 12 else ""))
             for name, ids in split.items()]
     return table_html(["split", "scenes", "ids"], rows)
+
+
+def segmentation_html(result: Mapping[str, Any]) -> str:
+    """A segmentation result (``artifact{kind: "segmentation"}``): Dice, IoU and any other scores."""
+    if not result:
+        return ""
+    names = [k for k in ("dice", "iou") if k in result]
+    names += sorted(k for k, v in result.items() if k not in names and k not in ("path", "job", "relay")
+                    and isinstance(v, (int, float)) and not isinstance(v, bool))
+    rows = [(n.replace("_", " "), f"{float(result[n]):.4f}") for n in names]
+    return "<b>segmentation</b>" + table_html(["metric", "value"], rows)
+
+
+def samples_html(name: str, task: str, count: int, shape: Sequence[int], class_names: Sequence[str],
+                 class_colors: Sequence[Sequence[int]]) -> str:
+    """Summary of a sample dataset (``layout: samples``): task, size, image shape and classes."""
+    swatches = " ".join(swatch_html(c, n) for n, c in zip(class_names, class_colors, strict=False))
+    return (f"<div class='mlwf-samples'><b>{_e(name)}</b>: {_e(task)}, {int(count)} images of "
+            f"{' x '.join(str(int(v)) for v in shape)} (layout <code>samples</code>)<br>"
+            f"classes: {swatches}</div>")

@@ -19,7 +19,7 @@ from typing import Any
 from mlwf_nb._io import read_json
 from mlwf_nb.events import EventReader
 
-__all__ = ["RunState", "RunFollower", "JOB_STATES", "FINAL_STATES"]
+__all__ = ["RunState", "RunFollower", "read_image", "JOB_STATES", "FINAL_STATES"]
 
 FINAL_STATES = frozenset({"Success", "Failure", "Cancelled", "Lost"})
 JOB_STATES = ("unready", "ready", "pre", "queued", "running", "post", "succeeded", "failed")
@@ -52,6 +52,8 @@ class RunState:
     trials: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     confusion: dict[str, Any] | None = None
+    segmentation: dict[str, Any] | None = None
+    maps: list[str] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     state: str = "Planned"
     finished: bool = False
@@ -122,6 +124,12 @@ class RunState:
                     self.confusion = {"matrix": data["matrix"], "classes": data.get("classes"),
                                       "colors": data.get("colors"), "path": ev.get("path")}
                     return {"artifacts", "confusion"}
+            if ev.get("kind") == "segmentation":
+                self.segmentation = {k: v for k, v in ev.items() if k not in ("v", "seq", "ts", "type", "kind")}
+                return {"artifacts", "segmentation"}
+            if ev.get("kind") == "map" and ev.get("path"):
+                self.maps.append(str(_resolve(self.run_dir, ev["path"])))
+                return {"artifacts", "maps"}
             return {"artifacts"}
         if kind == "log":
             self.logs.append(f"[{ev.get('level', 'info')}] {ev.get('job', '')}: {ev.get('message', '')}")
@@ -263,13 +271,25 @@ class RunFollower:
             self.finished.set()
 
 
+def _resolve(run_dir: Path | None, path: Any) -> Path:
+    """An artifact path: absolute as given, else relative to the run directory."""
+    p = Path(str(path))
+    return run_dir / p if not p.is_absolute() and run_dir is not None else p
+
+
+def read_image(path: str | Path) -> bytes:
+    """The bytes of an image artifact (a ``map`` PNG); ``b""`` when it cannot be read (yet)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
+
+
 def _read_artifact(run_dir: Path | None, path: Any) -> dict[str, Any]:
     """An artifact's JSON (path relative to the run directory or absolute); {} when unreadable."""
     if not path or not str(path).endswith(".json"):
         return {}
-    p = Path(str(path))
-    if not p.is_absolute() and run_dir is not None:
-        p = run_dir / p
+    p = _resolve(run_dir, path)
     try:
         data = read_json(p)
     except (OSError, ValueError):

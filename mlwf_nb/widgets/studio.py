@@ -54,6 +54,7 @@ class Studio(W.VBox):
         self.hpo = HPOConfigurator(self.model)
         self.monitor: RunMonitor | None = None
         traitlets.dlink((self.picker, "dataset"), (self.patches, "dataset"))
+        traitlets.dlink((self.picker, "samples"), (self.patches, "samples"))
         traitlets.dlink((self.patches, "patch"), (self.augment, "patch"))
         self._spec_view = W.HTML()
         self._backend = W.Dropdown(description="backend", options=_backends(),

@@ -3,7 +3,8 @@
 No ipywidgets here. Thumbnails are read decimated (GDAL picks overviews or
 samples rows; a whole big scene is never loaded) and patches are windowed
 reads of the lazy ``Dataset.open_image`` arrays, so a 7,000 x 7,000 GID scene
-costs a few hundred kilobytes per view.
+costs a few hundred kilobytes per view. A sample dataset (``layout: samples``) is
+shown as a grid of its images (:func:`sample_grid`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import numpy as np
 
 from mlwf_nb.data.dataset import Dataset
 from mlwf_nb.data.raster import check_tiff
+from mlwf_nb.data.samples import SampleDataset
 from mlwf_nb.data.stretch import StretchParams, apply_stretch, band_histograms, fit_optimized_linear
 
-__all__ = ["Thumbnail", "read_thumbnail", "read_patch", "scene_rows", "rgb_views", "fit_view_stretch"]
+__all__ = ["Thumbnail", "read_thumbnail", "read_patch", "scene_rows", "rgb_views", "fit_view_stretch",
+           "sample_grid", "first_sample", "augment_preview"]
 
 TRUE_COLOR = (2, 1, 0)   # R, G, B from bands (B, G, R, NIR)
 FALSE_COLOR = (3, 2, 1)  # NIR, R, G
@@ -108,34 +111,46 @@ def scene_rows(ds: Dataset, split: dict[str, Sequence[str]] | None = None,
     return rows
 
 
+def sample_grid(ds: SampleDataset, n: int = 12, alpha: float = 0.45) -> tuple[list[np.ndarray], list[str]]:
+    """``n`` samples of a sample dataset spread over its first shard, as RGB images with titles.
+
+    Classification samples are titled with their class; segmentation samples show the
+    mask blended in the class colours and are titled with the non-background share.
+    Only the first shard is read (memory-mapped), so big sets stay cheap.
+    """
+    from mlwf_nb.data.shards import read_shard
+
+    X, y = read_shard(ds.root / ds.shards[0], mmap=True)[:2]
+    idx = np.unique(np.linspace(0, len(X) - 1, min(n, len(X))).astype(int)) if len(X) else []
+    colors = np.asarray(ds.class_colors, dtype=float)
+    images, titles = [], []
+    for i in idx:
+        img = np.asarray(X[i])
+        rgb = np.repeat(img[..., :1], 3, axis=-1) if img.shape[-1] < 3 else img[..., :3]
+        if ds.task == "segmentation":
+            mask = np.asarray(y[i]).astype(np.intp)
+            blend = rgb.astype(float) * (1 - alpha) + colors[mask] * alpha
+            rgb = np.where((mask > 0)[..., None], blend, rgb).astype(np.uint8)
+            titles.append(f"#{i}: {100 * float((mask > 0).mean()):.0f}% {ds.class_names[-1]}")
+        else:
+            titles.append(f"#{i}: {ds.class_names[int(y[i])]}")
+        images.append(np.ascontiguousarray(rgb, dtype=np.uint8))
+    return images, titles
+
+
+def first_sample(ds: SampleDataset) -> np.ndarray:
+    """The first image ``(H, W, B)`` uint8 of a sample dataset."""
+    from mlwf_nb.data.shards import read_shard
+
+    return np.array(read_shard(ds.root / ds.shards[0], mmap=True)[0][0])
+
+
 def augment_preview(patch: np.ndarray, aug: Any, n: int = 8, seed: int = 0) -> np.ndarray:
     """``n`` augmented versions ``(n, H, W, B)`` uint8 of an ``(H, W, B)`` uint8 patch.
 
-    Uses ``mlwf_nb.data.augment.preview`` (the training pipeline's own
-    augmentation) when the data layer provides it; otherwise a numpy preview of
-    the flips, quarter turns and shifts the spec asks for.
+    The training pipeline's own augmentation (:func:`mlwf_nb.data.augment.preview`),
+    so the preview shows exactly what training sees.
     """
-    try:
-        from mlwf_nb.data.augment import preview
-    except ImportError:
-        return _numpy_preview(patch, aug, n, seed)
+    from mlwf_nb.data.augment import preview
+
     return np.asarray(preview(patch, aug, n=n, seed=seed))
-
-
-def _numpy_preview(patch: np.ndarray, aug: Any, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    h, w = patch.shape[:2]
-    out = []
-    for _ in range(n):
-        x = patch
-        if aug.flip in ("horizontal", "horizontal_and_vertical") and rng.random() < 0.5:
-            x = x[:, ::-1]
-        if aug.flip in ("vertical", "horizontal_and_vertical") and rng.random() < 0.5:
-            x = x[::-1]
-        if aug.rotation > 0 and h == w:
-            x = np.rot90(x, int(rng.integers(0, 4)) if aug.rotation >= 0.25 else 0)
-        dy = int(rng.uniform(-aug.shift_height, aug.shift_height) * h)
-        dx = int(rng.uniform(-aug.shift_width, aug.shift_width) * w)
-        x = np.roll(x, (dy, dx), axis=(0, 1))
-        out.append(np.ascontiguousarray(x))
-    return np.stack(out)

@@ -202,7 +202,47 @@ def _add_stage_in(run: Path, wf: Mapping[str, Any], jobs: dict[str, PlannedJob],
             parents[name].append(STAGE_IN_JOB)
 
 
+_PLAN_CACHE = ".plan-cache.json"
+_PLAN_SOURCES = ("workflow.yml", "transformations.yml", "sites.yml", "replicas.yml", "pegasus.properties")
+
+
 def read_plan(run_dir: RunDir, *, with_stage_in: bool = True) -> Plan:
+    """Interpret ``workflow.yml`` and the catalogs of a run directory, cached.
+
+    Parsing a large ``workflow.yml`` costs seconds (YAML); status and the monitor ask
+    for the plan often. The parsed plan is kept as JSON in ``<run>/.plan-cache.json``,
+    keyed by the size and mtime of every file it was read from, and rebuilt when any changes.
+    """
+    from mlwf_nb import _io
+
+    run = Path(run_dir).resolve()
+    key = [with_stage_in] + [[n, st.st_size, st.st_mtime_ns] if (st := _stat(run / n)) else [n] for n in _PLAN_SOURCES]
+    cache = run / _PLAN_CACHE
+    try:
+        doc = _io.read_json(cache)
+        if doc.get("key") == key:
+            return Plan(name=doc["name"], jobs={k: PlannedJob(**v) for k, v in doc["jobs"].items()},
+                        parents=doc["parents"], children=doc["children"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    plan = _read_plan(run, with_stage_in=with_stage_in)
+    try:
+        _io.write_json(cache, {"key": key, "name": plan.name, "parents": plan.parents, "children": plan.children,
+                               "jobs": {k: {f: getattr(v, f) for f in PlannedJob.__slots__}
+                                        for k, v in plan.jobs.items()}}, indent=None)
+    except OSError:  # a read-only run directory (another user's run): no cache, still correct
+        pass
+    return plan
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
+def _read_plan(run_dir: RunDir, *, with_stage_in: bool = True) -> Plan:
     """Interpret ``workflow.yml`` and the catalogs of a run directory for local execution.
 
     Args:

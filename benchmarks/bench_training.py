@@ -79,7 +79,7 @@ def bench_training(quick: bool) -> dict[str, Any]:
                                dropout=spec.model.dropout)
 
         t_lib = _EpochTimer.make()
-        seq = ShardSequence([str(Path(d) / "s")], batch, shuffle=True, seed=0, augment=spec.augment)
+        seq = ShardSequence([str(Path(d) / "s")], batch, shuffle=True, seed=0, augment=spec.augment, workers=2)
         fit(model(), seq, epochs=epochs, learning_rate=spec.train.learning_rate, callbacks=[t_lib])
         t_bare = _EpochTimer.make()
         bare = model()

@@ -352,8 +352,15 @@ def build_transformation_catalog(execution: ExecutionSpec, transformations: list
             tr.add_sites(_tsite(site, pfn, container))
         for ns, key, value in _resource_profiles((resources or {}).get(name), execution):
             tr.add_profiles(ns, key=key, value=value)
+        if execution.cluster_size > 0 and name in CLUSTERED_STEPS:
+            # Pegasus horizontal clustering: short fan-out jobs run N to a job, paying one start-up
+            tr.add_profiles(Namespace.PEGASUS, key="clusters.size", value=int(execution.cluster_size))
         tc.add_transformations(tr)
     return tc
+
+
+CLUSTERED_STEPS = frozenset({"preprocess", "trial"})
+"""Short fan-out steps bundled by ``execution.cluster_size`` (``pegasus-plan --cluster horizontal``)."""
 
 
 def _tsite(site: str, pfn: str, container: Container | None) -> Any:

@@ -51,7 +51,7 @@ def _line(event: dict[str, Any]) -> bytes:
     return (json.dumps(event, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode()
 
 
-def emit(type: str, **fields: Any) -> dict[str, Any]:  # noqa: A002 - mirrors the event key
+def emit(type: str, **fields: Any) -> dict[str, Any]:
     """Append one event from inside a job to the file named by ``$MLWF_EVENTS``.
 
     Returns the event (also when no file is configured, so callers can log it).

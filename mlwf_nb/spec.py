@@ -184,6 +184,7 @@ class ExecutionSpec:
     cores: int = _f(1, lo=1)
     memory_mb: int = _f(4096, lo=64)
     gpus: int = _f(0, lo=0)
+    cluster_size: int = _f(0, lo=0, doc="pegasus: bundle this many short fan-out jobs into one (0: off)")
 
 
 @dataclass
@@ -382,7 +383,7 @@ def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def _check(hint: Any, value: Any, where: str, meta: Any) -> Any:  # noqa: C901 - one type switch
+def _check(hint: Any, value: Any, where: str, meta: Any) -> Any:
     origin = get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = get_args(hint)

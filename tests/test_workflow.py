@@ -86,3 +86,15 @@ def test_checkpoint_time_profile(tmp_path, dataset_dir):
     assert train["profiles"]["pegasus"]["maxwalltime"] == 30
     (split,) = [j for j in jobs.values() if j["name"] == "split"]
     assert "checkpoint.time" not in split.get("profiles", {}).get("pegasus", {})
+
+
+def test_cluster_size_bundles_short_fan_out_jobs_for_pegasus(tmp_path, dataset_dir):
+    from mlwf_nb.backends.pegasus import planner_command
+
+    run = write_run_dir(_spec("tiny", dataset_dir, "execution.cluster_size=4", "execution.backend=pegasus",
+                              "execution.site=condorpool"), tmp_path / "run")
+    tc = {t["name"]: t for t in yaml.safe_load((run / "transformations.yml").read_text())["transformations"]}
+    assert tc["preprocess"]["profiles"]["pegasus"]["clusters.size"] == 4
+    assert "clusters.size" not in tc["train"].get("profiles", {}).get("pegasus", {})
+    cmd = planner_command(run, plan="pegasus-plan")
+    assert "horizontal" in " ".join(cmd)

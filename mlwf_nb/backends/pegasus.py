@@ -139,10 +139,19 @@ def planner_command(run_dir: RunDir, *, site: str | None = None, jobs: int | Non
     props: dict[str, Any] = {}
     if jobs:
         props["dagman.maxjobs"] = str(jobs)
+    cluster = ["horizontal"] if _clustered(run) else None
     args = get_planner_args(conf=str(run / "pegasus.properties"), sites=[site or _run_site(run)],
                             output_sites=["local"], dir=str(run / "submit"), relative_dir="pegasus",
-                            cleanup="none", force=True, submit=True, **props)
+                            cleanup="none", force=True, submit=True, cluster=cluster, **props)
     return [plan, *args, str(run / "workflow.yml"), "--json"]
+
+
+def _clustered(run: Path) -> bool:
+    """Whether the transformation catalog asks for horizontal clustering (``execution.cluster_size``)."""
+    try:
+        return "clusters.size" in (run / "transformations.yml").read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def _tail(text: str, lines: int = 20) -> str:

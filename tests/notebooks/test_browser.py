@@ -43,15 +43,18 @@ def _copy_notebook(tmp: Path) -> Path:
 
 
 ALL_CELLS_DONE = """() => {
-  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.innerText.trim());
+  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
   const kernel = document.querySelector('.jp-Notebook-ExecutionIndicator');
   const idle = !kernel || !kernel.dataset.status || kernel.dataset.status === 'idle';
+  window.__mlwfPrompts = prompts.join(" ") + " kernel=" + (kernel && kernel.dataset.status);
   return prompts.length > 0 && prompts.every(t => /^\\[\\d+\\]:?$/.test(t)) && idle;
 }"""
 """Every code cell shows an execution count (none queued ``[*]`` or unrun ``[ ]``) and the kernel is idle."""
 NOTEBOOK_HEIGHT = """() => {
   const el = document.querySelector('.jp-WindowedPanel-outer') || document.querySelector('.jp-NotebookPanel-notebook');
-  return el ? el.scrollHeight : document.body.scrollHeight;
+  if (!el) return document.body.scrollHeight;
+  el.scrollTop = 0;  // the first cell at the top of the screenshot
+  return el.scrollHeight;
 }"""
 
 
@@ -67,6 +70,7 @@ def _wait_http(url: str, timeout: float = 90) -> None:
 
 
 def test_notebook01_renders_widgets_in_chromium(tmp_path, mlwf_kernel):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     nb_path = _copy_notebook(tmp_path)
@@ -95,11 +99,16 @@ def test_notebook01_renders_widgets_in_chromium(tmp_path, mlwf_kernel):
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
                 ".some(e => e.innerText.includes('run finished'))", timeout=420_000)
-            page.wait_for_function(ALL_CELLS_DONE, timeout=420_000)  # the last cell too, not just the run
+            try:  # the last cell too, not just the run
+                page.wait_for_function(ALL_CELLS_DONE, timeout=300_000)
+            except PlaywrightTimeout:
+                pytest.fail(f"not every cell finished: {page.evaluate('() => window.__mlwfPrompts')}")
             # JupyterLab scrolls the notebook inside a panel: grow the page to the notebook's height so
             # that the full-page screenshot holds every cell, then wait for the cells to re-render.
-            height = page.evaluate(NOTEBOOK_HEIGHT)
-            page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height) + 200, 16_000))})
+            for _ in range(3):  # offscreen cells get their real height once rendered: measure again
+                height = page.evaluate(NOTEBOOK_HEIGHT)
+                page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height) + 200, 16_000))})
+                page.wait_for_timeout(500)
             page.wait_for_function(ALL_CELLS_DONE, timeout=60_000)
             page.wait_for_timeout(1000)
             ARTIFACTS.mkdir(exist_ok=True)

@@ -202,7 +202,7 @@ def _add_stage_in(run: Path, wf: Mapping[str, Any], jobs: dict[str, PlannedJob],
             parents[name].append(STAGE_IN_JOB)
 
 
-_PLAN_CACHE = ".plan-cache.json"
+_PLAN_CACHE = "plan-cache.json"
 _PLAN_SOURCES = ("workflow.yml", "transformations.yml", "sites.yml", "replicas.yml", "pegasus.properties")
 
 
@@ -210,7 +210,7 @@ def read_plan(run_dir: RunDir, *, with_stage_in: bool = True) -> Plan:
     """Interpret ``workflow.yml`` and the catalogs of a run directory, cached.
 
     Parsing a large ``workflow.yml`` costs seconds (YAML); status and the monitor ask
-    for the plan often. The parsed plan is kept as JSON in ``<run>/.plan-cache.json``,
+    for the plan often. The parsed plan is kept as JSON in ``<run>/plan-cache.json``,
     keyed by the size and mtime of every file it was read from, and rebuilt when any changes.
     """
     from mlwf_nb import _io

@@ -36,7 +36,7 @@ def _train(spec, yaml_path, train, val, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     train_samples(spec, yaml_path, train, val, out / "model.keras", out / "history.json",
-                  [tmp_path / "ckpt.keras", tmp_path / "ckpt.keras.json"])
+                  [tmp_path / "ckpt.keras", tmp_path / "ckpt.keras.json"], [])
     return out, json.loads((out / "history.json").read_text())["history"]
 
 

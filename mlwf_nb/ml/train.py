@@ -111,6 +111,21 @@ class _Monitor(keras.callbacks.Callback):
         self.partial = False
         self.last_save = time.monotonic()
 
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        import numpy as np
+
+        # Random layers (dropout, ...) draw from seed-generator variables that are not model weights, so a
+        # checkpoint does not carry them. Giving every epoch its own fixed stream makes a resumed run draw
+        # exactly what an uninterrupted one draws.
+        self._seed_vars = [(v, np.asarray(v.value).copy()) for v in self.model.variables
+                           if v.path.endswith("seed_generator_state")]
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for var, initial in getattr(self, "_seed_vars", []):
+            state = initial.copy()
+            state[-1] = state[-1] + (epoch + 1) * 1_000_003
+            var.assign(state)
+
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.flag.is_set():
             self.model.stop_training = True

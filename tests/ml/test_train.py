@@ -178,3 +178,20 @@ def test_bad_arguments(patches):
         fit(_model(), *patches, epochs=1, optimizer="lbfgs", **COMMON)
     with pytest.raises(SpecError, match="epochs"):
         fit(_model(), *patches, epochs=0, **COMMON)
+
+
+def test_resume_with_dropout_matches_an_uninterrupted_run(tmp_path):
+    """Dropout's random streams are not model weights: each epoch gets a fixed stream, so resuming is exact."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (128, 16, 16, 4)).astype("float32")
+    y = rng.integers(0, 5, 128).astype("int32")
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return build_model("small_cnn", (16, 16, 4), 5, width=8, dropout=0.3)
+
+    whole = fit(model(), (x, y), epochs=3, learning_rate=1e-2, checkpoint=tmp_path / "a.keras", batch_size=32)
+    fit(model(), (x, y), epochs=1, learning_rate=1e-2, checkpoint=tmp_path / "b.keras", batch_size=32)
+    resumed = fit(model(), (x, y), epochs=3, learning_rate=1e-2, checkpoint=tmp_path / "b.keras", batch_size=32)
+    assert resumed["resumed_from_epoch"] == 1
+    assert resumed["history"]["loss"] == whole["history"]["loss"]

@@ -71,7 +71,7 @@ def test_yaml_python_tags_are_refused():
 def test_invalid_yaml_names_the_source(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("train: {epochs: [1, 2\n")
-    with pytest.raises(SpecError, match="bad.yaml"):
+    with pytest.raises(SpecError, match=r"bad\.yaml"):
         load_spec(path)
 
 
@@ -82,12 +82,12 @@ def test_missing_spec_file_is_a_spec_error(tmp_path):
 
 def test_hpo_space_checks():
     base = RunSpec.from_preset("tiny")
-    with pytest.raises(SpecError, match="min 1 > max 0.1"):
+    with pytest.raises(SpecError, match=r"min 1 > max 0\.1"):
         base.with_overrides({"hpo.strategy": "random", "hpo.space": [
             {"name": "train.learning_rate", "type": "float", "min": 1, "max": 0.1}]})
     with pytest.raises(SpecError, match="choices is empty"):
         base.with_overrides({"hpo.space": [{"name": "model.name", "type": "choice", "choices": []}]})
-    with pytest.raises(SpecError, match="hpo.space is empty"):
+    with pytest.raises(SpecError, match=r"hpo\.space is empty"):
         base.with_overrides(["hpo.strategy=random"])
     ok = base.with_overrides({"hpo.strategy": "bayesian", "hpo.space": [
         {"name": "train.learning_rate", "type": "float", "min": 1e-4, "max": 1e-2, "log": True}]})
@@ -98,7 +98,7 @@ def test_get_and_parse_override():
     spec = RunSpec.from_preset("cpu")
     assert spec.get("train.batch_size") == spec.train.batch_size
     assert parse_override("a.b= [1, 2]") == ("a.b", [1, 2])
-    with pytest.raises(SpecError, match="key.path=value"):
+    with pytest.raises(SpecError, match=r"key\.path=value"):
         parse_override("novalue")
     with pytest.raises(SpecError, match="unknown key"):
         spec.get("train.nope")

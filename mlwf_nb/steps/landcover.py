@@ -146,8 +146,9 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
     x0, _ = read_shard(tr[0], mmap=True)[:2]
     t = spec.train
     # two loader threads: reading the memory maps, flips and the float conversion overlap the train step
-    train_seq = ShardSequence(tr, t.batch_size, shuffle=True, seed=t.seed, augment=spec.augment, workers=2)
-    val_seq = ShardSequence(va, t.batch_size, shuffle=False, seed=t.seed, workers=2) if va else None
+    sequence: Any = ShardSequence  # a keras PyDataset made on first use (mypy sees the keras-free base)
+    train_seq = sequence(tr, t.batch_size, shuffle=True, seed=t.seed, augment=spec.augment, workers=2)
+    val_seq = sequence(va, t.batch_size, shuffle=False, seed=t.seed, workers=2) if va else None
     seed_everything(t.seed)  # initial weights depend on the seed only, not on the process
     model = build_model(spec.model.name, tuple(x0.shape[1:]), num_classes, width=spec.model.width,
                         dropout=spec.model.dropout)

@@ -74,7 +74,7 @@ def split_samples(spec: RunSpec, dataset: Path, integrity: Path, shards: list[Pa
     X, y = load_shards(prefixes)
     groups = y if ds.task == "classification" else np.zeros(len(y), np.int32)
     s = spec.split
-    idx = split(groups, s.train, s.val, s.test, seed=s.seed, stratify=s.stratify)
+    idx = split(list(groups), s.train, s.val, s.test, seed=s.seed, stratify=s.stratify)
     for part, prefix in _parts(out).items():
         write_shard(prefix, X[idx[part]], y[idx[part]], {"scene": part, "dataset": ds.name})
     emit("log", level="info", message=" ".join(f"{k}={len(v)}" for k, v in idx.items()))

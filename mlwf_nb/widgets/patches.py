@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as W
 import numpy as np
 import traitlets
@@ -44,7 +46,7 @@ class PatchExplorer(W.VBox):
         self.model = model or SpecModel()
         self.thumb_size = thumb_size
         self._thumb: views.Thumbnail | None = None
-        self._stretch = None
+        self._stretch: Any = None
         self._scene = W.Dropdown(description="scene")
         self._size = W.ToggleButtons(description="patch")
         self._y = W.IntSlider(description="row", continuous_update=False)
@@ -138,14 +140,15 @@ class PatchExplorer(W.VBox):
             return
         self.error = ""
         t = self._thumb
-        self._y.max = max(0, t.height - self.size)
-        self._x.max = max(0, t.width - self.size)
+        assert t is not None
+        self._y.max = max(0, t.height - (self.size or 0))
+        self._x.max = max(0, t.width - (self.size or 0))
         self.refresh()
 
     def refresh(self) -> None:
         """Redraw the thumbnail (with the patch outlined) and the patch."""
         ds, t = self.dataset, self._thumb
-        if ds is None or t is None or self._stretch is None or not self.size:
+        if ds is None or t is None or self._stretch is None or not self.size or not self.scene:
             return
         try:
             image, label = views.read_patch(ds, self.scene, self.y, self.x, self.size)

@@ -86,9 +86,9 @@ class Studio(W.VBox):
 
     def start_run(self) -> RunMonitor | None:
         """Submit the spec (through ``mlwf_nb.runs``) and attach a RunMonitor to the new run."""
-        submit = self._submit
-        if submit is None:
-            from mlwf_nb.runs import submit
+        from mlwf_nb.runs import submit as default_submit
+
+        submit = self._submit if self._submit is not None else default_submit
         self._run_btn.disabled = True
         try:
             self.run = submit(self.model.spec, backend=self._backend.value, run_dir=self.run_dir)

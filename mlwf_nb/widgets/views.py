@@ -9,7 +9,7 @@ shown as a grid of its images (:func:`sample_grid`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +92,7 @@ def rgb_views(image: np.ndarray, params: StretchParams, nodata: float | None = 0
     return np.moveaxis(u8[list(TRUE_COLOR)], 0, -1), np.moveaxis(u8[list(FALSE_COLOR)], 0, -1)
 
 
-def scene_rows(ds: Dataset, split: dict[str, Sequence[str]] | None = None,
+def scene_rows(ds: Dataset, split: Mapping[str, Sequence[str]] | None = None,
                max_size: int = 64) -> list[dict[str, Any]]:
     """One row per scene: id, source, size, split and class fractions (from a decimated label)."""
     where = {sid: name for name, ids in (split or {}).items() for sid in ids}

@@ -150,12 +150,17 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
     train_seq = sequence(tr, t.batch_size, shuffle=True, seed=t.seed, augment=spec.augment, workers=2)
     val_seq = sequence(va, t.batch_size, shuffle=False, seed=t.seed, workers=2) if va else None
     seed_everything(t.seed)  # initial weights depend on the seed only, not on the process
-    model = build_model(spec.model.name, tuple(x0.shape[1:]), num_classes, width=spec.model.width,
-                        dropout=spec.model.dropout)
-    result = fit(model, train_seq, val_seq, epochs=epochs or t.epochs, learning_rate=t.learning_rate,
-                 optimizer=t.optimizer, momentum=t.momentum, weight_decay=t.weight_decay,
-                 checkpoint=checkpoint, checkpoint_every=t.checkpoint_every,
-                 checkpoint_minutes=t.checkpoint_minutes, seed=t.seed, metrics=metrics or ())
+    from mlwf_nb.ml.distribute import distribution_scope
+
+    with distribution_scope(t.distribution) as replicas:
+        if replicas > 1:
+            emit("log", level="info", message=f"data-parallel training on {replicas} devices")
+        model = build_model(spec.model.name, tuple(x0.shape[1:]), num_classes, width=spec.model.width,
+                            dropout=spec.model.dropout)
+        result = fit(model, train_seq, val_seq, epochs=epochs or t.epochs, learning_rate=t.learning_rate,
+                     optimizer=t.optimizer, momentum=t.momentum, weight_decay=t.weight_decay,
+                     checkpoint=checkpoint, checkpoint_every=t.checkpoint_every,
+                     checkpoint_minutes=t.checkpoint_minutes, seed=t.seed, metrics=metrics or ())
     return model, result
 
 

@@ -73,6 +73,11 @@ def show_leaderboard(rows: list[dict[str, Any]], objective: str = "objective") -
     """Show an HPO leaderboard (rows best first)."""
     html = "<h4>HPO leaderboard</h4>" + render.leaderboard_html(rows, objective)
     _show(html)
+    from mlwf_nb.widgets.figures import trials_figure
+
+    fig = trials_figure(rows, objective)
+    if fig is not None:
+        show_figure(fig)
     return html
 
 

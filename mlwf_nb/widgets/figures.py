@@ -18,7 +18,7 @@ from mlwf_nb.ml.plots import class_map_rgb, plot_confusion_matrix, plot_history
 
 __all__ = [
     "history_figure", "confusion_figure", "images_figure", "patch_figure", "class_map_rgb",
-    "figure_png",
+    "figure_png", "trials_figure",
 ]
 
 
@@ -74,3 +74,41 @@ def patch_figure(true_color: np.ndarray, false_color: np.ndarray, label_rgb: np.
     return fig
 
 
+
+
+def trials_figure(rows: Sequence[Mapping[str, object]], objective: str = "objective",
+                  max_params: int = 4) -> Figure | None:
+    """HPO trials: the objective against each hyper-parameter (log axis where the values span decades).
+
+    ``rows`` are leaderboard rows (``hp``: values by key path, ``objective``). Choices are
+    drawn at their position in the sorted list of values seen. None when there is nothing to draw.
+    """
+    # monitor rows carry ``hp`` (from trial events); leaderboard.json rows carry ``values``
+    done = [{**r, "hp": r.get("hp") or r.get("values")} for r in rows
+            if isinstance(r.get("objective"), (int, float)) and isinstance(r.get("hp") or r.get("values"), Mapping)]
+    names = sorted({str(k) for r in done for k in r["hp"] if not str(k).startswith("tuner/")})[:max_params]  # type: ignore[attr-defined]
+    if not done or not names:
+        return None
+    fig = Figure(figsize=(3.2 * len(names), 2.8))
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    ys = np.array([float(r["objective"]) for r in done])  # type: ignore[arg-type]
+    best = int(np.argmax(ys))
+    for ax, name in zip(axes, names, strict=True):
+        raw = [r["hp"].get(name) for r in done]  # type: ignore[attr-defined]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+            xs = np.array(raw, dtype=float)
+            if xs.min() > 0 and xs.max() / xs.min() > 100:
+                ax.set_xscale("log")
+        else:
+            labels = sorted({str(v) for v in raw})
+            xs = np.array([labels.index(str(v)) for v in raw], dtype=float)
+            ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
+        ax.scatter(xs, ys, s=18, c="tab:blue", alpha=0.8)
+        ax.scatter(xs[best], ys[best], s=60, facecolors="none", edgecolors="tab:red", label="best")
+        ax.set_xlabel(name, fontsize=8)
+        ax.set_ylabel(objective, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{len(done)} trials", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -76,10 +76,11 @@ class RunMonitor(W.VBox):
         self._map = image_widget()
         self._checkpoints = W.HTML()
         self._leaderboard = W.HTML()
+        self._trials = image_widget()
         self._failures = W.HTML()
         self._error = W.HTML()
         training = W.VBox([W.HBox([self._curves, self._cm]), self._segmentation, self._map])
-        tabs = W.Tab(children=[self._jobs, training, self._checkpoints, self._leaderboard])
+        tabs = W.Tab(children=[self._jobs, training, self._checkpoints, W.VBox([self._leaderboard, self._trials])])
         for i, title in enumerate(["jobs", "training", "checkpoints", "HPO leaderboard"]):
             tabs.set_title(i, title)
         super().__init__(children=[self._status, self._progress, self._error, self._failures, tabs], **kwargs)
@@ -208,7 +209,9 @@ class RunMonitor(W.VBox):
 
     @traitlets.observe("leaderboard")
     def _draw_leaderboard(self, change) -> None:
-        self._leaderboard.value = render.leaderboard_html(change["new"])
+        rows = change["new"]
+        self._leaderboard.value = render.leaderboard_html(rows)
+        self._later("trials", lambda: set_image(self._trials, figures.trials_figure(rows) if rows else None))
 
     @traitlets.observe("confusion")
     def _draw_confusion(self, change) -> None:

@@ -46,6 +46,7 @@ class RunState:
     seqs: list[int] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _by_id: dict[str, str] = field(default_factory=dict, repr=False)  # job id -> Pegasus job name
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs: list[int] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
@@ -87,7 +88,10 @@ class RunState:
             self.finished = True
             return {"state"}
         if kind == "job_state":
-            name = self._job_key(str(ev.get("job") or ev.get("name") or "?"))
+            full, jid = ev.get("name"), ev.get("job")
+            if full and jid:
+                self._by_id.setdefault(str(jid), str(full))
+            name = self._job_key(str(full or jid or "?"))
             entry = self.jobs.setdefault(name, {"state": "unready", "exit_code": None, "tries": 0,
                                                 "step": ev.get("step") or name.rsplit("_", 1)[0]})
             entry["state"] = _norm_state(ev.get("state", ""))
@@ -140,7 +144,7 @@ class RunState:
         """The job table's key for an event's job: Pegasus names are ``<step>_<id>``, events may carry the id."""
         if name in self.jobs:
             return name
-        return next((k for k in self.jobs if k.endswith("_" + name)), name)
+        return self._by_id.get(name, name)  # O(1): a scan of every job per event is quadratic
 
     def apply_jobstate(self, records: list[Any]) -> set[str]:
         """Fold Pegasus ``jobstate.log`` records (``JobStateRecord``) into the job table."""
@@ -150,6 +154,8 @@ class RunState:
             if rec.job == "INTERNAL":
                 continue
             short = rec.job.rsplit("_", 1)[-1]
+            if short != rec.job:
+                self._by_id.setdefault(short, rec.job)
             if short != rec.job and short in self.jobs and rec.job not in self.jobs:
                 self.jobs[rec.job] = self.jobs.pop(short)  # the event's bare id -> Pegasus job name
             entry = self.jobs.setdefault(rec.job, {"state": "unready", "exit_code": None, "tries": 0,

@@ -140,6 +140,11 @@ def _planned(job: Mapping[str, Any], tc: list[dict[str, Any]], site_env: Mapping
     for prof in reversed(layers):
         env.update(prof.get("env") or {})
     uses = job.get("uses") or []
+    for use in uses:  # every file lives inside the run directory: no absolute LFNs, no '..'
+        lfn = str(use.get("lfn", ""))
+        if not lfn or lfn.startswith("/") or ".." in Path(lfn).parts:
+            raise WorkflowError(f"job {job.get('id')!r}: file {lfn!r} would be outside the run directory; "
+                                "LFNs are paths relative to it, without '..'")
     retry = _profile(layers, "dagman", "retry") or _profile(layers, "dagman", "RETRY") \
         or props.get("dagman.retry", 0)
     ckpt = _profile(layers, "pegasus", "checkpoint.time") or props.get("pegasus.checkpoint.time")

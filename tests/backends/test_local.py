@@ -187,3 +187,21 @@ def test_submit_reports_plan_errors_in_process(builder):
     with pytest.raises(WorkflowError, match="not in transformations"):
         LocalBackend().submit(run)
     assert not (run / "executor.pid").exists()
+
+
+@pytest.mark.parametrize("lfn", ["../escape.txt", "/etc/passwd", "work/../../x"])
+def test_files_outside_the_run_directory_are_refused(tmp_path, lfn):
+    from Pegasus.api import File, Job, Transformation, TransformationCatalog, Workflow
+
+    from mlwf_nb.backends.local import read_plan
+    from mlwf_nb.errors import WorkflowError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    tc = TransformationCatalog().add_transformations(Transformation("sh", site="local", pfn="/bin/sh",
+                                                                    is_stageable=False))
+    tc.write(str(run / "transformations.yml"))
+    wf = Workflow("w").add_jobs(Job("sh").add_args("-c", "true").add_outputs(File(lfn)))
+    wf.write(str(run / "workflow.yml"))
+    with pytest.raises(WorkflowError, match="outside the run directory"):
+        read_plan(run, with_stage_in=False)

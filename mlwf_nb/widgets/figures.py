@@ -71,6 +71,7 @@ def patch_figure(true_color: np.ndarray, false_color: np.ndarray, label_rgb: np.
     fig = images_figure(panels, titles, cols=3, size=2.6)
     if title:
         fig.suptitle(title, fontsize=9)
+        fig.tight_layout(rect=(0, 0, 1, 0.92))  # room for the title above the panel titles
     return fig
 
 

@@ -176,12 +176,12 @@ class JobStateReader:
         self.path = Path(path)
         self.offset = offset
 
-    def poll(self) -> list[JobStateRecord]:
-        """Return the records appended since the last call (never blocks)."""
+    def poll(self, max_bytes: int = -1) -> list[JobStateRecord]:
+        """Return the records appended since the last call (never blocks); at most ``max_bytes`` read."""
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
-                chunk = fh.read()
+                chunk = fh.read(max_bytes)
         except FileNotFoundError:
             return []
         end = chunk.rfind(b"\n")

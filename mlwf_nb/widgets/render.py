@@ -52,13 +52,25 @@ def status_line(state: str, totals: Mapping[str, Any], n_events: int = 0) -> str
             f"<small>{n_events} events</small></div>")
 
 
-def jobs_html(jobs: Mapping[str, Mapping[str, Any]]) -> str:
-    """The job table: name, step, state, exit code, tries."""
+def jobs_html(jobs: Mapping[str, Mapping[str, Any]], limit: int = 200) -> str:
+    """The job table: name, step, state, exit code, tries.
+
+    A workflow of thousands of jobs shows failed and running jobs first, then the
+    others, up to ``limit`` rows, and says how many were left out (the counts per
+    state are in the status line).
+    """
     if not jobs:
         return "<i>no jobs yet</i>"
-    rows = [(_e(n), _e(j.get("step", "")), _badge(str(j.get("state", ""))), _e(j.get("exit_code", "")),
-             _e(j.get("tries", ""))) for n, j in jobs.items()]
-    return table_html(["job", "step", "state", "exit", "tries"], rows, raw=(0, 1, 2, 3, 4))
+    order = {"failed": 0, "running": 1, "queued": 1, "post": 1}
+    names = list(jobs)
+    if len(names) > limit:
+        names = sorted(names, key=lambda n: order.get(str(jobs[n].get("state", "")), 2))[:limit]
+    rows = [(_e(n), _e(jobs[n].get("step", "")), _badge(str(jobs[n].get("state", ""))),
+             _e(jobs[n].get("exit_code", "")), _e(jobs[n].get("tries", ""))) for n in names]
+    html = table_html(["job", "step", "state", "exit", "tries"], rows, raw=(0, 1, 2, 3, 4))
+    if len(jobs) > len(names):
+        html += f"<small>{len(jobs) - len(names)} more jobs not listed</small>"
+    return html
 
 
 def progress_html(percent: float, width_px: int = 300) -> str:

@@ -240,8 +240,8 @@ class RunFollower:
         return not self.alive
 
     def _read(self) -> tuple[list[dict[str, Any]], list[Any]]:
-        records = self._jobstate.poll() if self._jobstate is not None else []
-        return self._events.poll(), records
+        records = self._jobstate.poll(max_bytes=READ_BYTES) if self._jobstate is not None else []
+        return self._events.poll(max_bytes=READ_BYTES), records
 
     def _loop(self) -> None:
         pending_e: list[dict[str, Any]] = []
@@ -251,7 +251,10 @@ class RunFollower:
         done = False
         try:
             while not self._stop.is_set():
-                events, records = self._read()
+                # replaying a long run: read no further until the batch in hand is handed over, so
+                # memory stays bounded (about MAX_PENDING events) whatever the file's length
+                full = len(pending_e) + len(pending_r) >= MAX_PENDING
+                events, records = ([], []) if full else self._read()
                 pending_e += events
                 pending_r += records
                 done = done or any(e.get("type") == "run_finished" for e in events)
@@ -275,6 +278,12 @@ class RunFollower:
             self.error = err
         finally:
             self.finished.set()
+
+
+MAX_PENDING = 20_000
+"""Events (plus jobstate records) a follower holds before handing them over."""
+READ_BYTES = 1 << 20
+"""Bytes read from each file per poll."""
 
 
 def _resolve(run_dir: Path | None, path: Any) -> Path:

@@ -131,7 +131,7 @@ SITE_PRESETS: dict[str, SitePreset] = {
     "condorpool": SitePreset(
         "condorpool", "HTCondor pool, no shared filesystem: vanilla universe, condorio file transfer",
         "condorio", style="condor",
-        profiles=((Namespace.CONDOR, "universe", "vanilla"),)),
+        profiles=((Namespace.CONDOR, "universe", "vanilla"), (Namespace.CONDOR, "+WantIOProxy", "true"))),
     "sharedfs": SitePreset(
         "sharedfs", "campus cluster with a shared filesystem: SLURM (or $MLWF_BATCH_SCHEDULER) via "
         "HTCondor glite/BOSCO from the login node; scratch <run>/scratch or $MLWF_SHARED_SCRATCH",
@@ -140,7 +140,7 @@ SITE_PRESETS: dict[str, SitePreset] = {
     "gpus": SitePreset(
         "gpus", "HTCondor pool with GPU slots: condorpool + request_gpus / pegasus gpus",
         "condorio", style="condor", gpus=True,
-        profiles=((Namespace.CONDOR, "universe", "vanilla"),)),
+        profiles=((Namespace.CONDOR, "universe", "vanilla"), (Namespace.CONDOR, "+WantIOProxy", "true"))),
 }
 
 

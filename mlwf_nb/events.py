@@ -60,6 +60,10 @@ def emit(type: str, **fields: Any) -> dict[str, Any]:
         raise ValueError(f"unknown event type {type!r}; expected one of {sorted(EVENT_TYPES)}")
     event: dict[str, Any] = {"v": EVENT_VERSION, "ts": round(time.time(), 3),
                              "job": os.environ.get(ENV_JOB, ""), "type": type, **fields}
+    if os.environ.get("_CONDOR_CHIRP_CONFIG"):  # an HTCondor job: progress also as a job attribute
+        from mlwf_nb import chirp
+
+        chirp.publish(event)
     target = os.environ.get(ENV_EVENTS)
     if target:
         fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

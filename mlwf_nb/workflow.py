@@ -106,6 +106,13 @@ def _job(node: JobNode, files: dict[str, File], execution: Any, job_id: str, run
                                                 job_id=f"{sdef.transformation}_{job_id}" if remote else None,
                                                 run_dir=run_dir if remote else None):
         job.add_profiles(ns, key=key, value=value)
+    preset = catalogs.SITE_PRESETS.get(execution.site)
+    if remote and preset is not None and not preset.shared_filesystem:
+        # no shared filesystem (condorio): the job's events file is an output staged back into the run
+        # directory when the job ends (chirp carries live progress meanwhile, see mlwf_nb.chirp)
+        events = f"jobs/{sdef.transformation}_{job_id}/events.jsonl"
+        job.add_outputs(File(events), stage_out=True, register_replica=False)
+        job.add_env(MLWF_EVENTS=events, MLWF_JOB=job_id)
     return job
 
 

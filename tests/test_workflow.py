@@ -98,3 +98,17 @@ def test_cluster_size_bundles_short_fan_out_jobs_for_pegasus(tmp_path, dataset_d
     assert "clusters.size" not in tc["train"].get("profiles", {}).get("pegasus", {})
     cmd = planner_command(run, plan="pegasus-plan")
     assert "horizontal" in " ".join(cmd)
+
+
+def test_condorio_jobs_stage_their_events_file_back(tmp_path, dataset_dir):
+    run = write_run_dir(_spec("tiny", dataset_dir, "execution.backend=pegasus", "execution.site=condorpool"),
+                        tmp_path / "run")
+    _, jobs = _jobs(run)
+    (train,) = [j for j in jobs.values() if j["name"] == "train"]
+    events = f"jobs/train_{train['id']}/events.jsonl"
+    uses = {u["lfn"]: u for u in train["uses"]}
+    assert uses[events]["type"] == "output" and uses[events]["stageOut"] is True
+    assert train["profiles"]["env"]["MLWF_EVENTS"] == events
+    local = write_run_dir(_spec("tiny", dataset_dir), tmp_path / "local")
+    _, ljobs = _jobs(local)
+    assert not any(u["lfn"].startswith("jobs/") for j in ljobs.values() for u in j["uses"])

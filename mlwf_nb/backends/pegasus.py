@@ -158,6 +158,10 @@ def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
+CHIRP_INTERVAL = 10.0
+"""Seconds between two ``condor_q`` reads of the jobs' published progress."""
+
+
 class PegasusRelay:
     """Relays a submit directory's jobstate.log and the jobs' event files into ``<run>/events.jsonl``.
 
@@ -179,6 +183,8 @@ class PegasusRelay:
         self._last: dict[str, tuple[str, int]] = {k: tuple(v) for k, v in state.get("last", {}).items()}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._chirp_at = -1e9
+        self._chirp_seen: dict[str, Any] = {}
 
     def _load_state(self) -> dict[str, Any]:
         try:
@@ -252,7 +258,38 @@ class PegasusRelay:
                     continue
                 n += self._job_event(w, rec)
             n += self._relay_jobs(w)
+            n += self._relay_chirp(w)
         self._save_state()
+        return n
+
+    def _relay_chirp(self, w: EventWriter) -> int:
+        """Progress that running jobs published as HTCondor job attributes (see :mod:`mlwf_nb.chirp`)."""
+        from mlwf_nb import chirp
+
+        now = time.monotonic()
+        if now - self._chirp_at < CHIRP_INTERVAL:
+            return 0
+        self._chirp_at = now
+        running: dict[int, str] = {}
+        for job, recs in self._records.items():
+            last = recs[-1]
+            if last.state in ("SUBMIT", "EXECUTE") and last.condor_id:
+                try:
+                    running[int(float(last.condor_id))] = job
+                except ValueError:
+                    continue
+        seen = self._chirp_seen
+        n = 0
+        for cluster, event in chirp.read_attributes(sorted(running)).items():
+            job = running[cluster]
+            key = (event.get("ts"), event.get("type"), event.get("epoch"))
+            if seen.get(job) == key:
+                continue
+            seen[job] = key
+            _, jid = map_job_name(job)
+            w.write({**{k: v for k, v in event.items() if k not in ("v", "seq")},
+                     "job": event.get("job") or jid or job, "name": job, "via": "chirp"})
+            n += 1
         return n
 
     def _relay_jobs(self, w: EventWriter) -> int:

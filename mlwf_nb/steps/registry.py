@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import importlib
 import inspect
+import os
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -196,6 +197,10 @@ def run_step(name: str, argv: Sequence[str]) -> Any:
     """Parse ``argv`` for step ``name`` and call it (what a Pegasus job runs)."""
     sdef = get_step(name)
     args = vars(build_parser(sdef).parse_args(list(argv)))
+    events = os.environ.get("MLWF_EVENTS")
+    if events:  # a declared output under condorio: it must exist even if the step emits nothing
+        Path(events).parent.mkdir(parents=True, exist_ok=True)
+        Path(events).touch()
     if sdef.spec_param:
         from mlwf_nb.spec import load_spec
 

@@ -265,4 +265,7 @@ def _run_fit(model: keras.Model, train_data: Any, val_data: Any, **kwargs: Any) 
         x, y = train_data
         model.fit(x, y, batch_size=batch_size, shuffle=True, validation_data=val_data, **kwargs)
     else:
-        model.fit(train_data, validation_data=val_data, **kwargs)
+        # A PyDataset orders its own batches (ShardSequence shuffles by seed and epoch). Keras's fit would
+        # otherwise also shuffle the batch order from its global RNG, which a resumed process cannot
+        # reproduce: the resumed run then saw its epochs in another order than the uninterrupted one.
+        model.fit(train_data, validation_data=val_data, shuffle=False, **kwargs)

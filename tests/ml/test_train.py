@@ -195,3 +195,28 @@ def test_resume_with_dropout_matches_an_uninterrupted_run(tmp_path):
     resumed = fit(model(), (x, y), epochs=3, learning_rate=1e-2, checkpoint=tmp_path / "b.keras", batch_size=32)
     assert resumed["resumed_from_epoch"] == 1
     assert resumed["history"]["loss"] == whole["history"]["loss"]
+
+
+def test_resume_through_a_py_dataset_matches_an_uninterrupted_run(tmp_path):
+    """The batches' order belongs to the dataset, not to Keras's global RNG (a restart would change it)."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 255, (128, 16, 16, 4)).astype("float32")
+    y = rng.integers(0, 5, 128).astype("int32")
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return build_model("small_cnn", (16, 16, 4), 5, width=8, dropout=0.0)
+
+    whole = fit(model(), Batches(), epochs=3, learning_rate=1e-2, optimizer="sgd", checkpoint=tmp_path / "a.keras")
+    fit(model(), Batches(), epochs=1, learning_rate=1e-2, optimizer="sgd", checkpoint=tmp_path / "b.keras")
+    resumed = fit(model(), Batches(), epochs=3, learning_rate=1e-2, optimizer="sgd",
+                  checkpoint=tmp_path / "b.keras")
+    assert resumed["resumed_from_epoch"] == 1
+    assert resumed["history"]["loss"] == whole["history"]["loss"]

@@ -153,10 +153,6 @@ def test_sigterm_and_sigkills_resume_from_last_good_checkpoint(killed):
     assert not temps, temps  # the temps of the save killed mid-write were removed by the next save
 
 
-@pytest.mark.xfail(strict=True, reason="open: after SIGTERM + three SIGKILLs the land-cover run ends within "
-                   "~0.08 val_accuracy of the uninterrupted one, not equal. In-process resume is exact now "
-                   "(tests/ml/test_train.py::test_resume_with_dropout_matches_an_uninterrupted_run: dropout "
-                   "streams were the cause there); the remaining difference in the multi-kill run is unexplained")
 def test_killed_run_ends_like_the_uninterrupted_one(killed, baseline):
     run, _ = killed
     assert run.state == "Success" and baseline.state == "Success"

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from mlwf_nb.safety import file_mode
 
-__all__ = ["atomic_path", "atomic_open", "write_json", "read_json", "write_text", "ensure_dir"]
+__all__ = ["atomic_path", "atomic_open", "write_json", "read_json", "write_text", "ensure_dir", "read_appended"]
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
@@ -81,3 +81,22 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def read_appended(path: str | os.PathLike[str], offset: int, max_bytes: int = -1) -> tuple[bytes, int]:
+    """The whole lines appended to a log since byte ``offset``, and the offset after them.
+
+    A partial last line (a writer still writing it) is left for the next call; a missing
+    file reads as nothing. Followers of append-only logs (events, jobstate) use this and
+    never re-read what they have seen.
+    """
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read(max_bytes)
+    except FileNotFoundError:
+        return b"", offset
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return b"", offset
+    return chunk[: end + 1], offset + end + 1

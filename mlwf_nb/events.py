@@ -144,18 +144,11 @@ class EventReader:
 
     def poll(self, max_bytes: int = 8 << 20) -> list[dict[str, Any]]:
         """Return the events appended since the last call (possibly none)."""
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                chunk = fh.read(max_bytes)
-        except FileNotFoundError:
-            return []
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return []
-        self.offset += end + 1
+        from mlwf_nb._io import read_appended
+
+        chunk, self.offset = read_appended(self.path, self.offset, max_bytes)
         events = []
-        for raw in chunk[: end + 1].splitlines():
+        for raw in chunk.splitlines():
             if raw.strip():
                 try:
                     events.append(json.loads(raw))

@@ -178,17 +178,10 @@ class JobStateReader:
 
     def poll(self, max_bytes: int = -1) -> list[JobStateRecord]:
         """Return the records appended since the last call (never blocks); at most ``max_bytes`` read."""
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                chunk = fh.read(max_bytes)
-        except FileNotFoundError:
-            return []
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return []
-        self.offset += end + 1
-        return _parse_text(chunk[: end + 1].decode("utf-8", errors="replace"))
+        from mlwf_nb._io import read_appended
+
+        chunk, self.offset = read_appended(self.path, self.offset, max_bytes)
+        return _parse_text(chunk.decode("utf-8", errors="replace")) if chunk else []
 
 
 class JobStateWriter:

@@ -15,8 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from Pegasus.api import Job, Transformation, TransformationCatalog, Workflow
-
+from benchmarks._workflows import wide, write_run
 from mlwf_nb.backends._executor import Executor
 from mlwf_nb.backends.jobstate import parse_jobstate
 from mlwf_nb.backends.local import LocalBackend
@@ -27,20 +26,8 @@ REPEATS = 3
 
 
 def _write_run(root: Path, n: int) -> Path:
-    root.mkdir(parents=True)
-    tr = Transformation("noop", site="local", pfn="/bin/true", is_stageable=False)
-    tc = TransformationCatalog()
-    tc.add_transformations(tr)
-    wf = Workflow("noop")
-    wf.add_jobs(*[Job(tr) for _ in range(n)])
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        wf.write("workflow.yml")
-        tc.write("transformations.yml")
-    finally:
-        os.chdir(cwd)
-    return root
+    """A run directory of ``n`` independent ``/bin/true`` jobs (the shared benchmark workflow writer)."""
+    return write_run(root, *wide(n))
 
 
 def _bare_pool(n: int, width: int) -> float:

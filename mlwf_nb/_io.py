@@ -88,12 +88,15 @@ def read_appended(path: str | os.PathLike[str], offset: int, max_bytes: int = -1
 
     A partial last line (a writer still writing it) is left for the next call; a missing
     file reads as nothing. Followers of append-only logs (events, jobstate) use this and
-    never re-read what they have seen.
+    never re-read what they have seen. ``max_bytes`` bounds the read, except that a
+    single line longer than it is read whole (else the follower would never get past it).
     """
     try:
         with open(path, "rb") as fh:
             fh.seek(offset)
             chunk = fh.read(max_bytes)
+            if max_bytes > 0 and len(chunk) == max_bytes and b"\n" not in chunk:
+                chunk += fh.readline()
     except FileNotFoundError:
         return b"", offset
     end = chunk.rfind(b"\n")

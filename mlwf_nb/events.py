@@ -147,14 +147,27 @@ class EventReader:
         from mlwf_nb._io import read_appended
 
         chunk, self.offset = read_appended(self.path, self.offset, max_bytes)
-        events = []
-        for raw in chunk.splitlines():
-            if raw.strip():
-                try:
-                    events.append(json.loads(raw))
-                except ValueError:
-                    continue
-        return events
+        return _parse_lines(chunk)
+
+
+def _parse_lines(chunk: bytes) -> list[Any]:
+    """The JSON value of every non-blank line; lines that do not parse are skipped."""
+    lines = [raw for raw in chunk.splitlines() if raw.strip()]
+    if not lines:
+        return []
+    try:  # the whole chunk as one JSON array: a third of the time of a json.loads a line
+        batch = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:
+        batch = None
+    if isinstance(batch, list) and len(batch) == len(lines) and all(isinstance(e, dict) for e in batch):
+        return batch
+    events = []  # some line is not an event (torn, corrupt): parse line by line and skip those
+    for raw in lines:
+        try:
+            events.append(json.loads(raw))
+        except ValueError:
+            continue
+    return events
 
 
 def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:

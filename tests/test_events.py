@@ -50,6 +50,9 @@ def test_read_appended_returns_whole_lines_and_the_new_offset(tmp_path):
     assert (chunk, offset) == (b"a\nb\n", 4)
     assert read_appended(path, offset) == (b"", 4)
     assert read_appended(path, 0, max_bytes=3) == (b"a\n", 2)
+    path.write_bytes(b"long line\nx\npartial")
+    assert read_appended(path, 0, max_bytes=4) == (b"long line\n", 10)  # a line longer than max_bytes: whole
+    assert read_appended(path, 12, max_bytes=4) == (b"", 12)  # still being written
 
 
 def test_emit_appends_to_the_job_file_named_by_the_environment(tmp_path, monkeypatch):

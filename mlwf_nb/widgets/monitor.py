@@ -6,8 +6,9 @@ matrix for ``artifact{kind: "confusion_matrix"}``, Dice/IoU for
 ``artifact{kind: "segmentation"}`` and the image of the last ``artifact{kind: "map"}``.
 
 A :class:`~mlwf_nb.widgets.runstate.RunFollower` thread tails ``events.jsonl``
-and ``jobstate.log`` and hands batches over at most ``max_rate`` times a
-second; the widget folds them into a :class:`RunState` and sets traits, whose
+and ``jobstate.log`` and folds what it reads into a :class:`RunState` at once
+(a read at a time, so a long replay holds no backlog of events); at most
+``max_rate`` times a second the widget sets traits from that state, and their
 observers redraw. A new monitor on the same directory (after a kernel restart)
 replays the files from the start, so it shows the whole history, each event
 once and in order. The kernel is never blocked, except by :meth:`RunMonitor.wait`,
@@ -67,6 +68,8 @@ class RunMonitor(W.VBox):
         self._run: Any = None
         self._follower: RunFollower | None = None
         self.run_state = RunState()
+        self._dirty: set[str] = set()  # parts folded in since the last push
+        self._failed_shown: tuple[tuple[str, ...], bool] | None = None
         self._status = W.HTML()
         self._progress = W.FloatProgress(min=0, max=100, description="progress")
         self._jobs = W.HTML()
@@ -95,12 +98,15 @@ class RunMonitor(W.VBox):
         path = Path(getattr(self._run, "dir", run))
         with self._lock:
             self.run_state = RunState(run_dir=path)
+            self._dirty = set()
+            self._failed_shown = None
         self.finished = False
         self.run_dir = str(path)
         events_path = getattr(self._run, "events_path", None)
         status_fn = (lambda: self._run.state) if self._run is not None else None
-        self._follower = RunFollower(path, self._on_batch, events_path=events_path, status_fn=status_fn,
-                                     poll_interval=self.poll_interval, min_interval=1.0 / self.max_rate)
+        self._follower = RunFollower(path, self._on_batch, fold=self._fold, events_path=events_path,
+                                     status_fn=status_fn, poll_interval=self.poll_interval,
+                                     min_interval=1.0 / self.max_rate)
         if start:
             self._follower.start()
         return self
@@ -120,9 +126,15 @@ class RunMonitor(W.VBox):
         """The ``seq`` of every event shown, in the order applied."""
         return list(self.run_state.seqs)
 
+    def _fold(self, events: list[dict[str, Any]], records: list[Any]) -> None:
+        """Fold what the follower just read into the run state; drawn at the next :meth:`_on_batch`."""
+        with self._lock:
+            self._dirty |= self.run_state.apply(events) | self.run_state.apply_jobstate(records)
+
     def _on_batch(self, events: list[dict[str, Any]], records: list[Any]) -> None:
         with self._lock:
-            changed = self.run_state.apply(events) | self.run_state.apply_jobstate(records)
+            changed = self._dirty | self.run_state.apply(events) | self.run_state.apply_jobstate(records)
+            self._dirty = set()
             if changed:
                 self._push(changed)
 
@@ -156,8 +168,12 @@ class RunMonitor(W.VBox):
                 self.segmentation = dict(rs.segmentation)
             if "maps" in changed:
                 self.maps = list(rs.maps)
-            if ("jobs" in changed and any(j["state"] == "failed" for j in rs.jobs.values())) or rs.finished:
-                self.failures = self._failures_now()
+            if "jobs" in changed or rs.finished:
+                failed = tuple(k for k, v in rs.jobs.items() if v["state"] == "failed")
+                # the backend is asked again only when the failed jobs (or finished) change
+                if (failed or rs.finished) and (failed, rs.finished) != self._failed_shown:
+                    self._failed_shown = (failed, rs.finished)
+                    self.failures = self._failures_now(list(failed))
             self.state = rs.state
             self.finished = rs.finished
             self.updates += 1
@@ -168,17 +184,22 @@ class RunMonitor(W.VBox):
         except (MlwfError, OSError):
             return "max"
 
-    def _failures_now(self) -> list[dict[str, Any]]:
-        jobs = {k: dict(v) for k, v in self.run_state.jobs.items()}
-        failed = [k for k, v in jobs.items() if v.get("state") == "failed"]
-        if self._run is not None:
+    def _failures_now(self, failed: list[str]) -> list[dict[str, Any]]:
+        """Failed jobs with the backend's details (stderr tail); ``failed``: those the run state has.
+
+        The backend's status (a parse of the whole jobstate.log) is asked only when
+        there is something to report: a failed job, or a run that did not succeed.
+        """
+        rs = self.run_state
+        jobs: dict[str, Any] = {}
+        if self._run is not None and (failed or (rs.finished and rs.state != "Success")):
             try:
                 m = self._run.status().get("mlwf", {})
             except (MlwfError, OSError):
                 m = {}
-            jobs.update(m.get("jobs", {}))
             failed = list(m.get("failed_jobs", failed))
-        return [{"job": n, **jobs.get(n, {})} for n in failed]
+            jobs = m.get("jobs", {})
+        return [{"job": n, **rs.jobs.get(n, {}), **jobs.get(n, {})} for n in failed]
 
     # -- rendering (observers; data -> render functions -> child widgets) ------------------
     @traitlets.observe("state", "jobs", "events_seen")

@@ -9,17 +9,18 @@ widget wires the two to traits; tests and scripts can use them directly.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from mlwf_nb._io import read_json
 from mlwf_nb.events import EventReader
 
-__all__ = ["RunState", "RunFollower", "read_image", "JOB_STATES", "FINAL_STATES"]
+__all__ = ["RunState", "RunFollower", "RunLengthList", "read_image", "JOB_STATES", "FINAL_STATES"]
 
 FINAL_STATES = frozenset({"Success", "Failure", "Cancelled", "Lost"})
 JOB_STATES = ("unready", "ready", "pre", "queued", "running", "post", "succeeded", "failed")
@@ -36,15 +37,89 @@ _JOBSTATE = {
 
 def _norm_state(state: str) -> str:
     s = str(state)
-    return _JOBSTATE.get(s.upper(), s.lower())
+    return _JOBSTATE.get(s) or _JOBSTATE.get(s.upper(), s.lower())
+
+
+T = TypeVar("T")
+
+
+class RunLengthList(Sequence[T], Generic[T]):
+    """An append-only list kept as runs of values, not one entry a value.
+
+    With ``step=1``, consecutive integers (1, 2, 3, ...) take one entry; with
+    ``step=0``, repeats of one value do. :class:`RunState` keeps the ``seq`` and
+    the type of every event it applied in two of these, so a replay of a long run
+    holds a few runs, not an object an event. Reads like a list (``len``,
+    indexing, iteration, ``==`` with a list).
+    """
+
+    __slots__ = ("_firsts", "_len", "_offsets", "_step")
+
+    def __init__(self, items: Sequence[T] = (), *, step: int = 0) -> None:
+        self._firsts: list[Any] = []  # first value of each run
+        self._offsets: list[int] = []  # index of each run's first value
+        self._len = 0
+        self._step = step
+        for item in items:
+            self.append(item)
+
+    def append(self, value: T) -> None:
+        """Add ``value`` at the end (extends the last run when it continues it)."""
+        if self._firsts:
+            first = self._firsts[-1]
+            nxt = first + (self._len - self._offsets[-1]) * self._step if self._step else first
+            if type(value) is type(first) and value == nxt:
+                self._len += 1
+                return
+        self._firsts.append(value)
+        self._offsets.append(self._len)
+        self._len += 1
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        i = index + self._len if index < 0 else index
+        if not 0 <= i < self._len:
+            raise IndexError("RunLengthList index out of range")
+        run = bisect.bisect_right(self._offsets, i) - 1
+        first = self._firsts[run]
+        return first + (i - self._offsets[run]) * self._step if self._step else first  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[T]:
+        ends = [*self._offsets[1:], self._len] if self._firsts else []
+        for first, start, end in zip(self._firsts, self._offsets, ends, strict=True):
+            if self._step:
+                yield from range(first, first + (end - start) * self._step, self._step)  # type: ignore[misc]
+            else:
+                for _ in range(end - start):
+                    yield first
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunLengthList | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 @dataclass
 class RunState:
     """Plain-data summary of everything seen so far in a run directory."""
 
-    seqs: list[int] = field(default_factory=list)
-    types: list[str] = field(default_factory=list)
+    seqs: RunLengthList[int] = field(default_factory=lambda: RunLengthList(step=1))  # of every event applied
+    types: RunLengthList[str] = field(default_factory=RunLengthList)  # of every event applied
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     _by_id: dict[str, str] = field(default_factory=dict, repr=False)  # job id -> Pegasus job name
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -73,7 +148,9 @@ class RunState:
                 last = seq
                 self.seqs.append(seq)
             self.types.append(str(ev.get("type")))
-            changed |= self._one(ev)
+            part = self._one(ev)
+            if part:
+                changed.update(part)
         if changed:
             changed.add("events")
         return changed
@@ -92,8 +169,10 @@ class RunState:
             if full and jid:
                 self._by_id.setdefault(str(jid), str(full))
             name = self._job_key(str(full or jid or "?"))
-            entry = self.jobs.setdefault(name, {"state": "unready", "exit_code": None, "tries": 0,
-                                                "step": ev.get("step") or name.rsplit("_", 1)[0]})
+            entry = self.jobs.get(name)
+            if entry is None:
+                entry = self.jobs[name] = {"state": "unready", "exit_code": None, "tries": 0,
+                                           "step": ev.get("step") or name.rsplit("_", 1)[0]}
             entry["state"] = _norm_state(ev.get("state", ""))
             if ev.get("exit_code") is not None:
                 entry["exit_code"] = ev.get("exit_code")
@@ -149,17 +228,21 @@ class RunState:
     def apply_jobstate(self, records: list[Any]) -> set[str]:
         """Fold Pegasus ``jobstate.log`` records (``JobStateRecord``) into the job table."""
         changed = False
+        jobs = self.jobs
         for rec in records:
             self.jobstate_lines += 1
-            if rec.job == "INTERNAL":
+            job = rec.job
+            if job == "INTERNAL":
                 continue
-            short = rec.job.rsplit("_", 1)[-1]
-            if short != rec.job:
-                self._by_id.setdefault(short, rec.job)
-            if short != rec.job and short in self.jobs and rec.job not in self.jobs:
-                self.jobs[rec.job] = self.jobs.pop(short)  # the event's bare id -> Pegasus job name
-            entry = self.jobs.setdefault(rec.job, {"state": "unready", "exit_code": None, "tries": 0,
-                                                   "step": rec.job.rsplit("_", 1)[0]})
+            step, sep, short = job.rpartition("_")
+            if sep:
+                self._by_id.setdefault(short, job)
+            entry = jobs.get(job)
+            if entry is None:  # the job's first record
+                entry = jobs.pop(short, None) if sep else None  # the event's bare id -> Pegasus job name
+                if entry is None:
+                    entry = {"state": "unready", "exit_code": None, "tries": 0, "step": step if sep else job}
+                jobs[job] = entry
             entry["state"] = _norm_state(rec.state)
             if rec.state == "SUBMIT":
                 entry["tries"] = int(entry.get("tries") or 0) + 1
@@ -191,17 +274,27 @@ class RunFollower:
     """Tail ``events.jsonl`` (and ``jobstate.log``) of a run directory from a daemon thread.
 
     Every ``poll_interval`` seconds the thread reads what was appended (never
-    re-reading: byte offsets) and queues it; at most once every ``min_interval``
-    seconds it hands the queued batch to ``callback(events, jobstate_records)``.
+    re-reading: byte offsets; a backlog is read on without pausing, ``READ_BYTES``
+    at a time) and queues it; at most once every ``min_interval`` seconds it
+    hands the queued batch to ``callback(events, jobstate_records)``.
+
+    With ``fold``, nothing is queued: each read goes to ``fold(events, records)``
+    as soon as it is read, and ``callback([], [])`` still comes at most once every
+    ``min_interval`` seconds after something was folded (the moment to redraw).
+    Replaying a long run then holds one read at a time, and is not slowed down by
+    the redraw rate.
+
     It stops by itself after ``run_finished`` (or when ``status_fn`` reports a
     final state and nothing new arrives), or when :meth:`stop` is called.
     """
 
     def __init__(self, run_dir: str | Path, callback: Callable[[list[dict[str, Any]], list[Any]], None], *,
+                 fold: Callable[[list[dict[str, Any]], list[Any]], None] | None = None,
                  events_path: str | Path | None = None, status_fn: Callable[[], str] | None = None,
                  poll_interval: float = 0.1, min_interval: float = 0.25, status_every: float = 2.0) -> None:
         self.run_dir = Path(run_dir)
         self.callback = callback
+        self.fold = fold
         self.status_fn = status_fn
         self.poll_interval = poll_interval
         self.min_interval = min_interval
@@ -246,34 +339,47 @@ class RunFollower:
     def _loop(self) -> None:
         pending_e: list[dict[str, Any]] = []
         pending_r: list[Any] = []
+        folded = False  # fold mode: something was folded since the last callback
         last_flush = 0.0
         last_status = time.monotonic()
         done = False
-        try:
-            while not self._stop.is_set():
-                # replaying a long run: read no further until the batch in hand is handed over, so
-                # memory stays bounded (about MAX_PENDING events) whatever the file's length
-                full = len(pending_e) + len(pending_r) >= MAX_PENDING
-                events, records = ([], []) if full else self._read()
+
+        def take(events: list[dict[str, Any]], records: list[Any]) -> None:
+            nonlocal pending_e, pending_r, folded
+            if not (events or records):
+                return
+            if self.fold is not None:
+                self.fold(events, records)
+                folded = True
+            else:
                 pending_e += events
                 pending_r += records
+
+        try:
+            while not self._stop.is_set():
+                # without fold, replaying a long run: read no further until the batch in hand is handed
+                # over, so memory stays bounded (about MAX_PENDING events) whatever the file's length
+                full = len(pending_e) + len(pending_r) >= MAX_PENDING
+                events, records = ([], []) if full else self._read()
+                got = bool(events or records)
                 done = done or any(e.get("type") == "run_finished" for e in events)
+                take(events, records)
                 now = time.monotonic()
-                if not done and not events and self.status_fn and now - last_status > self.status_every:
+                if not done and not got and self.status_fn and now - last_status > self.status_every:
                     last_status = now
                     done = self.status_fn() in FINAL_STATES
                     if done:
-                        more_e, more_r = self._read()
-                        pending_e += more_e
-                        pending_r += more_r
-                if (pending_e or pending_r) and (done or now - last_flush >= self.min_interval):
+                        take(*self._read())
+                if (pending_e or pending_r or folded) and (done or now - last_flush >= self.min_interval):
                     self.callback(pending_e, pending_r)
                     self.batches += 1
                     pending_e, pending_r = [], []
+                    folded = False
                     last_flush = now
                 if done:
                     break
-                self._stop.wait(self.poll_interval)
+                if full or not got:  # caught up (or holding a full batch): wait for more
+                    self._stop.wait(self.poll_interval)
         except BaseException as err:
             self.error = err
         finally:
@@ -281,9 +387,9 @@ class RunFollower:
 
 
 MAX_PENDING = 20_000
-"""Events (plus jobstate records) a follower holds before handing them over."""
-READ_BYTES = 1 << 20
-"""Bytes read from each file per poll."""
+"""Events (plus jobstate records) a follower without ``fold`` holds before handing them over."""
+READ_BYTES = 256 << 10
+"""Bytes read from each file per poll (what is parsed at a time: about 2,000 events, 5,000 records)."""
 
 
 def _resolve(run_dir: Path | None, path: Any) -> Path:

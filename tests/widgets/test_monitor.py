@@ -7,6 +7,7 @@ import threading
 import time
 
 from mlwf_nb.widgets import RunMonitor, RunState
+from mlwf_nb.widgets.runstate import RunLengthList
 
 
 def _events(n_epochs: int = 4) -> list[dict]:
@@ -110,3 +111,56 @@ def test_run_state_skips_repeated_seq():
     rs.apply([{"seq": 1, "type": "run_started"}, {"seq": 2, "type": "epoch", "epoch": 1, "metrics": {"loss": 1}}])
     rs.apply([{"seq": 2, "type": "epoch", "epoch": 1, "metrics": {"loss": 1}}])
     assert rs.seqs == [1, 2] and rs.history == {"loss": [1.0]}
+
+
+def test_run_length_list_reads_like_the_list_it_stands_for():
+    seqs, types = RunLengthList(step=1), RunLengthList()
+    ref_s, ref_t = [1, 2, 3, 7, 8, 2, 3], ["a", "a", "b", "a", "a", "a", "c"]
+    for s, t in zip(ref_s, ref_t, strict=True):
+        seqs.append(s)
+        types.append(t)
+    assert seqs == ref_s and list(seqs) == ref_s and types == ref_t and len(types) == 7
+    assert [seqs[i] for i in range(-7, 7)] == ref_s * 2 and seqs[2:5] == [3, 7, 8]
+    assert (len(seqs._firsts), len(types._firsts)) == (3, 4)  # runs, not items
+    assert RunLengthList(range(1, 100_001), step=1)._firsts == [1] and not RunLengthList()
+
+
+class _FakeRun:
+    """The parts of a Run the monitor uses; counts the (costly) status() calls."""
+
+    def __init__(self, path):
+        self.dir, self.events_path, self.status_calls = path, path / "events.jsonl", 0
+
+    def status(self):
+        self.status_calls += 1
+        return {"mlwf": {"state": "Success", "jobs": {}, "failed_jobs": []}}
+
+    @property
+    def state(self):
+        return "Success"
+
+
+def test_long_replay_folds_every_event_at_the_update_rate_and_a_success_asks_no_status(tmp_path):
+    n_jobs = 3000  # 21,000 lines a file: many bounded reads, few updates
+    states = ("SUBMIT", "EXECUTE", "JOB_TERMINATED", "JOB_SUCCESS", "POST_SCRIPT_STARTED",
+              "POST_SCRIPT_TERMINATED", "POST_SCRIPT_SUCCESS")
+    with open(tmp_path / "jobstate.log", "w") as js, open(tmp_path / "events.jsonl", "w") as ev:
+        seq = 0
+        for i in range(n_jobs):
+            for state in states:
+                js.write(f"1677911024 train_ID{i} {state} 0 local - {i}\n")
+                seq += 1
+                ev.write(json.dumps({"v": 1, "seq": seq, "job": f"ID{i}", "type": "job_state", "state": state,
+                                     "exit_code": 0, "try": 0}) + "\n")
+        ev.write(json.dumps({"v": 1, "seq": seq + 1, "type": "run_finished", "state": "Success"}) + "\n")
+    run = _FakeRun(tmp_path)
+    t0 = time.monotonic()
+    monitor = RunMonitor(run)
+    assert monitor.wait(timeout=60, show=False) == "Success"
+    elapsed = time.monotonic() - t0
+    assert monitor.event_seqs == list(range(1, seq + 2)) and monitor.events_seen == seq + 1
+    assert len(monitor.jobs) == n_jobs and monitor.run_state.totals()["succeeded"] == n_jobs
+    assert monitor.run_state.jobstate_lines == n_jobs * len(states)
+    assert monitor.updates <= 4 * elapsed + 2 and monitor.failures == []
+    assert run.status_calls == 0  # nothing failed: no parse of the whole jobstate.log at the end
+    assert "more jobs not listed" in monitor._jobs.value

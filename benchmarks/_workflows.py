@@ -8,12 +8,13 @@ in this process and checks every job succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["write_run", "wide", "chain", "rounds", "timed_execute"]
+__all__ = ["write_run", "wide", "chain", "rounds", "in_run_dir", "timed_execute"]
 
 
 def write_run(root: Path, jobs: Sequence[Sequence[str]], edges: Sequence[tuple[int, int]] = ()) -> Path:
@@ -74,6 +75,18 @@ def rounds(trials: int, k: int, trial_argv: Sequence[str]) -> tuple[list[list[st
     return jobs, edges
 
 
+@contextlib.contextmanager
+def in_run_dir(run: Path) -> Iterator[None]:
+    """Work in ``run`` for the block: the executor runs jobs in its own working directory,
+    which is the run directory when LocalBackend starts it; in-process benchmarks do the same."""
+    cwd = os.getcwd()
+    os.chdir(run)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+
+
 def timed_execute(run: Path, width: int) -> float:
     """Seconds to execute ``run`` with ``width`` parallel jobs (in this process).
 
@@ -84,9 +97,10 @@ def timed_execute(run: Path, width: int) -> float:
     from mlwf_nb.backends.jobstate import parse_jobstate
     from mlwf_nb.backends.local import read_plan
 
-    t0 = time.perf_counter()
-    code = Executor(run, jobs=width).execute()
-    elapsed = time.perf_counter() - t0
+    with in_run_dir(run):
+        t0 = time.perf_counter()
+        code = Executor(run, jobs=width).execute()
+        elapsed = time.perf_counter() - t0
     ok = sum(r.state == "POST_SCRIPT_SUCCESS" for r in parse_jobstate(run / "jobstate.log"))
     n = len(read_plan(run).jobs)
     if code != 0 or ok != n:

@@ -15,9 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks._workflows import wide, write_run
-from mlwf_nb.backends._executor import Executor
-from mlwf_nb.backends.jobstate import parse_jobstate
+from benchmarks._workflows import timed_execute, wide, write_run
 from mlwf_nb.backends.local import LocalBackend
 
 N_JOBS = 500
@@ -52,14 +50,7 @@ def _bare_pool_with_files(n: int, width: int, root: Path) -> float:
 
 
 def _executor(tmp: Path, n: int, width: int, tag: str) -> float:
-    run = _write_run(tmp / tag, n)
-    t0 = time.perf_counter()
-    code = Executor(run, jobs=width).execute()
-    elapsed = time.perf_counter() - t0
-    ok = sum(r.state == "POST_SCRIPT_SUCCESS" for r in parse_jobstate(run / "jobstate.log"))
-    if code != 0 or ok != n:
-        raise RuntimeError(f"executor run {run} failed: exit {code}, {ok}/{n} jobs succeeded")
-    return elapsed
+    return timed_execute(_write_run(tmp / tag, n), width)
 
 
 def _measure() -> dict[str, float]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import result, row
+from benchmarks._workflows import in_run_dir
 
 __all__ = ["ROWS", "bench_scale"]
 
@@ -63,7 +64,8 @@ def bench_scale(quick: bool) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as d:
         for w in widths:
             run = plan(spec, Path(d) / f"w{w}")
-            code = Executor(run, jobs=w, plan=_subplan(run)).execute()
+            with in_run_dir(run):
+                code = Executor(run, jobs=w, plan=_subplan(run)).execute()
             if code != 0:
                 raise RuntimeError(f"scale run at width {w} failed (exit {code}); see {run}/jobs")
             times[w] = _phase_seconds(run)

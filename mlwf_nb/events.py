@@ -47,8 +47,11 @@ ENV_EVENTS = "MLWF_EVENTS"
 ENV_JOB = "MLWF_JOB"
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode  # built once: C encoder
+
+
 def _line(event: dict[str, Any]) -> bytes:
-    return (json.dumps(event, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode()
+    return (_ENCODE(event) + "\n").encode()
 
 
 def emit(type: str, **fields: Any) -> dict[str, Any]:

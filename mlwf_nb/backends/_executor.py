@@ -4,24 +4,31 @@
 :class:`mlwf_nb.backends.local.LocalBackend` in its own session. It holds an
 exclusive ``flock`` on ``executor.log`` while alive (so liveness needs no pid
 guessing), writes ``executor.pid`` and touches ``executor.heartbeat`` every
-~2 s. Job completion arrives through one waiting thread per job that pushes to a
-queue; the main loop blocks on that queue with a short timeout to relay job
+~2 s.
+
+One thread does everything: it starts jobs, then waits in ``select`` on a
+``pidfd`` per running job (Linux >= 5.3; elsewhere one waiter thread per job
+feeds a queue instead) and on a wake-up pipe, with a short timeout to relay job
 events, fire ``checkpoint.time``/``maxwalltime`` signals and beat the heartbeat.
-Dependency bookkeeping is O(1) per job (in-degree counters). SIGTERM (cancel)
-kills running jobs, records them as aborted and finishes with exit code 2.
+No thread hand-offs per job: that kept the engine within a few tenths of a
+millisecond per job of a bare process pool (docs/benchmarks.md). Dependency
+bookkeeping is O(1) per job (in-degree counters). SIGTERM (cancel) kills
+running jobs, records them as aborted and finishes with exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import heapq
 import json
 import os
 import queue
+import selectors
+import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections import deque
@@ -66,10 +73,30 @@ class _JobEvents(EventReader):
 
 
 class _Running:
-    __slots__ = ("cid", "killed", "proc", "seq", "try_")
+    __slots__ = ("cid", "killed", "pid", "pidfd", "seq", "slot", "try_")
 
-    def __init__(self, proc: subprocess.Popen[bytes] | None, try_: int, cid: str, seq: int) -> None:
-        self.proc, self.try_, self.cid, self.seq, self.killed = proc, try_, cid, seq, False
+    def __init__(self, try_: int, cid: str, seq: int) -> None:
+        self.try_, self.cid, self.seq, self.killed = try_, cid, seq, False
+        self.slot = False  # started: holds one of the ``width`` slots until finished
+        self.pid: int | None = None  # set once started
+        self.pidfd: int | None = None
+
+
+_STREAM_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+_DEFAULT_SIGNALS = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, n))
+
+
+def _reap(pid: int) -> int:
+    """Wait for child ``pid``; its exit code, or minus the signal that killed it (as subprocess reports)."""
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pollable descriptor that turns readable when ``pid`` exits, or None where unsupported."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3, or blocked by a sandbox
+        return None
 
 
 def _relay_offsets(events: Path) -> dict[str, int]:
@@ -115,14 +142,26 @@ class Executor:
         self.width = max(1, jobs or os.cpu_count() or 1)
         self.plan = plan or read_plan(self.run)
         self.q: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self.running: dict[str, _Running] = {}
+        self.running: dict[str, _Running] = {}  # submitted (SUBMIT booked): queued or executing
         self.ready: deque[str] = deque()
+        self.queued: deque[str] = deque()  # submitted, waiting for a free slot
+        self.active = 0  # started processes not yet finished
         self.failed: list[str] = []
         self.cancelling = False
         self._deadlines: list[tuple[float, int, str, int, int]] = []
         self._dirs: set[str] = set()
         self._base_env = dict(os.environ, MLWF_RUN_DIR=str(self.run))
-        self.work: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._run_s = str(self.run)
+        self._exe: dict[tuple[str, str | None], str] = {}
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self._wake_r, selectors.EVENT_READ, None)
+
+    def request_cancel(self) -> None:
+        """Ask the loop to cancel the run; safe from a signal handler or another thread."""
+        self._post(("cancel",))  # SimpleQueue.put and os.write are reentrant
 
     # --- setup -----------------------------------------------------------------------------
     def _lock(self) -> IO[str]:
@@ -155,17 +194,23 @@ class Executor:
                       for n in plan.jobs if n not in self.done}
         self.ready.extend(n for n, d in self.indeg.items() if d == 0)
         self.run_tries = dict.fromkeys(plan.jobs, 0)
-        offsets = _relay_offsets(self.run / "events.jsonl") if self.resumed else {}
-        self.readers = {n: _JobEvents(self.run / "jobs" / n / "events.jsonl", offsets.get(n, 0))
-                        for n in plan.jobs}
+        self._relayed = _relay_offsets(self.run / "events.jsonl") if self.resumed else {}
+        self.readers: dict[str, _JobEvents] = {}  # made when a job first starts
 
     # --- events and jobstate ---------------------------------------------------------------
     def _job_event(self, pj: PlannedJob, state: str, try_: int, exit_code: int | None = None) -> None:
         self.events.write({"job": pj.id, "type": "job_state", "name": pj.name, "step": pj.step,
                            "state": state, "exit_code": exit_code, "try": try_})
 
+    def _reader(self, name: str) -> _JobEvents:
+        reader = self.readers.get(name)
+        if reader is None:
+            reader = self.readers[name] = _JobEvents(f"{self._run_s}/jobs/{name}/events.jsonl",
+                                                      self._relayed.get(name, 0))
+        return reader
+
     def _relay(self, name: str) -> None:
-        batch = self.readers[name].poll_with_offsets()
+        batch = self._reader(name).poll_with_offsets()
         if not batch:
             return
         job_id = self.plan.jobs[name].id
@@ -191,60 +236,96 @@ class Executor:
         self.run_tries[name] += 1
         self.cluster += 1
         self.seq += 1
-        r = _Running(None, try_, f"{self.cluster}.0", self.seq)
-        env = dict(self._base_env, **pj.env)
-        env[ENV_EVENTS] = str(self.run / "jobs" / name / "events.jsonl")
-        env[ENV_JOB] = pj.id
-        env["MLWF_TRY"] = str(try_)
-        self.jobstate.job(name, "SUBMIT", r.cid, SITE, r.seq)
+        r = _Running(try_, f"{self.cluster}.0", self.seq)
+        self.jobstate.jobs(name, (("SUBMIT", r.cid),), SITE, r.seq)
         self._job_event(pj, "SUBMIT", try_)
         self.running[name] = r
-        self.work.put((name, try_, pj, env))
+        self.queued.append(name)
 
-    def _launch(self, name: str, try_: int, pj: PlannedJob, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
-        """Create the job's files and start it (in a launcher thread, so starts overlap)."""
-        jdir = self.run / "jobs" / name
-        jdir.mkdir(parents=True, exist_ok=True)
-        with open(self.run / pj.stderr if pj.stderr else jdir / f"stderr.{try_:03d}", "wb") as err:
-            try:
-                for lfn in pj.outputs:  # a job that cannot get its output folder fails; the executor goes on
-                    self._mkdir((self.run / lfn).parent)
-                with open(self.run / pj.stdout if pj.stdout else jdir / f"stdout.{try_:03d}", "wb") as out, \
-                        (open(self.run / pj.stdin, "rb") if pj.stdin else contextlib.nullcontext()) as inp:
-                    return subprocess.Popen(pj.argv, cwd=self.run, env=env, stdout=out, stderr=err,
-                                            stdin=inp if inp is not None else subprocess.DEVNULL,
-                                            start_new_session=True)
-            except OSError as exc:
-                err.write(f"cannot start job {name} ({' '.join(pj.argv[:1])}): {exc}\n".encode())
-                return None
-
-    def _launcher(self) -> None:
-        """One pool slot: start jobs from the work queue and wait for them."""
-        while (item := self.work.get()) is not None:
-            name, try_ = item[0], item[1]
-            if self.cancelling:  # queued but never started: aborted
-                self.q.put(("started", name, try_, None))
-                self.q.put(("done", name, try_, -9))
+    def _launch_queued(self) -> None:
+        """Start submitted jobs while slots are free (EXECUTE)."""
+        while self.queued and self.active < self.width and not self.cancelling:
+            name = self.queued.popleft()
+            r = self.running[name]
+            pj = self.plan.jobs[name]
+            env = dict(self._base_env, **pj.env)
+            env[ENV_EVENTS] = f"{self._run_s}/jobs/{name}/events.jsonl"
+            env[ENV_JOB] = pj.id
+            env["MLWF_TRY"] = str(r.try_)
+            pid = self._launch(name, r.try_, pj, env)
+            self._started(name, pid)
+            if pid is None:
+                self._finish(name, 127)
                 continue
-            try:
-                proc = self._launch(*item)
-            except OSError:
-                proc = None
-            self.q.put(("started", name, try_, proc))
-            self.q.put(("done", name, try_, proc.wait() if proc is not None else 127))
+            r.slot = True
+            self.active += 1
+            r.pidfd = _pidfd(pid)
+            if r.pidfd is not None:
+                self.sel.register(r.pidfd, selectors.EVENT_READ, name)
+            else:
+                threading.Thread(target=self._wait_thread, args=(name, r.try_, pid), daemon=True).start()
 
-    def _started(self, name: str, proc: subprocess.Popen[bytes] | None) -> None:
+    def _post(self, item: tuple[Any, ...]) -> None:
+        """Give the loop an item from another thread and wake its ``select``."""
+        self.q.put(item)
+        if self._wake_w >= 0:
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._wake_w, b"w")
+
+    def _wait_thread(self, name: str, try_: int, pid: int) -> None:
+        """Fallback without pidfds: wait in a thread, hand the exit code to the loop."""
+        self._post(("done", name, try_, _reap(pid)))
+
+    def _launch(self, name: str, try_: int, pj: PlannedJob, env: dict[str, str]) -> int | None:
+        """Create the job's folders and start it with ``posix_spawn``; its pid, or None if it could not start.
+
+        The child opens its own stdout/stderr/stdin (spawn file actions), starts a new
+        session (so cancel can kill its process group) and gets SIGPIPE/SIGXFSZ back at
+        their defaults, as ``subprocess`` does. It inherits the executor's working
+        directory, which is the run directory (checked in :meth:`execute`). Compared with
+        ``subprocess.Popen``, no Python-level pipes, file objects or environment encoding per job.
+        """
+        run = self._run_s
+        jdir = f"{run}/jobs/{name}"
+        stderr = f"{run}/{pj.stderr}" if pj.stderr else f"{jdir}/stderr.{try_:03d}"
+        try:
+            with contextlib.suppress(FileExistsError):  # a retry, or a resumed run
+                os.mkdir(jdir)
+            for lfn in pj.outputs:  # a job that cannot get its output folder fails; the executor goes on
+                self._mkdir((self.run / lfn).parent)
+            actions = [(os.POSIX_SPAWN_OPEN, 0, f"{run}/{pj.stdin}" if pj.stdin else os.devnull, os.O_RDONLY, 0),
+                       (os.POSIX_SPAWN_OPEN, 1, f"{run}/{pj.stdout}" if pj.stdout else f"{jdir}/stdout.{try_:03d}",
+                        _STREAM_FLAGS, 0o666),
+                       (os.POSIX_SPAWN_OPEN, 2, stderr, _STREAM_FLAGS, 0o666)]
+            return os.posix_spawn(self._which(pj.argv[0], env.get("PATH")), pj.argv, env, file_actions=actions,
+                                  setsid=True, setsigdef=_DEFAULT_SIGNALS)
+        except OSError as exc:
+            with contextlib.suppress(OSError), open(stderr, "ab") as err:
+                err.write(f"cannot start job {name} ({' '.join(pj.argv[:1])}): {exc}\n".encode())
+            return None
+
+    def _which(self, program: str, path: str | None) -> str:
+        """``program`` resolved on the job's PATH (as ``execvpe`` would), cached."""
+        if "/" in program:
+            return program
+        key = (program, path)
+        found = self._exe.get(key)
+        if found is None:
+            found = shutil.which(program, path=path)
+            if found is None:
+                raise FileNotFoundError(errno.ENOENT, "not found on the job's PATH", program)
+            self._exe[key] = found
+        return found
+
+    def _started(self, name: str, pid: int | None) -> None:
         r = self.running[name]
-        r.proc = proc
+        r.pid = pid
         pj = self.plan.jobs[name]
-        if proc is None and self.cancelling:
-            r.killed = True
-            return
-        self.jobstate.job(name, "EXECUTE", r.cid, SITE, r.seq)
+        self.jobstate.jobs(name, (("EXECUTE", r.cid),), SITE, r.seq)
         self._job_event(pj, "EXECUTE", r.try_)
-        if proc is None:
+        if pid is None:
             return
-        self.log.write(f"start {name} try {r.try_} pid {proc.pid}\n")
+        self.log.write(f"start {name} try {r.try_} pid {pid}\n")
         if self.cancelling:
             self._signal(name, r.try_, signal.SIGKILL)
             return
@@ -253,22 +334,29 @@ class Executor:
             if after is not None:
                 heapq.heappush(self._deadlines, (now + after, r.seq, name, r.try_, sig))
 
+    def _release(self, r: _Running) -> None:
+        """Free the slot and the pidfd of a job whose process has ended."""
+        if r.pidfd is not None:
+            self.sel.unregister(r.pidfd)
+            os.close(r.pidfd)
+            r.pidfd = None
+        if r.slot:
+            self.active -= 1
+            r.slot = False
+
     def _finish(self, name: str, rc: int) -> None:
         r = self.running.pop(name)
         pj = self.plan.jobs[name]
+        self._release(r)
         self._relay(name)
-        w = self.jobstate
         if r.killed and self.cancelling:
-            w.job(name, "JOB_ABORTED", r.cid, SITE, r.seq)
-            w.job(name, "JOB_FAILURE", -9, SITE, r.seq)
+            self.jobstate.jobs(name, (("JOB_ABORTED", r.cid), ("JOB_FAILURE", -9)), SITE, r.seq)
             rc = rc if rc else -9
         else:
-            w.job(name, "JOB_TERMINATED", r.cid, SITE, r.seq)
-            w.job(name, "JOB_SUCCESS" if rc == 0 else "JOB_FAILURE", rc, SITE, r.seq)
-            w.job(name, "POST_SCRIPT_STARTED", r.cid, SITE, r.seq)
-            w.job(name, "POST_SCRIPT_TERMINATED", r.cid, SITE, r.seq)
-            w.job(name, "POST_SCRIPT_SUCCESS" if rc == 0 else "POST_SCRIPT_FAILURE", 0 if rc == 0 else 1,
-                  SITE, r.seq)
+            ok = rc == 0
+            self.jobstate.jobs(name, (("JOB_TERMINATED", r.cid), ("JOB_SUCCESS" if ok else "JOB_FAILURE", rc),
+                                      ("POST_SCRIPT_STARTED", r.cid), ("POST_SCRIPT_TERMINATED", r.cid),
+                                      ("POST_SCRIPT_SUCCESS", 0) if ok else ("POST_SCRIPT_FAILURE", 1)), SITE, r.seq)
         self._job_event(pj, "SUCCESS" if rc == 0 else "FAILURE", r.try_, rc)
         if rc == 0:
             self.done.add(name)
@@ -283,11 +371,11 @@ class Executor:
 
     def _signal(self, name: str, try_: int, sig: int) -> None:
         r = self.running.get(name)
-        if r is None or r.try_ != try_ or r.proc is None:
+        if r is None or r.try_ != try_ or r.pid is None:
             return
         r.killed = r.killed or sig == signal.SIGKILL
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(r.proc.pid, sig)
+            os.killpg(r.pid, sig)
 
     def _cancel(self) -> None:
         if self.cancelling:
@@ -295,6 +383,10 @@ class Executor:
         self.cancelling = True
         self.log.write("cancel requested: killing running jobs\n")
         self.ready.clear()
+        while self.queued:  # submitted, never started: aborted
+            name = self.queued.popleft()
+            self.running[name].killed = True
+            self._finish(name, -9)
         for name, r in list(self.running.items()):
             self._signal(name, r.try_, signal.SIGKILL)
 
@@ -305,24 +397,37 @@ class Executor:
         return RELAY_INTERVAL
 
     def _step(self, next_relay: float, next_beat: float) -> tuple[float, float]:
-        # like DAGMan, submit ahead of free slots (SUBMIT = queued); the launcher threads bound
-        # what runs at once (EXECUTE), and a freed slot finds its next job waiting
+        # like DAGMan, submit ahead of free slots (SUBMIT = queued); the width bounds what runs
+        # at once (EXECUTE), and a freed slot finds its next job waiting
         while self.ready and len(self.running) < 2 * self.width and not self.cancelling:
             self._start(self.ready.popleft())
+        self._launch_queued()
         self.jobstate.flush()
         self.log.flush()
-        try:
-            item = self.q.get(timeout=self._timeout(time.monotonic()))
-            while True:
-                if item[0] == "cancel":
-                    self._cancel()
-                elif item[0] == "started":
-                    self._started(item[1], item[3])
-                else:
-                    self._finish(item[1], item[3])
+        ended = []
+        for key, _ in self.sel.select(self._timeout(time.monotonic())):
+            if key.data is None:  # the wake-up pipe: drain it, the queue says why
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._wake_r, 4096):
+                        pass
+                continue
+            r = self.running[key.data]
+            assert r.pid is not None
+            ended.append((key.data, _reap(r.pid)))  # readable pidfd: the process has exited, reaped at once
+            self._release(r)
+        if ended:
+            self._launch_queued()  # refill the freed slots first: the next jobs run while these are booked
+        for name, rc in ended:
+            self._finish(name, rc)
+        while True:
+            try:
                 item = self.q.get_nowait()
-        except queue.Empty:
-            pass
+            except queue.Empty:
+                break
+            if item[0] == "cancel":
+                self._cancel()
+            elif item[1] in self.running and self.running[item[1]].try_ == item[2]:
+                self._finish(item[1], item[3])
         now = time.monotonic()
         while self._deadlines and self._deadlines[0][0] <= now:
             _, _, name, try_, sig = heapq.heappop(self._deadlines)
@@ -337,12 +442,32 @@ class Executor:
         return next_relay, next_beat
 
     def execute(self, notify_fd: int | None = None) -> int:
-        """Run every job not yet done; returns DAGMan's exit code (0 ok, 1 failed, 2 cancelled)."""
-        self.log = self._lock()
+        """Run every job not yet done; returns DAGMan's exit code (0 ok, 1 failed, 2 cancelled).
+
+        Jobs inherit the working directory, so it must be the run directory (as
+        :class:`~mlwf_nb.backends.local.LocalBackend` and :func:`run_executor` arrange).
+        """
+        here, run = os.stat("."), os.stat(self.run)
+        if (here.st_dev, here.st_ino) != (run.st_dev, run.st_ino):
+            self._close_loop()
+            raise BackendError(f"the executor must run in its run directory {self.run} (jobs inherit the "
+                               f"working directory), not in {os.getcwd()}; start it with run_executor()")
         try:
-            return self._execute(notify_fd)
+            self.log = self._lock()
+            try:
+                return self._execute(notify_fd)
+            finally:
+                self.log.close()
         finally:
-            self.log.close()
+            self._close_loop()
+
+    def _close_loop(self) -> None:
+        if self._wake_r < 0:
+            return
+        self.sel.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+        self._wake_r = self._wake_w = -1
 
     def _execute(self, notify_fd: int | None) -> int:
         write_text(self.run / "executor.pid", f"{os.getpid()}\n")
@@ -352,6 +477,7 @@ class Executor:
             os.close(notify_fd)
         self._restore()
         self._init_graph()
+        (self.run / "jobs").mkdir(exist_ok=True)
         self.log.write(f"executor {os.getpid()} started: {len(self.indeg)} of {len(self.plan.jobs)} jobs "
                        f"to run, width {self.width}\n")
         with JobStateWriter(self.run / "jobstate.log") as self.jobstate, \
@@ -360,15 +486,12 @@ class Executor:
             self.jobstate.internal("DAGMAN_STARTED", f"{self.cluster}.0")
             self.events.write({"type": "run_started", "jobs": len(self.indeg), "total": len(self.plan.jobs),
                                "resumed": self.resumed, "width": self.width})
-            for _ in range(self.width):
-                threading.Thread(target=self._launcher, daemon=True).start()
             next_relay = next_beat = time.monotonic()
             try:
                 while self.running or (self.ready and not self.cancelling):
                     next_relay, next_beat = self._step(next_relay, next_beat)
             finally:
-                for _ in range(self.width):
-                    self.work.put(None)
+                self._close_loop()
             code = CANCELLED_EXIT if self.cancelling else (0 if len(self.done) == len(self.plan.jobs) else 1)
             self.jobstate.internal("DAGMAN_FINISHED", code)
             state = {0: "Success", CANCELLED_EXIT: "Cancelled"}.get(code, "Failure")
@@ -383,10 +506,11 @@ def run_executor(run_dir: str | os.PathLike[str], jobs: int | None = None,
     """Run the executor in this process (SIGTERM/SIGINT cancel); returns DAGMan's exit code."""
     os.umask(umask())  # run files private to the user (0o600/0o700) unless $MLWF_SHARE_GROUP
     os.chmod(Path(run_dir) / "executor.log", file_mode())  # created by the submitting process
+    os.chdir(run_dir)  # jobs run in the run directory (LocalBackend already starts us there)
     ex = Executor(run_dir, jobs)
 
     def on_signal(signum: int, frame: object) -> None:
-        ex.q.put(("cancel",))  # SimpleQueue.put is reentrant: safe in a signal handler
+        ex.request_cancel()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)

@@ -201,6 +201,11 @@ class JobStateWriter:
         self._fh.write(rec.format() + "\n")
         return rec
 
+    def jobs(self, job: str, states: Iterable[tuple[str, str | int]], site: str, seq: int) -> None:
+        """Append one record per ``(state, info)`` for ``job``, all stamped now (the executor's hot path)."""
+        head, tail = f"{int(time.time())} {job} ", f" {site} - {seq}\n"
+        self._fh.write("".join(f"{head}{state} {info}{tail}" for state, info in states))
+
     def internal(self, marker: str, arg: str | int = "", ts: int | None = None) -> JobStateRecord:
         """Append an ``INTERNAL *** MARKER arg ***`` line and return it."""
         rec = JobStateRecord(int(time.time()) if ts is None else ts, INTERNAL, marker, str(arg), "", None)

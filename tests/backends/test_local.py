@@ -4,6 +4,7 @@ import json
 import sys
 
 import pytest
+from Pegasus.api import Job
 
 from mlwf_nb.backends import available_backends, get_backend, register_backend
 from mlwf_nb.backends.jobstate import parse_jobstate, parse_line
@@ -205,3 +206,64 @@ def test_files_outside_the_run_directory_are_refused(tmp_path, lfn):
     wf.write(str(run / "workflow.yml"))
     with pytest.raises(WorkflowError, match="outside the run directory"):
         read_plan(run, with_stage_in=False)
+
+
+def test_job_process_starts_clean(builder):
+    """posix_spawn children: default SIGPIPE (Python ignores it in the executor), a new session,
+    only fds 0-2 open, stdin from /dev/null."""
+    b = builder()
+    b.sh("probe", "grep SigIgn /proc/self/status > probe.txt; ls /proc/self/fd | sort -n | tr '\\n' ' ' >> probe.txt;"
+                  " echo >> probe.txt; ps -o sid= -p $$ >> probe.txt; echo $$ >> probe.txt; cat > stdin.txt")
+    run = b.write()
+    st = LocalBackend().submit(run, wait=True)
+    assert st["mlwf"]["state"] == "Success", st["mlwf"]
+    sigign, fds, sid, pid = (run / "probe.txt").read_text().splitlines()
+    assert not int(sigign.split()[1], 16) & (1 << (13 - 1)), f"SIGPIPE ignored in the job: {sigign}"
+    assert fds.split()[:3] == ["0", "1", "2"] and len(fds.split()) <= 4  # 0-2 and ls's own directory fd
+    assert sid.strip() == pid.strip()  # session leader: cancel kills its process group
+    assert (run / "stdin.txt").read_bytes() == b""
+
+
+def test_unknown_program_fails_the_job_with_a_reason(builder):
+    b = builder()
+    b.transformation("ghost", pfn="no-such-program-mlwf")
+    b.wf.add_jobs(Job(b.tr["ghost"], _id="g"))
+    b.sh("fine", "true")
+    run = b.write()
+    st = LocalBackend().submit(run, wait=True)
+    job = st["mlwf"]["jobs"]["ghost_g"]
+    assert (job["state"], job["exit_code"]) == ("failed", 127)
+    assert "cannot start job ghost_g (no-such-program-mlwf)" in (run / "jobs" / "ghost_g" / "stderr.000").read_text()
+    assert [j["state"] for n, j in st["mlwf"]["jobs"].items() if n.startswith("fine_")] == ["succeeded"]
+
+
+def test_program_found_on_the_jobs_path(builder, tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "mlwf-test-tool"
+    tool.write_text("#!/bin/sh\necho found > found.txt\n")
+    tool.chmod(0o755)
+    b = builder()
+    b.transformation("tool", pfn="mlwf-test-tool", PATH=f"{bindir}:/usr/bin:/bin")
+    b.wf.add_jobs(Job(b.tr["tool"], _id="t"))
+    run = b.write()
+    st = LocalBackend().submit(run, wait=True)
+    assert st["mlwf"]["state"] == "Success", st["mlwf"]
+    assert (run / "found.txt").read_text() == "found\n"
+
+
+def test_executor_without_pidfds_and_outside_its_run_directory(builder, monkeypatch):
+    from mlwf_nb.backends import _executor
+
+    b = builder()
+    b.sh("a", "echo a > a.txt", outputs=["work/a"])
+    b.sh("b", "exit 5", retry=1)
+    run = b.write()
+    with pytest.raises(BackendError, match="must run in its run directory"):
+        _executor.Executor(run, jobs=2).execute()
+    monkeypatch.setattr(_executor, "_pidfd", lambda pid: None)  # a kernel or OS without pidfd_open
+    monkeypatch.chdir(run)
+    assert _executor.Executor(run, jobs=2).execute() == 1
+    st = local_status(run)
+    assert st["mlwf"]["jobs"]["a_ID0000001"]["state"] == "succeeded"
+    assert (st["mlwf"]["jobs"]["b_ID0000002"]["exit_code"], st["mlwf"]["jobs"]["b_ID0000002"]["tries"]) == (5, 2)

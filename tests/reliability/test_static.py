@@ -22,8 +22,7 @@ WRITE = re.compile(r"open\([^)]*[\"'](w|wb|a|ab|x|xb|w\+|r\+b|rb\+)[\"']|np\.sav
 # (file relative to mlwf_nb, text on the line): why a direct write is right there
 ALLOWED = {
     ("backends/_executor.py", '"executor.log", "a"'): "append-only log, also the liveness lock",
-    ("backends/_executor.py", 'stderr.{try_:03d}", "wb"'): "a job's stderr stream, one file per try",
-    ("backends/_executor.py", 'stdout.{try_:03d}", "wb"'): "a job's stdout stream, one file per try",
+    ("backends/_executor.py", 'open(stderr, "ab")'): "adds why a job could not start to its stderr stream",
     ("backends/local.py", '"executor.log", "ab"'): "append-only log (the executor's own output)",
     ("backends/jobstate.py", 'open(self.path, "a"'): "jobstate.log is append-only (Pegasus's format)",
     ("events.py", "O_APPEND"): "events are appended whole lines (one writer per file)",

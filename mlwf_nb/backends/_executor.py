@@ -29,6 +29,7 @@ import queue
 import selectors
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlwf_nb._io import write_text
+from mlwf_nb.backends import _warm
 from mlwf_nb.backends.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.backends.local import CANCELLED_EXIT, Plan, PlannedJob, read_plan
 from mlwf_nb.errors import BackendError
@@ -112,6 +114,22 @@ def _relay_offsets(events: Path) -> dict[str, int]:
     return out
 
 
+def _warm_jobs(plan: Plan) -> set[str]:
+    """Jobs that run a ``warm=True`` built-in step through this environment's ``mlwf`` script."""
+    from mlwf_nb.errors import StepError
+    from mlwf_nb.steps.registry import get_step
+
+    mlwf = str(Path(sys.executable).parent / "mlwf")
+    out = set()
+    for name, pj in plan.jobs.items():
+        argv = pj.argv
+        if len(argv) >= 3 and argv[0] == mlwf and argv[1] == "step" and ":" not in argv[2]:
+            with contextlib.suppress(StepError):
+                if get_step(argv[2]).warm:
+                    out.add(name)
+    return out
+
+
 def _kill_orphans(run: Path, log: Path, unfinished: set[str]) -> None:
     """Kill process groups of jobs a dead executor left running (``start`` lines of its log)."""
     if not unfinished:
@@ -153,6 +171,8 @@ class Executor:
         self._base_env = dict(os.environ, MLWF_RUN_DIR=str(self.run))
         self._run_s = str(self.run)
         self._exe: dict[tuple[str, str | None], str] = {}
+        self.workers: dict[tuple[tuple[str, str], ...], _warm.WarmWorker | None] = {}  # None: broken
+        self._warm_jobs = _warm_jobs(self.plan) if _warm.enabled() else set()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -252,6 +272,8 @@ class Executor:
             env[ENV_EVENTS] = f"{self._run_s}/jobs/{name}/events.jsonl"
             env[ENV_JOB] = pj.id
             env["MLWF_TRY"] = str(r.try_)
+            if name in self._warm_jobs and self._launch_warm(name, r, pj, env):
+                continue
             pid = self._launch(name, r.try_, pj, env)
             self._started(name, pid)
             if pid is None:
@@ -264,6 +286,71 @@ class Executor:
                 self.sel.register(r.pidfd, selectors.EVENT_READ, name)
             else:
                 threading.Thread(target=self._wait_thread, args=(name, r.try_, pid), daemon=True).start()
+
+    def _launch_warm(self, name: str, r: _Running, pj: PlannedJob, env: dict[str, str]) -> bool:
+        """Hand a job to its warm worker (started on first use); False to start it as a fresh process."""
+        key = _warm.worker_key(env)
+        if key not in self.workers:
+            try:
+                started = _warm.WarmWorker(env, pj.argv[0], f"{self._run_s}/warm-worker.log")
+            except OSError as exc:
+                self.log.write(f"warm worker not started ({exc}): jobs start as fresh processes\n")
+                self.workers[key] = None
+                return False
+            self.log.write(f"warm worker {started.pid} started\n")
+            self.workers[key] = started
+            self.sel.register(started.fileno(), selectors.EVENT_READ, started)
+        w = self.workers[key]
+        if w is None:
+            return False
+        try:
+            streams = self._streams(name, r.try_, pj)
+        except OSError as exc:
+            self._cannot_start(name, r.try_, pj, exc)
+            self._started(name, None)
+            self._finish(name, 127)
+            return True
+        w.submit(name, pj.argv, env, *streams)
+        r.slot = True
+        self.active += 1
+        return True
+
+    def _from_worker(self, w: _warm.WarmWorker, ended: list[tuple[str, int]]) -> None:
+        """Apply a worker's messages; if it died, its jobs end (running) or go back to the queue."""
+        orphans = {n: pid for n, pid in w.jobs.items()}
+        msgs = w.read()
+        for msg in msgs or ():
+            name = msg.get("id")
+            if not isinstance(name, str) or (r := self.running.get(name)) is None:
+                continue
+            if "pid" in msg:
+                self._started(name, int(msg["pid"]))
+            elif "exit" in msg:
+                ended.append((name, int(msg["exit"])))
+                self._release(r)
+            elif "error" in msg:
+                self.log.write(f"warm worker could not start {name}: {msg['error']}\n")
+                self._started(name, None)
+                self._release(r)
+                ended.append((name, 127))
+        if msgs is not None:
+            return
+        self.log.write(f"warm worker {w.pid} died: its jobs start as fresh processes from now on\n")
+        self.sel.unregister(w.fileno())
+        w.close()
+        self.workers = {k: (None if v is w else v) for k, v in self.workers.items()}
+        for name in orphans:
+            r = self.running.get(name)
+            if r is None or any(n == name for n, _ in ended):
+                continue
+            self._release(r)
+            if r.pid is None:  # never forked: start it again, as a fresh process
+                self._warm_jobs.discard(name)
+                self.queued.appendleft(name)
+            else:  # running without a parent that can report its exit: stop it, count a failed try
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(r.pid, signal.SIGKILL)
+                ended.append((name, -9))
 
     def _post(self, item: tuple[Any, ...]) -> None:
         """Give the loop an item from another thread and wake its ``select``."""
@@ -285,24 +372,34 @@ class Executor:
         directory, which is the run directory (checked in :meth:`execute`). Compared with
         ``subprocess.Popen``, no Python-level pipes, file objects or environment encoding per job.
         """
-        run = self._run_s
-        jdir = f"{run}/jobs/{name}"
-        stderr = f"{run}/{pj.stderr}" if pj.stderr else f"{jdir}/stderr.{try_:03d}"
         try:
-            with contextlib.suppress(FileExistsError):  # a retry, or a resumed run
-                os.mkdir(jdir)
-            for lfn in pj.outputs:  # a job that cannot get its output folder fails; the executor goes on
-                self._mkdir((self.run / lfn).parent)
-            actions = [(os.POSIX_SPAWN_OPEN, 0, f"{run}/{pj.stdin}" if pj.stdin else os.devnull, os.O_RDONLY, 0),
-                       (os.POSIX_SPAWN_OPEN, 1, f"{run}/{pj.stdout}" if pj.stdout else f"{jdir}/stdout.{try_:03d}",
-                        _STREAM_FLAGS, 0o666),
+            stdin, stdout, stderr = self._streams(name, try_, pj)
+            actions = [(os.POSIX_SPAWN_OPEN, 0, stdin or os.devnull, os.O_RDONLY, 0),
+                       (os.POSIX_SPAWN_OPEN, 1, stdout, _STREAM_FLAGS, 0o666),
                        (os.POSIX_SPAWN_OPEN, 2, stderr, _STREAM_FLAGS, 0o666)]
             return os.posix_spawn(self._which(pj.argv[0], env.get("PATH")), pj.argv, env, file_actions=actions,
                                   setsid=True, setsigdef=_DEFAULT_SIGNALS)
         except OSError as exc:
-            with contextlib.suppress(OSError), open(stderr, "ab") as err:
-                err.write(f"cannot start job {name} ({' '.join(pj.argv[:1])}): {exc}\n".encode())
+            self._cannot_start(name, try_, pj, exc)
             return None
+
+    def _cannot_start(self, name: str, try_: int, pj: PlannedJob, exc: OSError) -> None:
+        """Say in the job's stderr file why it could not start (the status shows its tail)."""
+        stderr = f"{self._run_s}/{pj.stderr}" if pj.stderr else f"{self._run_s}/jobs/{name}/stderr.{try_:03d}"
+        with contextlib.suppress(OSError), open(stderr, "ab") as err:
+            err.write(f"cannot start job {name} ({' '.join(pj.argv[:1])}): {exc}\n".encode())
+
+    def _streams(self, name: str, try_: int, pj: PlannedJob) -> tuple[str | None, str, str]:
+        """Make the job's folders; its (stdin or None, stdout, stderr) paths."""
+        run = self._run_s
+        jdir = f"{run}/jobs/{name}"
+        with contextlib.suppress(FileExistsError):  # a retry, or a resumed run
+            os.mkdir(jdir)
+        for lfn in pj.outputs:  # a job that cannot get its output folder fails; the executor goes on
+            self._mkdir((self.run / lfn).parent)
+        return (f"{run}/{pj.stdin}" if pj.stdin else None,
+                f"{run}/{pj.stdout}" if pj.stdout else f"{jdir}/stdout.{try_:03d}",
+                f"{run}/{pj.stderr}" if pj.stderr else f"{jdir}/stderr.{try_:03d}")
 
     def _which(self, program: str, path: str | None) -> str:
         """``program`` resolved on the job's PATH (as ``execvpe`` would), cached."""
@@ -383,9 +480,15 @@ class Executor:
         self.cancelling = True
         self.log.write("cancel requested: killing running jobs\n")
         self.ready.clear()
-        while self.queued:  # submitted, never started: aborted
-            name = self.queued.popleft()
-            self.running[name].killed = True
+        aborted = list(self.queued)  # submitted, never started: aborted
+        self.queued.clear()
+        for w in self.workers.values():
+            if w is not None:
+                aborted += w.drop_pending()
+        for name in aborted:
+            r = self.running[name]
+            r.killed = True
+            self._release(r)
             self._finish(name, -9)
         for name, r in list(self.running.items()):
             self._signal(name, r.try_, signal.SIGKILL)
@@ -404,12 +507,15 @@ class Executor:
         self._launch_queued()
         self.jobstate.flush()
         self.log.flush()
-        ended = []
+        ended: list[tuple[str, int]] = []
         for key, _ in self.sel.select(self._timeout(time.monotonic())):
             if key.data is None:  # the wake-up pipe: drain it, the queue says why
                 with contextlib.suppress(BlockingIOError):
                     while os.read(self._wake_r, 4096):
                         pass
+                continue
+            if isinstance(key.data, _warm.WarmWorker):
+                self._from_worker(key.data, ended)
                 continue
             r = self.running[key.data]
             assert r.pid is not None
@@ -464,6 +570,10 @@ class Executor:
     def _close_loop(self) -> None:
         if self._wake_r < 0:
             return
+        for w in self.workers.values():
+            if w is not None:
+                w.close()
+        self.workers.clear()
         self.sel.close()
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)

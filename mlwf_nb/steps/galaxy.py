@@ -54,7 +54,7 @@ def oversample_minority(X: np.ndarray, y: np.ndarray, target_share: float,
     return np.concatenate(xs), np.concatenate(ys), added
 
 
-@step("augment-minority", outputs=("out",))
+@step("augment-minority", outputs=("out",), warm=True)
 def augment_minority(train: list[Path], out: list[Path], target_share: float = 0.15, seed: int = 0) -> None:
     """Oversample minority classes of the training shards with flips/rot90 up to ``target_share``."""
     from mlwf_nb.data.samples import load_shards
@@ -81,7 +81,7 @@ def predict_classes(model: object, X: np.ndarray, batch_size: int = 256) -> np.n
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
-@step("evaluate-galaxy", outputs=("metrics", "confusion", "figure", "samples", "report"))
+@step("evaluate-galaxy", outputs=("metrics", "confusion", "figure", "samples", "report"), warm=True)
 def evaluate_galaxy(spec: RunSpec, dataset: Path, model: Path, test: list[Path], metrics: Path,
                     confusion: Path, figure: Path, samples: Path, report: Path) -> None:
     """Classify the test shard: confusion matrix (json, png), metrics, a grid of predictions, a report."""

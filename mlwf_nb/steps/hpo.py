@@ -29,7 +29,7 @@ __all__ = ["hpo_propose", "trial", "hpo_select", "HYPERBAND_FACTOR"]
 HYPERBAND_FACTOR = 3
 
 
-@step("hpo-propose", outputs=("hp", "state_out"))
+@step("hpo-propose", outputs=("hp", "state_out"), warm=True)
 def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[Path],
                 state_out: Path, round: int) -> None:
     """Propose one round of trials: write each trial's hp.json and the new oracle state.
@@ -53,7 +53,7 @@ def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[
             max_epochs=spec.train.epochs, factor=HYPERBAND_FACTOR)
 
 
-@step("trial", outputs=("result",), checkpoints=("checkpoint",))
+@step("trial", outputs=("result",), checkpoints=("checkpoint",), warm=True)
 def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[Path],
           val: list[Path], dataset: list[Path], parents: list[Path], cheap: bool = False) -> None:
     """Run one trial with the values in hp.json and write its result.json.
@@ -180,7 +180,7 @@ def _cheap(spec: RunSpec, doc: dict[str, Any], checkpoint: Path, epochs: int, in
     return metrics
 
 
-@step("hpo-select", outputs=("best", "leaderboard"))
+@step("hpo-select", outputs=("best", "leaderboard"), warm=True)
 def hpo_select(spec: RunSpec, results: list[Path], best: Path, leaderboard: Path) -> None:
     """Rank every trial: write best.json (the values to train with) and leaderboard.json.
 

@@ -54,6 +54,7 @@ class StepDef:
     spec_param: str | None
     resources: dict[str, Any]
     doc: str
+    warm: bool = False                 # imports Keras/TensorFlow: the local backend forks it from a warm worker
 
     @property
     def transformation(self) -> str:
@@ -81,8 +82,13 @@ class StepDef:
 
 def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: Sequence[str] = (),
          cores: int | None = None, memory_mb: int | None = None, gpus: int | None = None,
-         replace: bool = False) -> Callable[[Callable[..., Any]], StepDef]:
-    """Declare a function as a workflow step (see the module docstring)."""
+         replace: bool = False, warm: bool = False) -> Callable[[Callable[..., Any]], StepDef]:
+    """Declare a function as a workflow step (see the module docstring).
+
+    ``warm=True`` marks a step that imports Keras/TensorFlow (seconds per process): the
+    local backend then forks its jobs from a worker that has those modules loaded
+    (:mod:`mlwf_nb.backends._warm`) instead of starting a fresh interpreter each time.
+    """
 
     def deco(func: Callable[..., Any]) -> StepDef:
         if func.__module__ == "__main__" or "<" in func.__qualname__:
@@ -90,8 +96,9 @@ def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: S
                 f"step {name or func.__name__!r} is defined in {func.__module__!r} "
                 f"({func.__qualname__}); Pegasus jobs must import steps, so move it into a module "
                 "file (e.g. my_steps.py next to the notebook) and import it from there")
-        sdef = _describe(name or func.__name__.replace("_", "-"), func, tuple(outputs), tuple(checkpoints),
-                         {"cores": cores, "memory_mb": memory_mb, "gpus": gpus})
+        sdef = dataclasses.replace(
+            _describe(name or func.__name__.replace("_", "-"), func, tuple(outputs), tuple(checkpoints),
+                      {"cores": cores, "memory_mb": memory_mb, "gpus": gpus}), warm=warm)
         old = _REGISTRY.get(sdef.name)
         if old is not None and old.reference != sdef.reference and not replace:
             raise StepError(f"step name {sdef.name!r} is already taken by {old.reference}; "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -42,24 +41,28 @@ def wait_for(pred, timeout: float = 60.0, interval: float = 0.01):
 
 
 def job_pids(run: Path, step: str) -> dict[int, int]:
-    """{try: pid} of the live processes of ``mlwf step <step>`` jobs of the run (from /proc)."""
+    """{try: pid} of the live processes of ``<step>_*`` jobs of the run.
+
+    From the executor's own record (``start NAME try N pid P`` lines of executor.log),
+    which holds for fresh processes and for jobs forked from a warm worker alike
+    (those keep the worker's command line and initial environment in /proc).
+    """
     out = {}
-    marker = f"MLWF_RUN_DIR={run.resolve()}".encode()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
-            if b"step" not in cmd or step.encode() not in cmd:
+    prefix = step.replace("-", "_") + "_"
+    try:
+        lines = (run / "executor.log").read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 6 and parts[0] == "start" and parts[1].startswith(prefix):
+            pid = int(parts[5])
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
                 continue
-            env = Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0")
-            state = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in env and state != "Z":
-            tries = [e for e in env if e.startswith(b"MLWF_TRY=")]
-            if tries:
-                out[int(tries[0].split(b"=")[1])] = int(entry.name)
+            if state != "Z":
+                out[int(parts[3])] = pid
     return out
 
 

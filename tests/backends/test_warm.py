@@ -1,0 +1,96 @@
+"""Warm workers (mlwf_nb.backends._warm): jobs of warm=True steps fork from a process with Keras loaded.
+
+Real processes throughout: the detached executor, the worker and its forked jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+
+import pytest
+from Pegasus.api import Job
+
+from mlwf_nb.backends import _warm
+from mlwf_nb.backends.local import LocalBackend, _wait_unlocked, local_status
+from mlwf_nb.steps.registry import get_step
+from mlwf_nb.workflow import mlwf_executable
+
+
+def _jobs(b):
+    """Two warm help jobs, a warm job with a bad option, a light job: every kind of outcome."""
+    tr = b.transformation("mlwf", pfn=mlwf_executable())
+    b.wf.add_jobs(Job(tr, _id="h1").add_args("step", "train", "--help"),
+                  Job(tr, _id="h2").add_args("step", "hpo-select", "--help"),
+                  Job(tr, _id="bad").add_args("step", "evaluate", "--no-such-option", "1"),
+                  Job(tr, _id="light").add_args("step", "split", "--help"))
+    return b.write()
+
+
+def _pids(path):
+    return dict(re.findall(r"^start (\S+) try \d+ pid (\d+)$", path.read_text(), re.M))
+
+
+def _outcome(run):
+    st = local_status(run)["mlwf"]["jobs"]
+    return {n: (j["state"], j["exit_code"], (run / "jobs" / n / "stdout.000").read_text(),
+                (run / "jobs" / n / "stderr.000").read_text().strip().splitlines()[-1:])
+            for n, j in st.items()}
+
+
+def test_warm_flags_only_keras_steps():
+    assert get_step("train").warm and get_step("trial").warm and get_step("hpo-propose").warm
+    assert not get_step("preprocess").warm and not get_step("split").warm
+    assert _warm.enabled({}) and not _warm.enabled({"MLWF_WARM_WORKER": "0"})
+    assert _warm.worker_key({"A": "1", "MLWF_JOB": "x", "MLWF_TRY": "0"}) == _warm.worker_key({"A": "1"})
+
+
+def test_warm_jobs_fork_from_one_worker_and_end_like_fresh_processes(builder, monkeypatch):
+    warm = _jobs(builder("warm"))
+    LocalBackend().submit(warm, jobs=2, wait=True)
+    monkeypatch.setenv("MLWF_WARM_WORKER", "0")
+    cold = _jobs(builder("cold"))
+    LocalBackend().submit(cold, jobs=2, wait=True)
+
+    got, want = _outcome(warm), _outcome(cold)
+    assert got == want  # same states, exit codes, stdout and last stderr line
+    assert got["mlwf_h1"][0] == "succeeded" and "usage" in got["mlwf_h1"][2]
+    assert got["mlwf_bad"][0] == "failed" and got["mlwf_bad"][1] != 0
+
+    forked = set(re.findall(r"^forked (\S+) pid (\d+)$", (warm / "warm-worker.log").read_text(), re.M))
+    pids = _pids(warm / "executor.log")
+    assert forked == {(n, pids[n]) for n in ("mlwf_h1", "mlwf_h2", "mlwf_bad")}  # not the light job
+    assert "pid" in (warm / "executor.log").read_text() and not (cold / "warm-worker.log").exists()
+
+
+def test_a_worker_killed_while_loading_leaves_its_jobs_to_fresh_processes(builder):
+    run = _jobs(builder())
+    log = run / "executor.log"
+    LocalBackend().submit(run, jobs=2, wait=False)
+    seen = threading.Event()
+
+    def watch() -> None:  # the worker starts with the first warm job; kill it before it is ready
+        while not seen.is_set():
+            m = re.search(r"warm worker (\d+) started", log.read_text() if log.exists() else "")
+            if m:
+                os.kill(int(m.group(1)), signal.SIGKILL)
+                seen.set()
+            else:
+                seen.wait(0.01)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    t.join(60)
+    assert seen.is_set(), "the executor never started a warm worker"
+    _wait_unlocked(run, 120)  # the executor holds its lock until the run ends
+    jobs = local_status(run)["mlwf"]["jobs"]
+    assert jobs["mlwf_h1"]["state"] == "succeeded" and jobs["mlwf_bad"]["state"] == "failed"
+    assert "died: its jobs start as fresh processes" in log.read_text()
+    assert jobs["mlwf_h1"]["tries"] == 1  # never forked, so started once, as a fresh process
+
+
+@pytest.mark.parametrize("flag", ["0", "off"])
+def test_disabled_by_environment(flag):
+    assert not _warm.enabled({"MLWF_WARM_WORKER": flag})

@@ -100,9 +100,15 @@ class WarmWorker:
         req = {"id": name, "argv": list(argv), "env": dict(env), "stdin": stdin, "stdout": stdout, "stderr": stderr}
         self.jobs[name] = None
         if self.ready:
-            _send(self.sock, req)
+            self._send(req)
         else:
             self.pending.append(req)
+
+    def _send(self, req: dict[str, Any]) -> None:
+        try:
+            _send(self.sock, req)
+        except OSError:  # the worker is gone: select reports the closed socket next, and the
+            pass  # executor starts this job (still in self.jobs, never forked) as a fresh process
 
     def drop_pending(self) -> list[str]:
         """Forget the requests not yet sent (cancel); their job names."""
@@ -129,7 +135,7 @@ class WarmWorker:
             if "ready" in msg:
                 self.ready = True
                 while self.pending:
-                    _send(self.sock, self.pending.popleft())
+                    self._send(self.pending.popleft())
             elif "pid" in msg:
                 self.jobs[msg["id"]] = int(msg["pid"])
             elif "exit" in msg or "error" in msg:
@@ -140,6 +146,9 @@ class WarmWorker:
     def close(self) -> None:
         """Close the socket (the worker exits) and reap the worker."""
         self.sock.close()
+        if not self.ready and not self.dead:  # still importing: it would read the socket only afterwards
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
 

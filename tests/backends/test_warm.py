@@ -29,6 +29,28 @@ def _jobs(b):
     return b.write()
 
 
+def _started_worker(log, timeout=60.0):
+    """The pid of the warm worker as soon as the executor says it started it (while it still loads)."""
+    found: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            m = re.search(r"warm worker (\d+) started", log.read_text() if log.exists() else "")
+            if m:
+                found.append(int(m.group(1)))
+                done.set()
+            else:
+                done.wait(0.005)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    t.join(timeout)
+    done.set()
+    assert found, "the executor never started a warm worker"
+    return found[0]
+
+
 def _pids(path):
     return dict(re.findall(r"^start (\S+) try \d+ pid (\d+)$", path.read_text(), re.M))
 
@@ -69,21 +91,7 @@ def test_a_worker_killed_while_loading_leaves_its_jobs_to_fresh_processes(builde
     run = _jobs(builder())
     log = run / "executor.log"
     LocalBackend().submit(run, jobs=2, wait=False)
-    seen = threading.Event()
-
-    def watch() -> None:  # the worker starts with the first warm job; kill it before it is ready
-        while not seen.is_set():
-            m = re.search(r"warm worker (\d+) started", log.read_text() if log.exists() else "")
-            if m:
-                os.kill(int(m.group(1)), signal.SIGKILL)
-                seen.set()
-            else:
-                seen.wait(0.01)
-
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    t.join(60)
-    assert seen.is_set(), "the executor never started a warm worker"
+    os.kill(_started_worker(log), signal.SIGKILL)  # before it is ready: its jobs were never forked
     _wait_unlocked(run, 120)  # the executor holds its lock until the run ends
     jobs = local_status(run)["mlwf"]["jobs"]
     assert jobs["mlwf_h1"]["state"] == "succeeded" and jobs["mlwf_bad"]["state"] == "failed"
@@ -94,3 +102,17 @@ def test_a_worker_killed_while_loading_leaves_its_jobs_to_fresh_processes(builde
 @pytest.mark.parametrize("flag", ["0", "off"])
 def test_disabled_by_environment(flag):
     assert not _warm.enabled({"MLWF_WARM_WORKER": flag})
+
+
+def test_cancel_while_the_worker_loads_stops_it_with_the_run(builder):
+    run = _jobs(builder())
+    log = run / "executor.log"
+    backend = LocalBackend()
+    backend.submit(run, jobs=2, wait=False)
+    pid = _started_worker(log)
+    backend.cancel(run)
+    st = local_status(run)["mlwf"]
+    assert st["state"] == "Cancelled", st["state"]
+    with pytest.raises(ProcessLookupError):  # killed and reaped by the executor before it let go of the run
+        os.kill(pid, 0)
+    assert all(j["state"] in ("succeeded", "failed") for j in st["jobs"].values())

@@ -35,6 +35,11 @@ _DISCUSSION = ROOT / "benchmarks" / "discussion.md"  # hand-written findings, ap
 COLUMNS = ("row", "measure", "baseline", "value", "ratio", "target", "met?")
 
 
+TMPFS = "/dev/shm"
+"""Where the engine rows write their no-op runs when it exists: this machine's disk took 0.3-2.4 ms for
+one mkdir and two file creations depending on what else ran, which swamped the engine's own cost."""
+
+
 def row(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator naming a benchmark row (used by ``--only``)."""
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,15 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks._common import TMPFS
 from benchmarks._workflows import timed_execute, wide, write_run
 from mlwf_nb.backends.local import LocalBackend
 
 N_JOBS = 500
 TARGET = 1.2
 REPEATS = 9
-TMPFS = "/dev/shm"
-"""Where the no-op runs are written when it exists: this machine's disk took 0.3-2.4 ms for one mkdir and
-two file creations depending on what else ran, which swamped the engine's own cost in both columns."""
 
 
 def _write_run(root: Path, n: int) -> Path:

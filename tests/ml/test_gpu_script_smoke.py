@@ -1,0 +1,29 @@
+"""The GPU benchmark script (benchmarks/gpu/bench_resnet50.py) still runs end to end.
+
+On this CPU machine, at 32 px and a handful of images, with the TensorFlow backend: the figures
+mean nothing, but both sides (toolkit fit on ShardSequence, bare fit on a prefetching PyDataset)
+must train, time their epochs and print the JSON line the GPU run will be read from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_resnet50_script_smoke_on_cpu():
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-m", "benchmarks.gpu.bench_resnet50", "--size", "32", "--batch", "16",
+           "--images", "64", "--epochs", "2", "--workers", "2"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1 = ratio under target: meaningless on a CPU
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["toolkit_images_per_s"] > 0 and out["bare_images_per_s"] > 0
+    assert abs(out["ratio"] - out["toolkit_images_per_s"] / out["bare_images_per_s"]) < 0.01  # rates are rounded
+    assert len(out["toolkit_epoch_s"]) == len(out["bare_epoch_s"]) == 2
+    assert out["policy"] == "mixed_bfloat16" and out["augment"]["flip"] == "horizontal_and_vertical"

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 from Pegasus.api import Job
@@ -116,3 +117,48 @@ def test_cancel_while_the_worker_loads_stops_it_with_the_run(builder):
     with pytest.raises(ProcessLookupError):  # killed and reaped by the executor before it let go of the run
         os.kill(pid, 0)
     assert all(j["state"] in ("succeeded", "failed") for j in st["jobs"].values())
+
+
+def test_a_worker_killed_under_running_jobs_fails_their_try(builder):
+    """The worker dies while its child runs (here: waiting to open a FIFO as stdin): the executor can
+    no longer learn the child's exit, so it kills it and counts a failed try."""
+    b = builder()
+    run = b.root
+    run.mkdir(parents=True)
+    os.mkfifo(run / "never-written")
+    tr = b.transformation("mlwf", pfn=mlwf_executable())
+    job = Job(tr, _id="stuck").add_args("step", "train", "--help")
+    job.set_stdin("never-written")
+    b.wf.add_jobs(job)
+    b.write()
+    log = run / "executor.log"
+    LocalBackend().submit(run, jobs=1, wait=False)
+    worker = _started_worker(log)
+    pids = {}
+    pause = threading.Event()
+    for _ in range(3000):  # the child is forked once the worker has loaded (a few seconds)
+        pids = _pids(log)
+        if "mlwf_stuck" in pids:
+            break
+        pause.wait(0.02)
+    assert "mlwf_stuck" in pids, log.read_text()
+    os.kill(worker, signal.SIGKILL)
+    _wait_unlocked(run, 60)
+    job = local_status(run)["mlwf"]["jobs"]["mlwf_stuck"]
+    assert (job["state"], job["exit_code"], job["tries"]) == ("failed", -9, 1)
+    assert "died" in log.read_text()
+    gone = threading.Event()
+    for _ in range(500):  # SIGKILL was sent before the run ended; the exit itself may take a moment
+        if not _alive(int(pids["mlwf_stuck"])):
+            gone.set()
+            break
+        gone.wait(0.01)
+    assert gone.is_set(), "the orphaned job is still running"
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")

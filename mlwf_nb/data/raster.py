@@ -11,7 +11,6 @@ Writing goes through a temporary name and an atomic rename.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import struct
 from collections.abc import Iterator
@@ -240,7 +239,7 @@ def write_geotiff(path: str | os.PathLike[str], array: Any, crs: Any, transform:
 
 
 def _blocks(data: Any) -> Any:
-    """Yield (rasterio Window, numpy block) pairs, one per dask chunk (or one for numpy)."""
+    """Yield (rasterio Window, numpy block) pairs, one per dask chunk (or one for numpy), in order."""
     from rasterio.windows import Window
 
     chunks = getattr(data, "chunks", None)
@@ -248,12 +247,10 @@ def _blocks(data: Any) -> Any:
         arr = np.asarray(data)
         yield Window(0, 0, arr.shape[2], arr.shape[1]), arr
         return
-    y_edges = np.cumsum((0, *chunks[1]))
-    x_edges = np.cumsum((0, *chunks[2]))
-    for (y0, y1), (x0, x1) in itertools.product(itertools.pairwise(y_edges),
-                                                itertools.pairwise(x_edges)):
-        block = np.asarray(data[:, y0:y1, x0:x1].compute())
-        yield Window(int(x0), int(y0), int(x1 - x0), int(y1 - y0)), block
+    from mlwf_nb.data.chunks import chunk_slices, stream
+
+    for (_, ys, xs), block in stream(data, chunk_slices(data, axes=(1, 2))):  # next chunks computed ahead
+        yield Window(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start), block
 
 
 def write_like(path: str | os.PathLike[str], array: Any, like: xr.DataArray, **kwargs: Any) -> Path:

@@ -17,7 +17,6 @@ exact only to one bin width (an approximation).
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -109,8 +108,9 @@ def band_histograms(da: xr.DataArray | np.ndarray, nodata: float | None = 0,
                     value_range: tuple[float, float] | None = None) -> np.ndarray:
     """Per-band histograms over values 0..65535, ``(bands, 65536)`` int64.
 
-    Dask-backed arrays are read in one streaming pass, one chunk at a time
-    (``np.bincount`` per chunk); the scene is never materialised.
+    Dask-backed arrays are read in one streaming pass (``np.bincount`` per chunk,
+    two chunks at a time on threads: :func:`mlwf_nb.data.chunks.stream`); the scene
+    is never materialised.
 
     Args:
         da: ``(bands, y, x)`` DataArray (lazy or not) or numpy array.
@@ -131,11 +131,11 @@ def band_histograms(da: xr.DataArray | np.ndarray, nodata: float | None = 0,
     chunks = getattr(data, "chunks", None)
     if chunks is None or not hasattr(data, "compute"):
         return _bin(np.asarray(data), nodata, value_range)
+    from mlwf_nb.data.chunks import chunk_slices, stream
+
     total = np.zeros((int(data.shape[0]), NBINS), dtype=np.int64)
-    edges = [np.cumsum((0, *c)) for c in chunks]
-    for cell in itertools.product(*(range(len(c)) for c in chunks)):
-        sl = tuple(slice(int(e[i]), int(e[i + 1])) for e, i in zip(edges, cell, strict=True))
-        total[sl[0]] += _bin(np.asarray(data[sl].compute()), nodata, value_range)
+    for sl, counts in stream(data, chunk_slices(data), lambda block: _bin(block, nodata, value_range)):
+        total[sl[0]] += counts  # reading the next chunk overlaps counting this one
     return total
 
 

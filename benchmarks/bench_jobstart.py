@@ -47,7 +47,7 @@ def _propose_chain(n: int, tmp: Path, tag: str, warm: bool) -> tuple[list[float]
     from mlwf_nb.workflow import mlwf_executable
 
     mlwf = mlwf_executable()
-    jobs, edges = chain(n, [mlwf])
+    _, edges = chain(n, [mlwf])
     jobs = [[mlwf, "step", "hpo-propose", "--spec", "spec.yaml", "--hp", f"hp{i}.json", "--state-out",
              f"state{i}.json", "--round", "0"] for i in range(n)]
     run = write_run(tmp / tag, jobs, edges)

@@ -36,7 +36,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from mlwf_nb._io import write_text
+from mlwf_nb._io import read_appended, write_text
 from mlwf_nb.backends import _warm
 from mlwf_nb.backends.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.backends.local import CANCELLED_EXIT, Plan, PlannedJob, read_plan
@@ -56,21 +56,15 @@ class _JobEvents(EventReader):
 
     def poll_with_offsets(self) -> list[tuple[dict[str, Any], int]]:
         """Return ``(event, end offset)`` for each whole line appended since the last call."""
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                chunk = fh.read(8 << 20)
-        except FileNotFoundError:
-            return []
+        chunk, end = read_appended(self.path, self.offset, 8 << 20)
         out = []
-        pos = 0
-        while (end := chunk.find(b"\n", pos)) >= 0:
-            raw = chunk[pos:end]
-            pos = end + 1
+        pos = self.offset
+        for raw in chunk.split(b"\n")[:-1]:  # read_appended returns whole lines only
+            pos += len(raw) + 1
             if raw.strip():
                 with contextlib.suppress(ValueError):
-                    out.append((json.loads(raw), self.offset + pos))
-        self.offset += pos
+                    out.append((json.loads(raw), pos))
+        self.offset = end
         return out
 
 
@@ -116,18 +110,21 @@ def _relay_offsets(events: Path) -> dict[str, int]:
 
 def _warm_jobs(plan: Plan) -> set[str]:
     """Jobs that run a ``warm=True`` built-in step through this environment's ``mlwf`` script."""
+    mlwf = str(Path(sys.executable).parent / "mlwf")
+    steps = {name: pj.argv[2] for name, pj in plan.jobs.items()
+             if len(pj.argv) >= 3 and pj.argv[0] == mlwf and pj.argv[1] == "step" and ":" not in pj.argv[2]}
+    if not steps:  # no step jobs (e.g. plain commands): do not import the step modules at all
+        return set()
     from mlwf_nb.errors import StepError
     from mlwf_nb.steps.registry import get_step
 
-    mlwf = str(Path(sys.executable).parent / "mlwf")
-    out = set()
-    for name, pj in plan.jobs.items():
-        argv = pj.argv
-        if len(argv) >= 3 and argv[0] == mlwf and argv[1] == "step" and ":" not in argv[2]:
-            with contextlib.suppress(StepError):
-                if get_step(argv[2]).warm:
-                    out.add(name)
-    return out
+    def warm(step: str) -> bool:
+        try:
+            return get_step(step).warm
+        except StepError:
+            return False
+
+    return {name for name, step in steps.items() if warm(step)}
 
 
 def _kill_orphans(run: Path, log: Path, unfinished: set[str]) -> None:
@@ -249,7 +246,7 @@ class Executor:
             self._dirs.add(key)
 
     def _start(self, name: str) -> None:
-        """Book a try of ``name`` (SUBMIT) and hand it to a launcher thread."""
+        """Book a try of ``name`` (SUBMIT) and queue it for a free slot."""
         pj = self.plan.jobs[name]
         try_ = self.tries.get(name, 0)
         self.tries[name] = try_ + 1
@@ -275,10 +272,10 @@ class Executor:
             if name in self._warm_jobs and self._launch_warm(name, r, pj, env):
                 continue
             pid = self._launch(name, r.try_, pj, env)
-            self._started(name, pid)
             if pid is None:
-                self._finish(name, 127)
+                self._not_started(name)
                 continue
+            self._started(name, pid)
             r.slot = True
             self.active += 1
             r.pidfd = _pidfd(pid)
@@ -307,8 +304,7 @@ class Executor:
             streams = self._streams(name, r.try_, pj)
         except OSError as exc:
             self._cannot_start(name, r.try_, pj, exc)
-            self._started(name, None)
-            self._finish(name, 127)
+            self._not_started(name)
             return True
         w.submit(name, pj.argv, env, *streams)
         r.slot = True
@@ -317,7 +313,7 @@ class Executor:
 
     def _from_worker(self, w: _warm.WarmWorker, ended: list[tuple[str, int]]) -> None:
         """Apply a worker's messages; if it died, its jobs end (running) or go back to the queue."""
-        orphans = {n: pid for n, pid in w.jobs.items()}
+        orphans = set(w.jobs)
         msgs = w.read()
         for msg in msgs or ():
             name = msg.get("id")
@@ -330,8 +326,8 @@ class Executor:
                 self._release(r)
             elif "error" in msg:
                 self.log.write(f"warm worker could not start {name}: {msg['error']}\n")
-                self._started(name, None)
                 self._release(r)
+                self._started(name, None)
                 ended.append((name, 127))
         if msgs is not None:
             return
@@ -414,6 +410,11 @@ class Executor:
             self._exe[key] = found
         return found
 
+    def _not_started(self, name: str) -> None:
+        """Book a job whose process could not be started (the reason is in its stderr file) as failed."""
+        self._started(name, None)
+        self._finish(name, 127)
+
     def _started(self, name: str, pid: int | None) -> None:
         r = self.running[name]
         r.pid = pid
@@ -486,9 +487,7 @@ class Executor:
             if w is not None:
                 aborted += w.drop_pending()
         for name in aborted:
-            r = self.running[name]
-            r.killed = True
-            self._release(r)
+            self.running[name].killed = True
             self._finish(name, -9)
         for name, r in list(self.running.items()):
             self._signal(name, r.try_, signal.SIGKILL)

@@ -88,7 +88,7 @@ class WarmWorker:
         self.ready = False
         self.dead = False
         self.pending: deque[dict[str, Any]] = deque()  # requests held until the worker is ready
-        self.jobs: dict[str, int | None] = {}  # job name -> pid (None until forked)
+        self.jobs: set[str] = set()  # submitted and not yet ended (forked or not: the executor has the pids)
 
     def fileno(self) -> int:
         """The socket, for ``select``."""
@@ -98,7 +98,7 @@ class WarmWorker:
                stdout: str, stderr: str) -> None:
         """Ask for a job to be forked; it is sent once the worker is ready."""
         req = {"id": name, "argv": list(argv), "env": dict(env), "stdin": stdin, "stdout": stdout, "stderr": stderr}
-        self.jobs[name] = None
+        self.jobs.add(name)
         if self.ready:
             self._send(req)
         else:
@@ -114,8 +114,7 @@ class WarmWorker:
         """Forget the requests not yet sent (cancel); their job names."""
         names = [req["id"] for req in self.pending]
         self.pending.clear()
-        for name in names:
-            self.jobs.pop(name, None)
+        self.jobs.difference_update(names)
         return names
 
     def read(self) -> list[dict[str, Any]] | None:
@@ -136,10 +135,8 @@ class WarmWorker:
                 self.ready = True
                 while self.pending:
                     self._send(self.pending.popleft())
-            elif "pid" in msg:
-                self.jobs[msg["id"]] = int(msg["pid"])
             elif "exit" in msg or "error" in msg:
-                self.jobs.pop(msg["id"], None)
+                self.jobs.discard(msg["id"])
             out.append(msg)
         return out
 

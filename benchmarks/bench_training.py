@@ -6,6 +6,10 @@ Rows:
         ``ShardSequence`` with the preset's flips, against bare ``model.fit`` on
         the same data in memory (float32, no augmentation), same batch size;
         images/s of the epochs after the first (compilation excluded).
+    loader: CPU per batch of the input pipeline alone, as ``fit`` consumes it on the
+        TensorFlow backend (Keras's data adapter -> ``tf.data``): ``ShardSequence``
+        against Keras's own pipeline over arrays in memory. On a CPU-bound machine
+        every ms the loader spends is taken from the train step.
     augment: ``ShardBatches`` batches of 224 x 224 x 4 patches (the ``paper``
         preset's size) with flips only (numpy, on uint8) against the Keras
         rotation/zoom/translation layers: where augmentation should run.
@@ -13,8 +17,11 @@ Rows:
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +31,7 @@ import numpy as np
 
 from benchmarks._common import result, row
 
-__all__ = ["ROWS", "bench_training", "bench_augment"]
+__all__ = ["ROWS", "bench_training", "bench_loader", "bench_augment", "loader_cpu"]
 
 
 class _EpochTimer:
@@ -77,7 +84,7 @@ def bench_training(quick: bool) -> dict[str, Any]:
     """
     import keras
 
-    from mlwf_nb.data.shards import ShardSequence
+    from mlwf_nb.data.shards import ShardSequence, loader_threads
     from mlwf_nb.ml.models import build_model
     from mlwf_nb.ml.train import fit
     from mlwf_nb.spec import RunSpec
@@ -85,6 +92,7 @@ def bench_training(quick: bool) -> dict[str, Any]:
     spec = RunSpec.from_preset("cpu")
     n, epochs, rounds = (512, 2, 1) if quick else (4096, 4, 5)
     size, batch = spec.patches.input_size, spec.train.batch_size
+    threads = loader_threads()  # what the train step uses on this machine
     with tempfile.TemporaryDirectory() as d:
         x, y = _data(n, size, Path(d) / "s")
         xf = x.astype(np.float32)
@@ -96,7 +104,8 @@ def bench_training(quick: bool) -> dict[str, Any]:
 
         def lib(n_epochs: int) -> tuple[float, float]:
             timer = _EpochTimer.make()
-            seq = ShardSequence([str(Path(d) / "s")], batch, shuffle=True, seed=0, augment=spec.augment, workers=2)
+            seq = ShardSequence([str(Path(d) / "s")], batch, shuffle=True, seed=0, augment=spec.augment,
+                                workers=threads)
             fit(model(), seq, epochs=n_epochs, learning_rate=spec.train.learning_rate, callbacks=[timer])
             return _rates(n, timer.times)
 
@@ -125,8 +134,74 @@ def bench_training(quick: bool) -> dict[str, Any]:
                        f"{os.getloadavg()[0]:.1f}); per-round ratios of the median epochs "
                        f"{[round(r, 2) for r in typical]}; value: "
                        "mlwf_nb.ml.train.fit on ShardSequence "
-                       f"(memory-mapped shard, flips {spec.augment.flip!r}, 2 loader threads); baseline: bare "
+                       f"(memory-mapped shard, flips {spec.augment.flip!r}, {threads} loader thread(s), "
+                       "loader_threads()); baseline: bare "
                        "model.fit on float32 arrays in memory, no augmentation; higher is better")
+
+
+def loader_cpu(kind: str, pad: bool, n: int = 4096, reps: int = 5) -> dict[str, float]:
+    """CPU ms, wall ms and page faults per batch of one pipeline alone (run it in a fresh process).
+
+    ``kind``: ``"array"`` (Keras's adapter over float32 arrays, what bare ``fit`` uses),
+    or ``"shards"`` / ``"shards-2"`` (``ShardSequence`` with flips, 1 or 2 loader threads).
+    ``pad``: apply :func:`mlwf_nb.ml.train.keep_heap_top` first, as ``fit`` does.
+    """
+    import resource
+
+    from keras.src.trainers.data_adapters import get_data_adapter
+
+    from mlwf_nb.data.shards import ShardSequence
+    from mlwf_nb.ml.train import keep_heap_top
+    from mlwf_nb.spec import RunSpec
+
+    if pad:
+        keep_heap_top()
+    spec = RunSpec.from_preset("cpu")
+    size, batch = spec.patches.input_size, spec.train.batch_size
+    best = (float("inf"), float("inf"), float("inf"))
+    with tempfile.TemporaryDirectory() as d:
+        x, y = _data(n, size, Path(d) / "s")
+        xf = x.astype(np.float32)
+        for _ in range(reps):
+            if kind == "array":
+                adapter = get_data_adapter(xf, y, batch_size=batch, shuffle=True)
+            else:
+                seq = ShardSequence([str(Path(d) / "s")], batch, shuffle=True, seed=0, augment=spec.augment,
+                                    workers=2 if kind == "shards-2" else 1)
+                adapter = get_data_adapter(seq, shuffle=False)
+            dataset = adapter.get_tf_dataset()
+            f0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.process_time(), time.perf_counter()
+            k = sum(1 for _ in dataset)
+            best = min(best, ((time.process_time() - c0) * 1e3 / k, (time.perf_counter() - t0) * 1e3 / k,
+                              (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / k))
+    return {"cpu_ms": best[0], "wall_ms": best[1], "faults": best[2]}
+
+
+def _loader_child(kind: str, pad: bool, quick: bool) -> dict[str, float]:
+    code = ("import json, benchmarks.bench_training as b; "
+            f"print('RESULT ' + json.dumps(b.loader_cpu({kind!r}, {pad!r}, reps={2 if quick else 5})))")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         cwd=str(Path(__file__).resolve().parents[1]))
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))
+    return dict(json.loads(line[len("RESULT "):]))
+
+
+@row("loader")
+def bench_loader(quick: bool) -> dict[str, Any]:
+    """CPU per batch of the toolkit's input pipeline vs Keras's array pipeline (each in a fresh process)."""
+    array = _loader_child("array", True, quick)
+    shards = _loader_child("shards", True, quick)
+    unpadded = _loader_child("shards", False, quick)
+    two = _loader_child("shards-2", True, quick)
+    return result("loader", "CPU ms per batch of the input pipeline alone (cpu preset: 64 x 32x32x4, flips)",
+                  array["cpu_ms"], shards["cpu_ms"], "ms/batch", "report", None,
+                  note=f"value: ShardSequence (1 loader thread) through Keras's TF data adapter, as fit runs it "
+                       f"(glibc heap top pad set by ml.train.keep_heap_top), {shards['faults']:.0f} page faults a "
+                       f"batch; without the pad {unpadded['cpu_ms']:.2f} ms and {unpadded['faults']:.0f} faults a "
+                       f"batch; with 2 loader threads {two['cpu_ms']:.2f} ms; baseline: Keras's own pipeline over "
+                       f"float32 arrays in memory (what bare fit uses), {array['faults']:.0f} faults; best of "
+                       f"{2 if quick else 5} epochs, each in a fresh process")
 
 
 @row("augment")
@@ -155,4 +230,4 @@ def bench_augment(quick: bool) -> dict[str, Any]:
                        "baseline: flips only, numpy on uint8; one loader thread")
 
 
-ROWS = [bench_training, bench_augment]
+ROWS = [bench_training, bench_loader, bench_augment]

@@ -28,7 +28,7 @@ from mlwf_nb.errors import DatasetError
 from mlwf_nb.spec import AugmentSpec
 
 __all__ = ["shard_paths", "write_shard", "read_shard", "read_shard_meta", "class_counts",
-           "ShardBatches", "ShardSequence"]
+           "ShardBatches", "ShardSequence", "loader_threads"]
 
 if TYPE_CHECKING:
     ShardSequence: type[ShardBatches]  # built on first use: see _sequence_class()
@@ -172,7 +172,9 @@ class ShardBatches:
 
     def _open(self) -> list[tuple[np.ndarray, np.ndarray]]:
         if self._arrays is None or self._pid != os.getpid():  # fresh maps in a worker process
-            self._arrays = [read_shard(p)[:2] for p in self.prefixes]
+            # Plain ndarray views of the maps: indexing a np.memmap pays its subclass hooks on every batch.
+            self._arrays = [(X.view(np.ndarray), y.view(np.ndarray))
+                            for X, y, _ in (read_shard(p) for p in self.prefixes)]
             self._pid = os.getpid()
         return self._arrays
 
@@ -209,15 +211,9 @@ class ShardBatches:
         mode = self.augment.flip
         masks = y if y is not None and y.ndim > 1 else None
         if mode in ("horizontal", "horizontal_and_vertical"):
-            for i in np.flatnonzero(rng.random(len(x)) < 0.5):
-                x[i] = x[i, :, ::-1]
-                if masks is not None:
-                    masks[i] = masks[i, :, ::-1]
+            _flip_rows(x, masks, np.flatnonzero(rng.random(len(x)) < 0.5), axis=2)
         if mode in ("vertical", "horizontal_and_vertical"):
-            for i in np.flatnonzero(rng.random(len(x)) < 0.5):
-                x[i] = x[i, ::-1]
-                if masks is not None:
-                    masks[i] = masks[i, ::-1]
+            _flip_rows(x, masks, np.flatnonzero(rng.random(len(x)) < 0.5), axis=1)
 
     def _keras_augment(self, x: np.ndarray) -> np.ndarray:
         from mlwf_nb.data.augment import build_augmenter
@@ -226,6 +222,35 @@ class ShardBatches:
         if self._augmenter is None:
             self._augmenter = build_augmenter(self.augment, seed=self.seed)
         return np.asarray(self._augmenter(x, training=True), dtype=np.float32)
+
+
+def loader_threads(cores: int | None = None) -> int:
+    """Loader threads for a training job on a machine with ``cores`` cores (default: this one's).
+
+    One per four cores, at least 1 and at most 4. On a CPU-only machine the model's
+    own kernels already use every core, and a second loader thread only competes
+    with them: on 2 cores, the ``cpu`` preset's pipeline cost 1.0 ms of CPU per
+    batch with one thread and 1.5 ms with two. A GPU host has cores to spare, and
+    the 224 px loader needs several threads to feed the card.
+    """
+    n = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, min(4, n // 4))
+
+
+def _flip_rows(x: np.ndarray, masks: np.ndarray | None, rows: np.ndarray, axis: int) -> None:
+    """Reverse ``x[rows]`` (and ``masks[rows]``) along ``axis`` (1: rows, 2: columns), in one gather each."""
+    if len(rows) == 0:
+        return
+    flip = (slice(None),) * axis + (slice(None, None, -1),)
+    pixels = x
+    width = x.shape[-1] * x.itemsize if x.ndim == 4 else 0
+    if width in (2, 4, 8) and x.flags.c_contiguous:
+        # One machine word per pixel: numpy moves 4 uint8 bands at a stride of -4 bytes about 10x slower than
+        # one uint32 (0.19 vs 0.02 ms for 32 of the cpu preset's 32 x 32 x 4 patches).
+        pixels = x.view(f"u{width}")[..., 0]
+    pixels[rows] = pixels[rows][flip]
+    if masks is not None:
+        masks[rows] = masks[rows][flip]
 
 
 def _flip_only(aug: AugmentSpec) -> bool:

@@ -136,7 +136,7 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
 
     ``metrics`` are extra Keras metrics (e.g. IoU / Dice for segmentation shards).
     """
-    from mlwf_nb.data.shards import ShardSequence, read_shard
+    from mlwf_nb.data.shards import ShardSequence, loader_threads, read_shard
     from mlwf_nb.ml.models import build_model
     from mlwf_nb.ml.train import fit, seed_everything
 
@@ -145,10 +145,11 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
         raise StepError("train: no training shards were given (check the split and preprocess jobs)")
     x0, _ = read_shard(tr[0], mmap=True)[:2]
     t = spec.train
-    # two loader threads: reading the memory maps, flips and the float conversion overlap the train step
+    # reading the memory maps, flips and the float conversion run on loader threads, overlapping the train step
     sequence: Any = ShardSequence  # a keras PyDataset made on first use (mypy sees the keras-free base)
-    train_seq = sequence(tr, t.batch_size, shuffle=True, seed=t.seed, augment=spec.augment, workers=2)
-    val_seq = sequence(va, t.batch_size, shuffle=False, seed=t.seed, workers=2) if va else None
+    threads = loader_threads()
+    train_seq = sequence(tr, t.batch_size, shuffle=True, seed=t.seed, augment=spec.augment, workers=threads)
+    val_seq = sequence(va, t.batch_size, shuffle=False, seed=t.seed, workers=threads) if va else None
     seed_everything(t.seed)  # initial weights depend on the seed only, not on the process
     from mlwf_nb.ml.distribute import distribution_scope
 

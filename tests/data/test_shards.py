@@ -105,6 +105,33 @@ def test_flip_augmentation_in_numpy(tmp_path):
     np.testing.assert_array_equal(x, seq[0][0])  # deterministic per (seed, epoch, batch)
 
 
+@pytest.mark.parametrize("bands", [4, 3])  # 4 uint8 bands move as one uint32 word; 3 take the plain path
+@pytest.mark.parametrize("mode", ["horizontal", "vertical", "horizontal_and_vertical"])
+def test_flips_match_a_per_sample_reference(tmp_path, bands, mode):
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (40, 6, 5, bands), dtype=np.uint8)
+    masks = rng.integers(0, 7, (40, 6, 5)).astype(np.int32)
+    write_shard(tmp_path / "s", X, masks)
+    seq = ShardBatches([tmp_path / "s"], 16, shuffle=False, seed=3, augment=AugmentSpec(flip=mode))
+    seq.set_epoch(2)
+    for index in range(len(seq)):
+        x, y = seq[index]
+        ref_x, ref_y = X[index * 16:(index + 1) * 16].copy(), masks[index * 16:(index + 1) * 16].copy()
+        draws = np.random.default_rng([3, 2, index])  # documented: seeded by (seed, epoch, batch)
+        for axis, kind in ((1, "horizontal"), (0, "vertical")):
+            if kind in mode:
+                for i in np.flatnonzero(draws.random(len(ref_x)) < 0.5):
+                    ref_x[i] = np.flip(ref_x[i], axis)
+                    ref_y[i] = np.flip(ref_y[i], axis)
+        np.testing.assert_array_equal(x, ref_x.astype(np.float32))
+        np.testing.assert_array_equal(y, ref_y)  # masks flip with their images
+
+
+def test_loader_threads_by_cores():
+    assert [shards_mod.loader_threads(c) for c in (1, 2, 3, 4, 8, 16, 64)] == [1, 1, 1, 1, 2, 4, 4]
+    assert shards_mod.loader_threads() >= 1
+
+
 def test_keras_shard_sequence_trains(prefixes):
     import keras
 

@@ -255,20 +255,39 @@ def _stretch_lut(x: np.ndarray, black: np.ndarray, white: np.ndarray, nodata: fl
     ``0 .. 2**bits - 1``, so ``table[x]`` is identical to it, without float64
     temporaries the size of ``x`` (about 4x faster).
     """
-    axis = next((i for i, n in enumerate(black.shape) if n != 1), None)
-    values = np.arange(np.iinfo(x.dtype).max + 1, dtype=np.float64)
+    return _lookup(x, _table(x.dtype, black, white, nodata), _band_axis(black))
+
+
+def _band_axis(black: np.ndarray) -> int | None:
+    """The axis the per-band parameters vary along (None: one band, or broadcast over every axis)."""
+    return next((i for i, n in enumerate(black.shape) if n != 1), None)
+
+
+def _table(dtype: np.dtype[Any], black: np.ndarray, white: np.ndarray, nodata: float | None) -> np.ndarray:
+    """``(bands, 2**bits)`` uint8: :func:`_stretch_np`'s formula at every value of the unsigned ``dtype``."""
+    values = np.arange(np.iinfo(dtype).max + 1, dtype=np.float64)
     b, w = black.ravel(), white.ravel()
     scale = 255.0 / np.maximum(w - b, 1e-12)
     lut = np.rint(np.clip((values[None, :] - b[:, None]) * scale[:, None], 0.0, 255.0)).astype(np.uint8)
     drop = _nodata_bin(nodata)
     if drop is not None and drop < lut.shape[1]:
         lut[:, drop] = 0
-    if axis is None:  # one band (or parameters broadcast over every axis)
-        return lut[0][x]
+    return lut
+
+
+def _lookup(x: np.ndarray, lut: np.ndarray, axis: int | None) -> np.ndarray:
+    """``lut[band][x]`` band by band, written in place.
+
+    The table covers every value of ``x``'s dtype, so ``mode="clip"`` never clips: it
+    only skips the bounds-checked buffer that ``np.take(..., out=)`` uses by default
+    (2x faster than ``lut[i][x]`` fancy indexing on uint16).
+    """
+    if axis is None:
+        return np.take(lut[0], x, mode="clip")
     out = np.empty(x.shape, dtype=np.uint8)
     for i in range(lut.shape[0]):
         index = (slice(None),) * axis + (i,)
-        out[index] = lut[i][x[index]]
+        np.take(lut[i], x[index], out=out[index], mode="clip")
     return out
 
 
@@ -313,7 +332,10 @@ def _apply_da(x: xr.DataArray, black: np.ndarray, white: np.ndarray, nodata: flo
         import dask.array as dsa
 
         whole = data.rechunk({axis: -1}) if len(data.chunks[axis]) > 1 else data
-        out = dsa.map_blocks(_stretch_np, whole, b, w, nodata, dtype=np.uint8)
+        if _exact(whole.dtype) and whole.dtype.kind == "u":  # one table for every chunk, not one per chunk
+            out = dsa.map_blocks(_lookup, whole, _table(whole.dtype, b, w, nodata), axis, dtype=np.uint8)
+        else:
+            out = dsa.map_blocks(_stretch_np, whole, b, w, nodata, dtype=np.uint8)
     else:
         out = _stretch_np(np.asarray(data), b, w, nodata)
     return xr.DataArray(out, dims=x.dims, coords=x.coords, attrs={**x.attrs, "stretch": "applied"})

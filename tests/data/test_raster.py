@@ -21,6 +21,21 @@ def test_write_and_open_roundtrip(tmp_path, geo):
     assert [p.name for p in tmp_path.iterdir()] == ["a.tif"]  # no temporary left behind
 
 
+@pytest.mark.parametrize("interleave", ["band", "pixel"])
+def test_write_interleave_roundtrip(tmp_path, geo, interleave):
+    arr = np.random.default_rng(0).integers(0, 255, (4, 40, 36), dtype=np.uint8)
+    import dask.array as dsa
+
+    path = write_geotiff(tmp_path / "a.tif", dsa.from_array(arr, chunks=(4, 16, 16)), geo.CRS, geo.TRANSFORM,
+                         blocksize=16, compress=None, interleave=interleave)
+    with rasterio.open(path) as ds:
+        assert ds.interleaving.name == interleave
+        np.testing.assert_array_equal(ds.read(), arr)
+    with pytest.raises(RasterError, match=r"interleave must be 'band' or 'pixel'.*'line'"):
+        write_geotiff(tmp_path / "b.tif", arr, geo.CRS, geo.TRANSFORM, interleave="line")
+    assert not (tmp_path / "b.tif").exists()
+
+
 def test_write_2d_and_dask_blocks(tmp_path, geo):
     src = open_raster(write_geotiff(tmp_path / "a.tif", np.arange(40 * 30, dtype=np.int32)
                                     .reshape(40, 30), geo.CRS, geo.TRANSFORM), chunks=16)

@@ -208,8 +208,9 @@ def write_geotiff(path: str | os.PathLike[str], array: Any, crs: Any, transform:
         blocksize: Tile side in pixels (multiple of 16).
         interleave: ``"band"`` (each band's tiles apart; the default) or ``"pixel"``.
             Band interleaving writes ``(bands, H, W)`` blocks without GDAL
-            interleaving them pixel by pixel: 5x faster for a 4-band uint8 GID
-            scene (0.03 vs 0.15 s), and reading it back into ``(bands, H, W)`` is a copy.
+            interleaving them pixel by pixel: the stretched 4-band uint8 GID scene
+            took 0.14 s instead of 0.25 s, and reading it back into ``(bands, H, W)``
+            needs no de-interleaving either.
 
     Returns:
         The written path.

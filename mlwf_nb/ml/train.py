@@ -46,7 +46,7 @@ def keep_heap_top(pad: int = HEAP_TOP_PAD) -> bool:
     hands those pages back to the kernel each time and the next batch faults them
     in again: 258 page faults and about 1 ms of CPU per batch of the ``cpu``
     preset, which doubled the loader's cost next to Keras's own array pipeline
-    (docs/benchmarks.md, row "loader CPU"). A 4 MB pad removes the faults for a
+    (docs/benchmarks.md, row "loader"). A 4 MB pad removes the faults for a
     few MB of memory kept per arena.
 
     Returns:

@@ -128,7 +128,8 @@ class ShardBatches:
     ``fit(initial_epoch=...)`` repeats the orders of an uninterrupted run.
     Flip-only augmentation runs as numpy flips seeded by ``(seed, e, i)``
     (exactly what RandomFlip does, much cheaper); other augmentation runs the
-    Keras layers of :func:`~mlwf_nb.data.augment.build_augmenter` on the batch.
+    Keras layers of :func:`~mlwf_nb.data.augment.augment_layers` on the batch, with
+    seeds drawn from ``(seed, e, i)`` too.
     """
 
     def __init__(self, prefixes: Sequence[str | os.PathLike[str]], batch_size: int, shuffle: bool = True,
@@ -201,7 +202,7 @@ class ShardBatches:
             if y.ndim > 1:
                 raise DatasetError("augmentation beyond flips (rotation, zoom, shifts) would move the image but "
                                    "not its mask; set augment.rotation/zoom/shift_* to 0 for segmentation")
-            xf = self._keras_augment(xf)
+            xf = self._keras_augment(xf, index)
         return xf, y
 
     def _flip(self, x: np.ndarray, index: int, y: np.ndarray | None = None) -> None:
@@ -215,13 +216,25 @@ class ShardBatches:
         if mode in ("vertical", "horizontal_and_vertical"):
             _flip_rows(x, masks, np.flatnonzero(rng.random(len(x)) < 0.5), axis=1)
 
-    def _keras_augment(self, x: np.ndarray) -> np.ndarray:
-        from mlwf_nb.data.augment import build_augmenter
+    def _keras_augment(self, x: np.ndarray, index: int) -> np.ndarray:
+        """The Keras layers' random transforms, drawn from seeds of (seed, epoch, batch).
+
+        Each layer draws with an explicit seed instead of its own generator state, so a
+        batch gets the same transforms whichever loader thread makes it and in whatever
+        order (a shared stateful generator made runs with two loader threads differ), and
+        a resumed run gets the transforms of an uninterrupted one.
+        """
+        from mlwf_nb.data.augment import augment_layers
 
         assert self.augment is not None
         if self._augmenter is None:
-            self._augmenter = build_augmenter(self.augment, seed=self.seed)
-        return np.asarray(self._augmenter(x, training=True), dtype=np.float32)
+            self._augmenter = augment_layers(self.augment, seed=self.seed)
+        seeds = np.random.default_rng([self.seed, self.epoch, index, 1]).integers(0, 2**31 - 1, len(self._augmenter))
+        out: Any = x
+        for layer, seed in zip(self._augmenter, seeds, strict=True):
+            change = layer.get_random_transformation(out, training=True, seed=int(seed))
+            out = layer.transform_images(out, change, training=True)
+        return np.asarray(out, dtype=np.float32)
 
 
 def loader_threads(cores: int | None = None) -> int:

@@ -127,6 +127,38 @@ def test_flips_match_a_per_sample_reference(tmp_path, bands, mode):
         np.testing.assert_array_equal(y, ref_y)  # masks flip with their images
 
 
+def test_keras_augmentation_depends_only_on_seed_epoch_and_batch(tmp_path):
+    """Rotation/shift draws are a function of (seed, epoch, batch), not of the order or thread of the calls.
+
+    Several loader threads call ``__getitem__`` in whatever order they get to it; a
+    stateful random generator then hands each batch other draws from run to run, and a
+    resumed run other draws than an uninterrupted one.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(2)
+    write_shard(tmp_path / "s", rng.integers(0, 256, (48, 12, 12, 4), dtype=np.uint8),
+                rng.integers(0, 3, 48).astype(np.int32))
+    aug = AugmentSpec(rotation=0.25, flip="horizontal_and_vertical", shift_height=0.1, shift_width=0.1)
+
+    def make():
+        return ShardBatches([tmp_path / "s"], 8, seed=7, augment=aug)
+
+    forward = make()
+    ref = [forward[i][0] for i in range(len(forward))]
+    assert not np.array_equal(ref[0], ref[1])
+    backward = make()
+    assert all(np.array_equal(backward[i][0], ref[i]) for i in reversed(range(len(backward))))
+    with ThreadPoolExecutor(3) as pool:  # concurrent calls, as Keras's loader threads make them
+        threaded = make()
+        got = list(pool.map(lambda i: threaded[i][0], [5, 0, 3, 1, 4, 2]))
+    assert all(np.array_equal(g, ref[i]) for g, i in zip(got, [5, 0, 3, 1, 4, 2], strict=True))
+    later = make()
+    later.set_epoch(1)
+    forward.on_epoch_end()  # epoch 1 of an uninterrupted run
+    assert np.array_equal(later[2][0], forward[2][0]) and not np.array_equal(later[2][0], ref[2])
+
+
 def test_loader_threads_by_cores():
     assert [shards_mod.loader_threads(c) for c in (1, 2, 3, 4, 8, 16, 64)] == [1, 1, 1, 1, 2, 4, 4]
     assert shards_mod.loader_threads() >= 1

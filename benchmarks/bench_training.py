@@ -144,7 +144,8 @@ def loader_cpu(kind: str, pad: bool, n: int = 4096, reps: int = 5) -> dict[str, 
 
     ``kind``: ``"array"`` (Keras's adapter over float32 arrays, what bare ``fit`` uses),
     or ``"shards"`` / ``"shards-2"`` (``ShardSequence`` with flips, 1 or 2 loader threads).
-    ``pad``: apply :func:`mlwf_nb.ml.train.keep_heap_top` first, as ``fit`` does.
+    ``pad``: apply :func:`mlwf_nb.ml.train.keep_heap_top` first, as ``fit`` does
+    (``pad_applied`` says whether it took effect). ``tests/ml/test_heap_pad.py`` runs it too.
     """
     import resource
 
@@ -154,8 +155,7 @@ def loader_cpu(kind: str, pad: bool, n: int = 4096, reps: int = 5) -> dict[str, 
     from mlwf_nb.ml.train import keep_heap_top
     from mlwf_nb.spec import RunSpec
 
-    if pad:
-        keep_heap_top()
+    applied = keep_heap_top() if pad else False
     spec = RunSpec.from_preset("cpu")
     size, batch = spec.patches.input_size, spec.train.batch_size
     best = (float("inf"), float("inf"), float("inf"))
@@ -174,7 +174,7 @@ def loader_cpu(kind: str, pad: bool, n: int = 4096, reps: int = 5) -> dict[str, 
             k = sum(1 for _ in dataset)
             best = min(best, ((time.process_time() - c0) * 1e3 / k, (time.perf_counter() - t0) * 1e3 / k,
                               (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / k))
-    return {"cpu_ms": best[0], "wall_ms": best[1], "faults": best[2]}
+    return {"cpu_ms": best[0], "wall_ms": best[1], "faults": best[2], "pad_applied": float(applied)}
 
 
 def _loader_child(kind: str, pad: bool, quick: bool) -> dict[str, float]:

@@ -236,7 +236,7 @@ def fit_stretch(arrays_or_paths: Sequence[Any] | Any, method: str = "optimized_l
 
 def _stretch_np(x: np.ndarray, black: np.ndarray, white: np.ndarray,
                 nodata: float | None) -> np.ndarray:
-    if _exact(x.dtype) and x.dtype.kind == "u" and x.size >= _LUT_MIN:
+    if _has_table(x.dtype) and x.size >= _LUT_MIN:
         return _stretch_lut(x, black, white, nodata)
     scale = 255.0 / np.maximum(white - black, 1e-12)
     out = np.rint(np.clip((x.astype(np.float64) - black) * scale, 0.0, 255.0)).astype(np.uint8)
@@ -246,6 +246,11 @@ def _stretch_np(x: np.ndarray, black: np.ndarray, white: np.ndarray,
 
 
 _LUT_MIN = 1 << 16  # below this many values the float formula is as cheap as building the table
+
+
+def _has_table(dtype: np.dtype[Any]) -> bool:
+    """Unsigned integers of at most 16 bits: the stretch goes through a table of every value."""
+    return _exact(dtype) and dtype.kind == "u"
 
 
 def _stretch_lut(x: np.ndarray, black: np.ndarray, white: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -276,7 +281,7 @@ def _table(dtype: np.dtype[Any], black: np.ndarray, white: np.ndarray, nodata: f
 
 
 def _lookup(x: np.ndarray, lut: np.ndarray, axis: int | None) -> np.ndarray:
-    """``lut[band][x]`` band by band, written in place.
+    """``lut[band][x]`` band by band, into one new uint8 array.
 
     The table covers every value of ``x``'s dtype, so ``mode="clip"`` never clips: it
     only skips the bounds-checked buffer that ``np.take(..., out=)`` uses by default
@@ -332,7 +337,7 @@ def _apply_da(x: xr.DataArray, black: np.ndarray, white: np.ndarray, nodata: flo
         import dask.array as dsa
 
         whole = data.rechunk({axis: -1}) if len(data.chunks[axis]) > 1 else data
-        if _exact(whole.dtype) and whole.dtype.kind == "u":  # one table for every chunk, not one per chunk
+        if _has_table(whole.dtype):  # one table for every chunk, not one per chunk
             out = dsa.map_blocks(_lookup, whole, _table(whole.dtype, b, w, nodata), axis, dtype=np.uint8)
         else:
             out = dsa.map_blocks(_stretch_np, whole, b, w, nodata, dtype=np.uint8)

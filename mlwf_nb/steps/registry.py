@@ -96,9 +96,8 @@ def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: S
                 f"step {name or func.__name__!r} is defined in {func.__module__!r} "
                 f"({func.__qualname__}); Pegasus jobs must import steps, so move it into a module "
                 "file (e.g. my_steps.py next to the notebook) and import it from there")
-        sdef = dataclasses.replace(
-            _describe(name or func.__name__.replace("_", "-"), func, tuple(outputs), tuple(checkpoints),
-                      {"cores": cores, "memory_mb": memory_mb, "gpus": gpus}), warm=warm)
+        sdef = _describe(name or func.__name__.replace("_", "-"), func, tuple(outputs), tuple(checkpoints),
+                         {"cores": cores, "memory_mb": memory_mb, "gpus": gpus}, warm)
         old = _REGISTRY.get(sdef.name)
         if old is not None and old.reference != sdef.reference and not replace:
             raise StepError(f"step name {sdef.name!r} is already taken by {old.reference}; "
@@ -110,7 +109,7 @@ def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: S
 
 
 def _describe(name: str, func: Callable[..., Any], outputs: tuple[str, ...],
-              checkpoints: tuple[str, ...], resources: dict[str, Any]) -> StepDef:
+              checkpoints: tuple[str, ...], resources: dict[str, Any], warm: bool = False) -> StepDef:
     hints = typing.get_type_hints(func)
     files: dict[str, str] = {}
     values: dict[str, type] = {}
@@ -133,7 +132,7 @@ def _describe(name: str, func: Callable[..., Any], outputs: tuple[str, ...],
             raise StepError(f"step {name!r}: output {out!r} must be a Path or list[Path] parameter")
     return StepDef(name, func, files, outputs, checkpoints, values, spec_param,
                    {k: v for k, v in resources.items() if v is not None},
-                   inspect.getdoc(func) or "")
+                   inspect.getdoc(func) or "", warm)
 
 
 def _load_builtins() -> None:

@@ -20,12 +20,13 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOT", "WORK", "MB", "row", "row_name", "result", "median_time", "child_peak_rss",
+__all__ = ["ROOT", "WORK", "MB", "TMPFS", "engine_tmpdir", "row", "row_name", "result", "median_time", "child_peak_rss",
            "peak_rss_delta", "machine_info", "format_table", "markdown_report"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,11 @@ COLUMNS = ("row", "measure", "baseline", "value", "ratio", "target", "met?")
 TMPFS = "/dev/shm"
 """Where the engine rows write their no-op runs when it exists: this machine's disk took 0.3-2.4 ms for
 one mkdir and two file creations depending on what else ran, which swamped the engine's own cost."""
+
+
+def engine_tmpdir() -> tempfile.TemporaryDirectory[str]:
+    """A temporary directory for the engine rows' no-op runs: on :data:`TMPFS` where it exists."""
+    return tempfile.TemporaryDirectory(dir=TMPFS if os.path.isdir(TMPFS) else None)
 
 
 def row(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import TMPFS
+from benchmarks._common import TMPFS, engine_tmpdir
 from benchmarks._workflows import timed_execute, wide, write_run
 from mlwf_nb.backends.local import LocalBackend
 
@@ -59,7 +59,7 @@ def _measure() -> dict[str, Any]:
     """Medians of REPEATS interleaved runs (interleaving shares the machine's noise)."""
     width = os.cpu_count() or 1
     got: dict[str, list[float]] = {"bare": [], "files": [], "executor": []}
-    with tempfile.TemporaryDirectory(dir=TMPFS if os.path.isdir(TMPFS) else None) as d:
+    with engine_tmpdir() as d:
         tmp = Path(d)
         for i in range(REPEATS):
             got["bare"].append(_bare_pool(N_JOBS, width))

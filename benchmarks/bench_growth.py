@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import MB, TMPFS, child_peak_rss, result, row
+from benchmarks._common import MB, child_peak_rss, engine_tmpdir, result, row
 from benchmarks._workflows import chain, timed_execute, wide, write_run
 
 __all__ = ["ROWS", "bench_growth", "synth_run"]
@@ -94,7 +94,7 @@ def bench_growth(quick: bool) -> list[dict[str, Any]]:
     lines = 10_000 if quick else 100_000
     width = os.cpu_count() or 1
     out = []
-    with tempfile.TemporaryDirectory(dir=TMPFS if os.path.isdir(TMPFS) else None) as d:
+    with engine_tmpdir() as d:
         tmp = Path(d)
         for shape, make in (("wide fan-out", wide), ("chain", chain)):
             per: dict[int, float] = {}

@@ -44,7 +44,7 @@ from mlwf_nb.errors import BackendError
 from mlwf_nb.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter
 from mlwf_nb.safety import file_mode, umask
 
-__all__ = ["Executor", "run_executor", "main"]
+__all__ = ["Executor", "run_executor", "start_records", "main"]
 
 SITE = "local"
 RELAY_INTERVAL = 0.25
@@ -127,16 +127,22 @@ def _warm_jobs(plan: Plan) -> set[str]:
     return {name for name, step in steps.items() if warm(step)}
 
 
+def start_records(log: str | os.PathLike[str]) -> list[tuple[str, int, int]]:
+    """``(job, try, pid)`` of every ``start NAME try N pid P`` line of an ``executor.log``, in order."""
+    out = []
+    with contextlib.suppress(FileNotFoundError), open(log, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) == 6 and parts[0] == "start" and parts[2] == "try" and parts[4] == "pid":
+                out.append((parts[1], int(parts[3]), int(parts[5])))
+    return out
+
+
 def _kill_orphans(run: Path, log: Path, unfinished: set[str]) -> None:
     """Kill process groups of jobs a dead executor left running (``start`` lines of its log)."""
     if not unfinished:
         return
-    pids = {}
-    with contextlib.suppress(FileNotFoundError), open(log, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            parts = line.split()
-            if len(parts) == 6 and parts[0] == "start" and parts[1] in unfinished:
-                pids[parts[1]] = int(parts[5])
+    pids = {name: pid for name, _, pid in start_records(log) if name in unfinished}  # the last try of each
     marker = f"MLWF_RUN_DIR={run}".encode()
     for pid in pids.values():
         try:

@@ -20,7 +20,7 @@ def _faults(pad: bool) -> dict:
     batches made on a loader thread), measured by the benchmark row "loader" in a fresh process: the pad
     is process-wide and cannot be unset."""
     code = ("import json, benchmarks.bench_training as b; "
-            f"print('RESULT ' + json.dumps(b.loader_cpu('shards', {pad!r}, n=2048, reps=2)))")
+            f"print('RESULT ' + json.dumps(b.loader_cpu('shards', {pad!r}, n=4096, reps=3)))")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
                          timeout=300, check=True)

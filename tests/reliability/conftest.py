@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mlwf_nb.backends._executor import start_records
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -49,20 +51,15 @@ def job_pids(run: Path, step: str) -> dict[int, int]:
     """
     out = {}
     prefix = step.replace("-", "_") + "_"
-    try:
-        lines = (run / "executor.log").read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return out
-    for line in lines:
-        parts = line.split()
-        if len(parts) == 6 and parts[0] == "start" and parts[1].startswith(prefix):
-            pid = int(parts[5])
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                out[int(parts[3])] = pid
+    for name, try_, pid in start_records(run / "executor.log"):
+        if not name.startswith(prefix):
+            continue
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out[try_] = pid
     return out
 
 

@@ -15,6 +15,7 @@ import pytest
 from Pegasus.api import Job
 
 from mlwf_nb.backends import _warm
+from mlwf_nb.backends._executor import start_records
 from mlwf_nb.backends.local import LocalBackend, _wait_unlocked, local_status
 from mlwf_nb.steps.registry import get_step
 from mlwf_nb.workflow import mlwf_executable
@@ -53,7 +54,8 @@ def _started_worker(log, timeout=60.0):
 
 
 def _pids(path):
-    return dict(re.findall(r"^start (\S+) try \d+ pid (\d+)$", path.read_text(), re.M))
+    """{job: pid as text} of the executor's ``start`` lines (the last try of each)."""
+    return {name: str(pid) for name, _, pid in start_records(path)}
 
 
 def _outcome(run):

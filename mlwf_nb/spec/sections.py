@@ -1,0 +1,154 @@
+"""The sections of a RunSpec: one small dataclass per concern, bounds and docs on each field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mlwf_nb.spec._schema import option
+
+__all__ = ["DatasetSpec", "SplitSpec", "StretchSpec", "PatchSpec", "AugmentSpec", "ModelSpec", "TrainSpec",
+           "EvaluateSpec", "HPOParam", "HPOSpec", "ExecutionSpec"]
+
+
+@dataclass
+class DatasetSpec:
+    """Where the scenes are, and how to make a synthetic set when there are none."""
+
+    path: str = option("data/gid-synth", doc="dataset folder (dataset.yaml, images/, labels/)")
+    synthetic: bool = option(True, doc="generate a synthetic GID-like dataset at `path` if missing")
+    scenes: int = option(12, lo=1, hi=10000, doc="synthetic: number of scenes")
+    height: int = option(256, lo=32, hi=20000, doc="synthetic: scene height in pixels")
+    width: int = option(256, lo=32, hi=20000, doc="synthetic: scene width in pixels")
+    sources: list[str] = option(["GF-2", "GF-1", "JL-1"], doc="synthetic: sensor sources")
+    seed: int = option(0, lo=0, doc="synthetic: generator seed")
+
+
+@dataclass
+class SplitSpec:
+    """Scene-level train/val/test split."""
+
+    train: float = option(0.6, lo=0.0, hi=1.0, lo_open=True)
+    val: float = option(0.2, lo=0.0, hi=1.0)
+    test: float = option(0.2, lo=0.0, hi=1.0)
+    seed: int = option(0, lo=0)
+    stratify: bool = option(True, doc="stratify by sensor source where counts allow")
+
+
+@dataclass
+class StretchSpec:
+    """16-bit to 8-bit requantisation."""
+
+    method: Literal["optimized_linear", "percentile"] = option("optimized_linear")
+    low: float = option(2.5, lo=0.0, hi=50.0, doc="lower cumulative percent")
+    high: float = option(99.0, lo=50.0, hi=100.0, doc="upper cumulative percent")
+    per_source: bool = option(True, doc="fit one stretch per sensor source")
+    nodata: int = option(0, doc="pixel value ignored when fitting")
+
+
+@dataclass
+class PatchSpec:
+    """Multi-scale patch sampling for training."""
+
+    sizes: list[int] = option([56, 112, 224], doc="patch sizes sampled from each scene")
+    input_size: int = option(224, lo=8, hi=1024, doc="patches are resized to input_size^2")
+    per_scene: int = option(200, lo=1, hi=1_000_000, doc="patches sampled per scene")
+    min_purity: float = option(0.6, lo=0.0, hi=1.0, doc="min fraction of the majority class")
+    balance: bool = option(True, doc="balance classes when sampling")
+    seed: int = option(0, lo=0)
+
+
+@dataclass
+class AugmentSpec:
+    """Random augmentation applied to training patches."""
+
+    rotation: float = option(0.0, lo=0.0, hi=0.5, doc="max rotation as a fraction of a full turn")
+    flip: Literal["none", "horizontal", "vertical", "horizontal_and_vertical"] = option(
+        "horizontal_and_vertical")
+    zoom: float = option(0.0, lo=0.0, hi=0.9, doc="max zoom fraction")
+    shift_height: float = option(0.0, lo=0.0, hi=0.9, doc="max vertical shift fraction")
+    shift_width: float = option(0.0, lo=0.0, hi=0.9, doc="max horizontal shift fraction")
+    seed: int = option(0, lo=0)
+
+
+@dataclass
+class ModelSpec:
+    """Which model to build."""
+
+    name: str = option("small_cnn", doc="a registered model: small_cnn, resnet50, unet")
+    width: int = option(32, lo=4, hi=1024, doc="base filter count for small models")
+    dropout: float = option(0.2, lo=0.0, hi=0.95)
+    per_source: bool = option(False, doc="one model per sensor source plus a hybrid evaluation")
+
+
+@dataclass
+class TrainSpec:
+    """Optimisation and checkpointing."""
+
+    epochs: int = option(10, lo=1, hi=100_000)
+    batch_size: int = option(32, lo=1, hi=65536)
+    learning_rate: float = option(1e-3, lo=0.0, hi=10.0, lo_open=True)
+    optimizer: Literal["adam", "sgd", "adamw"] = option("adam")
+    momentum: float = option(0.9, lo=0.0, hi=1.0)
+    weight_decay: float = option(0.0, lo=0.0, hi=1.0)
+    checkpoint_every: int = option(1, lo=1, doc="save a checkpoint every N epochs")
+    checkpoint_minutes: float = option(0.0, lo=0.0, doc="also save every N minutes (0: off)")
+    seed: int = option(0, lo=0)
+    distribution: Literal["none", "mirrored"] = option("none")
+    train_on_val: bool = option(False, doc="final training on train+val (after HPO)")
+
+
+@dataclass
+class EvaluateSpec:
+    """Whole-scene sliding-window evaluation."""
+
+    window_sizes: list[int] = option([56, 112, 224], doc="sliding-window sizes (multi-scale)")
+    stride_fraction: float = option(0.5, lo=0.05, hi=1.0, doc="stride as a fraction of window size")
+    batch_size: int = option(64, lo=1, hi=65536)
+
+
+@dataclass
+class HPOParam:
+    """One dimension of the search space."""
+
+    name: str = option("train.learning_rate", doc="a spec key path, e.g. train.learning_rate")
+    type: Literal["float", "int", "choice"] = option("float")
+    min: float | None = option(None)
+    max: float | None = option(None)
+    log: bool = option(False)
+    step: float | None = option(None)
+    choices: list[Any] = option([])
+
+
+@dataclass
+class HPOSpec:
+    """Hyper-parameter search, unrolled into rounds of trial jobs."""
+
+    strategy: Literal["none", "grid", "random", "bayesian", "hyperband", "evolutionary"] = option("none")
+    trials: int = option(8, lo=1, hi=100_000)
+    parallel: int = option(2, lo=1, hi=10_000, doc="trials per round (K)")
+    objective: str = option("val_accuracy")
+    direction: Literal["max", "min"] = option("max")
+    space: list[HPOParam] = option([])
+    seed: int = option(0, lo=0)
+    max_consecutive_failures: int = option(3, lo=1)
+    cheap_objective: bool = option(False, doc="replace training by an analytic function (tests)")
+
+
+@dataclass
+class ExecutionSpec:
+    """How and where the workflow runs."""
+
+    backend: str = option("local", doc="a registered backend: local, pegasus")
+    jobs: int = option(0, lo=0, hi=4096, doc="parallel jobs (0: number of cores)")
+    retries: int = option(2, lo=0, hi=100, doc="dagman.retry: extra tries of a failed job")
+    checkpoint_time: int = option(0, lo=0, doc="pegasus checkpoint.time in minutes (0: off)")
+    maxwalltime: int = option(0, lo=0, doc="pegasus maxwalltime in minutes (0: off)")
+    site: str = option("local", doc="execution site: local, condorpool, sharedfs, gpus")
+    site_catalog: str | None = option(None, doc="your own sites.yml instead of a preset")
+    container: str | None = option(None, doc="container image for the jobs, e.g. docker://mlwf/job")
+    container_type: Literal["singularity", "docker"] = option("singularity")
+    cores: int = option(1, lo=1)
+    memory_mb: int = option(4096, lo=64)
+    gpus: int = option(0, lo=0)
+    cluster_size: int = option(0, lo=0, doc="pegasus: bundle this many short fan-out jobs into one (0: off)")

@@ -31,7 +31,7 @@ from typing import Any
 from benchmarks._common import result, row
 from benchmarks._workflows import chain, timed_execute, write_run
 from mlwf_nb.backends._warm import ENV_WARM
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.events import read_events
 
 __all__ = ["ROWS", "bench_job_start"]
 

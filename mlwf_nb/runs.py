@@ -20,7 +20,7 @@ from typing import Any
 
 from mlwf_nb import _io
 from mlwf_nb.errors import RunError
-from mlwf_nb.events import EventReader
+from mlwf_nb.rundir.events import EventReader
 from mlwf_nb.spec import RunSpec, load_spec
 
 __all__ = ["Run", "submit", "plan", "check_spec", "default_run_dir", "FINAL_STATES"]

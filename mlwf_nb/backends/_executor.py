@@ -38,10 +38,10 @@ from typing import IO, Any
 
 from mlwf_nb._io import read_appended, write_text
 from mlwf_nb.backends import _warm
-from mlwf_nb.backends.jobstate import JobStateWriter, parse_jobstate, summarize
+from mlwf_nb.rundir.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.backends.local import CANCELLED_EXIT, Plan, PlannedJob, read_plan
 from mlwf_nb.errors import BackendError
-from mlwf_nb.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter
+from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter
 from mlwf_nb.safety import file_mode, umask
 
 __all__ = ["Executor", "run_executor", "start_records", "main"]

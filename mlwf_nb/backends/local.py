@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwf_nb.backends.base import Backend, RunDir
-from mlwf_nb.backends.jobstate import dagman_exit, parse_jobstate, status_dict, summarize
+from mlwf_nb.rundir.jobstate import dagman_exit, parse_jobstate, status_dict, summarize
 from mlwf_nb.backends.staging import STAGE_IN_JOB, load_replicas, needs_stage_in, read_yaml
 from mlwf_nb.errors import BackendError, RunError, WorkflowError
 

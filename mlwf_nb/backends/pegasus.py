@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from mlwf_nb._io import read_json, write_json, write_text
-from mlwf_nb.backends import jobstate
+from mlwf_nb.rundir import jobstate
 from mlwf_nb.backends.base import Backend, RunDir
 from mlwf_nb.backends.submitdir import SubmitDirStatus, read_submit_dir
 from mlwf_nb.errors import BackendError, PegasusNotFoundError, RunError
-from mlwf_nb.events import EventReader, EventWriter
+from mlwf_nb.rundir.events import EventReader, EventWriter
 
 __all__ = [
     "PegasusBackend",

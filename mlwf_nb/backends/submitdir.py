@@ -4,7 +4,7 @@ Sources, all read-only:
 
 - ``braindump.yml``: workflow name, uuid, planner, properties file, dag file.
 - ``jobstate.log``: per-job states, exit codes and tries (parsed by
-  :mod:`mlwf_nb.backends.jobstate`, the same parser the local backend uses).
+  :mod:`mlwf_nb.rundir.jobstate`, the same parser the local backend uses).
 - ``<wf>.dag``: every job (``JOB``) and edge (``PARENT ... CHILD ...``), so jobs
   that never started count as unready/ready.
 - ``<wf>.dag.dagman.out``: the last progress block, the numbers ``pegasus-status``
@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from mlwf_nb.backends import jobstate
+from mlwf_nb.rundir import jobstate
 from mlwf_nb.errors import RunError
 from mlwf_nb.schemas import loads_yaml
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from mlwf_nb.events import emit
+from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import HPOParam
 
 __all__ = ["analytic_objective", "optimum", "KNOWN_OPTIMA", "PREFERRED_CHOICES"]

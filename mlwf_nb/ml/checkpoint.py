@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlwf_nb._io import atomic_path, read_json, write_json
 from mlwf_nb.errors import MlwfError
-from mlwf_nb.events import emit
+from mlwf_nb.rundir.events import emit
 
 if TYPE_CHECKING:
     import keras

@@ -11,7 +11,7 @@ import numpy as np
 
 from mlwf_nb import _io
 from mlwf_nb.errors import StepError
-from mlwf_nb.events import emit
+from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.landcover import shard_prefixes
 from mlwf_nb.steps.registry import step

@@ -20,7 +20,7 @@ from typing import Any
 
 from mlwf_nb._io import atomic_path, read_json, write_json
 from mlwf_nb.errors import StepError
-from mlwf_nb.events import emit
+from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.registry import step
 

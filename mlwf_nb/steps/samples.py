@@ -17,7 +17,7 @@ import numpy as np
 
 from mlwf_nb import _io
 from mlwf_nb.errors import StepError
-from mlwf_nb.events import emit
+from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.landcover import shard_prefixes, train_from_shards, with_best
 from mlwf_nb.steps.registry import step

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from mlwf_nb._io import read_json
-from mlwf_nb.events import EventReader
+from mlwf_nb.rundir.events import EventReader
 
 __all__ = ["RunState", "RunFollower", "RunLengthList", "read_image", "JOB_STATES", "FINAL_STATES"]
 
@@ -420,7 +420,7 @@ def _read_artifact(run_dir: Path | None, path: Any) -> dict[str, Any]:
 
 def _jobstate_reader(path: Path) -> Any:
     try:
-        from mlwf_nb.backends.jobstate import JobStateReader
+        from mlwf_nb.rundir.jobstate import JobStateReader
     except ImportError:  # pragma: no cover - backends layer not installed
         return None
     return JobStateReader(path)

@@ -14,7 +14,7 @@ import stat
 import pytest
 
 from mlwf_nb import chirp
-from mlwf_nb.events import emit, read_events
+from mlwf_nb.rundir.events import emit, read_events
 
 
 def _script(folder, name, body):

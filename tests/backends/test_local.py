@@ -7,12 +7,12 @@ import pytest
 from Pegasus.api import Job
 
 from mlwf_nb.backends import available_backends, get_backend, register_backend
-from mlwf_nb.backends.jobstate import parse_jobstate, parse_line
+from mlwf_nb.rundir.jobstate import parse_jobstate, parse_line
 from mlwf_nb.backends.local import LocalBackend, local_status, read_plan
 from mlwf_nb.errors import BackendError, WorkflowError
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.events import read_events
 
-EMIT = (f"{sys.executable} -c \"from mlwf_nb.events import emit; "
+EMIT = (f"{sys.executable} -c \"from mlwf_nb.rundir.events import emit; "
         "[emit('log', level='info', message=f'm{i}') for i in range(3)]\"")
 TIMES = 'echo "$(date +%s.%N) start" > work/t/$MLWF_JOB; sleep 0.4; echo "$(date +%s.%N) end" >> work/t/$MLWF_JOB'
 

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from mlwf_nb.backends.jobstate import parse_jobstate
+from mlwf_nb.rundir.jobstate import parse_jobstate
 from mlwf_nb.backends.local import LocalBackend, _read_pid, executor_alive
 from mlwf_nb.errors import BackendError
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.events import read_events
 
-EMIT1 = f"{sys.executable} -c \"from mlwf_nb.events import emit; emit('log', level='info', message='once')\""
+EMIT1 = f"{sys.executable} -c \"from mlwf_nb.rundir.events import emit; emit('log', level='info', message='once')\""
 
 
 def _alive(pid: int) -> bool:

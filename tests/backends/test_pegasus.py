@@ -30,7 +30,7 @@ from mlwf_nb.backends.pegasus import (
     require_pegasus,
 )
 from mlwf_nb.errors import BackendError, PegasusNotFoundError
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.events import read_events
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"Pegasus samples not found at {SAMPLES}")

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from mlwf_nb.backends import get_backend
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.events import read_events
 from mlwf_nb.runs import Run, submit
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.workflow import build_graph, write_run_dir

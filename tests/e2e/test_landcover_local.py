@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlwf_nb.backends.jobstate import parse_jobstate, summarize
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.jobstate import parse_jobstate, summarize
+from mlwf_nb.rundir.events import read_events
 from mlwf_nb.runs import submit
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"

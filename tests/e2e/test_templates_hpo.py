@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.events import read_events
 from mlwf_nb.runs import submit
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwf_nb.events import ENV_EVENTS, read_events
+from mlwf_nb.rundir.events import ENV_EVENTS, read_events
 from mlwf_nb.hpo.objective import analytic_objective, optimum
 from mlwf_nb.spec import HPOParam
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlwf_nb._io import read_json, write_json
-from mlwf_nb.events import ENV_EVENTS, read_events
+from mlwf_nb.rundir.events import ENV_EVENTS, read_events
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.registry import get_step, run_step
 

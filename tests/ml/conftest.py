@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from mlwf_nb.events import ENV_EVENTS, read_events
+from mlwf_nb.rundir.events import ENV_EVENTS, read_events
 
 
 def _make_patches(n: int, num_classes: int = 3, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -62,7 +62,7 @@ def test_existing_run_dir_is_not_overwritten(tmp_path, spec):
 
 def test_custom_pipeline_runs_on_the_local_backend(tmp_path, spec, monkeypatch):
     from mlwf_nb.backends import get_backend
-    from mlwf_nb.events import read_events
+    from mlwf_nb.rundir.events import read_events
     from mlwf_nb.runs import Run
 
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # jobs import tests.steps.custom_steps

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.events import read_events
 from mlwf_nb.runs import Run
 
 N_RUNS = 4

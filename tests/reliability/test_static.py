@@ -24,7 +24,7 @@ ALLOWED = {
     ("backends/_executor.py", '"executor.log", "a"'): "append-only log, also the liveness lock",
     ("backends/_executor.py", 'open(stderr, "ab")'): "adds why a job could not start to its stderr stream",
     ("backends/local.py", '"executor.log", "ab"'): "append-only log (the executor's own output)",
-    ("backends/jobstate.py", 'open(self.path, "a"'): "jobstate.log is append-only (Pegasus's format)",
+    ("rundir/jobstate.py", 'open(self.path, "a"'): "jobstate.log is append-only (Pegasus's format)",
     ("backends/_warm.py", 'open("/proc/self/comm", "w")'): "names a forked job's process for ps/top, not a file",
     ("events.py", "O_APPEND"): "events are appended whole lines (one writer per file)",
     ("events.py", 'open(self.path, "ab"'): "the relay appends to events.jsonl",

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from mlwf_nb.backends.jobstate import parse_jobstate
+from mlwf_nb.rundir.jobstate import parse_jobstate
 from mlwf_nb.backends.local import read_plan
-from mlwf_nb.events import read_events
+from mlwf_nb.rundir.events import read_events
 from mlwf_nb.runs import submit
 from tests.reliability.conftest import job_pids, tiny_overrides, wait_for
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mlwf_nb._io import read_appended
-from mlwf_nb.events import EventReader, EventWriter, emit, read_events
+from mlwf_nb.rundir.events import EventReader, EventWriter, emit, read_events
 
 
 def test_writer_numbers_events_and_continues_after_reopen(tmp_path):

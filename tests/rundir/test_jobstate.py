@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwf_nb.backends.jobstate import (
+from mlwf_nb.rundir.jobstate import (
     JobStateReader,
     JobStateWriter,
     dagman_exit,

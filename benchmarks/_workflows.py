@@ -94,8 +94,8 @@ def timed_execute(run: Path, width: int) -> float:
         RuntimeError: The run failed or a job did not succeed.
     """
     from mlwf_nb.backends._executor import Executor
-    from mlwf_nb.rundir.jobstate import parse_jobstate
     from mlwf_nb.backends.local import read_plan
+    from mlwf_nb.rundir.jobstate import parse_jobstate
 
     with in_run_dir(run):
         t0 = time.perf_counter()

@@ -69,8 +69,8 @@ def _propose_chain(n: int, tmp: Path, tag: str, warm: bool) -> tuple[list[float]
         if e.get("type") == "job_state":
             stamps.setdefault((e["name"], e["state"]), e["ts"])
     names = sorted({name for name, _ in stamps})
-    per_job = [stamps[(n, "SUCCESS")] - stamps[(n, "EXECUTE")] for n in names]
-    first = min(stamps[(n, "EXECUTE")] for n in names) - min(stamps[(n, "SUBMIT")] for n in names)
+    per_job = [stamps[(n, "succeeded")] - stamps[(n, "running")] for n in names]
+    first = min(stamps[(n, "running")] for n in names) - min(stamps[(n, "queued")] for n in names)
     return per_job, first
 
 

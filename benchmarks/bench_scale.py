@@ -45,7 +45,7 @@ def _phase_seconds(run: Path) -> float:
     for line in (run / "events.jsonl").read_text().splitlines():
         ev = json.loads(line)
         if ev.get("type") == "job_state" and ev.get("step") == PHASE:
-            (starts if ev["state"] == "EXECUTE" else ends if ev["state"] in ("SUCCESS", "FAILURE") else []).append(
+            (starts if ev["state"] == "running" else ends if ev["state"] in ("succeeded", "failed") else []).append(
                 ev["ts"])
     return max(ends) - min(starts)
 

@@ -21,12 +21,10 @@ from typing import Any
 from mlwf_nb import _io
 from mlwf_nb.errors import RunError
 from mlwf_nb.rundir.events import EventReader
+from mlwf_nb.rundir.states import FINAL_STATES
 from mlwf_nb.spec import RunSpec, load_spec
 
 __all__ = ["Run", "submit", "plan", "check_spec", "default_run_dir", "FINAL_STATES"]
-
-FINAL_STATES = frozenset({"Success", "Failure", "Cancelled", "Lost"})
-
 
 def default_run_dir(spec: RunSpec, base: str | os.PathLike[str] | None = None) -> Path:
     """A fresh run directory name under ``base`` (default ``$MLWF_RUNS_DIR`` or ``./runs``)."""

@@ -38,10 +38,10 @@ from typing import IO, Any
 
 from mlwf_nb._io import read_appended, write_text
 from mlwf_nb.backends import _warm
-from mlwf_nb.rundir.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.backends.local import CANCELLED_EXIT, Plan, PlannedJob, read_plan
 from mlwf_nb.errors import BackendError
-from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter
+from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter, job_state_event
+from mlwf_nb.rundir.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.safety import file_mode, umask
 
 __all__ = ["Executor", "run_executor", "start_records", "main"]
@@ -222,8 +222,9 @@ class Executor:
 
     # --- events and jobstate ---------------------------------------------------------------
     def _job_event(self, pj: PlannedJob, state: str, try_: int, exit_code: int | None = None) -> None:
-        self.events.write({"job": pj.id, "type": "job_state", "name": pj.name, "step": pj.step,
-                           "state": state, "exit_code": exit_code, "try": try_})
+        """A ``job_state`` event for try ``try_`` (0-based here, 1-based in the event as on Pegasus)."""
+        self.events.write(job_state_event(job=pj.id, name=pj.name, step=pj.step, state=state,
+                                          exit_code=exit_code, try_=try_ + 1))
 
     def _reader(self, name: str) -> _JobEvents:
         reader = self.readers.get(name)
@@ -261,7 +262,7 @@ class Executor:
         self.seq += 1
         r = _Running(try_, f"{self.cluster}.0", self.seq)
         self.jobstate.jobs(name, (("SUBMIT", r.cid),), SITE, r.seq)
-        self._job_event(pj, "SUBMIT", try_)
+        self._job_event(pj, "queued", try_)
         self.running[name] = r
         self.queued.append(name)
 
@@ -426,7 +427,7 @@ class Executor:
         r.pid = pid
         pj = self.plan.jobs[name]
         self.jobstate.jobs(name, (("EXECUTE", r.cid),), SITE, r.seq)
-        self._job_event(pj, "EXECUTE", r.try_)
+        self._job_event(pj, "running", r.try_)
         if pid is None:
             return
         self.log.write(f"start {name} try {r.try_} pid {pid}\n")
@@ -461,7 +462,7 @@ class Executor:
             self.jobstate.jobs(name, (("JOB_TERMINATED", r.cid), ("JOB_SUCCESS" if ok else "JOB_FAILURE", rc),
                                       ("POST_SCRIPT_STARTED", r.cid), ("POST_SCRIPT_TERMINATED", r.cid),
                                       ("POST_SCRIPT_SUCCESS", 0) if ok else ("POST_SCRIPT_FAILURE", 1)), SITE, r.seq)
-        self._job_event(pj, "SUCCESS" if rc == 0 else "FAILURE", r.try_, rc)
+        self._job_event(pj, "succeeded" if rc == 0 else "failed", r.try_, rc)
         if rc == 0:
             self.done.add(name)
             for child in self.plan.children.get(name, ()):

@@ -12,8 +12,10 @@ the jobs as subprocesses. Conventions:
 - working directory of every job: the run directory; LFNs are paths in it.
 - environment: inherited, plus ``env`` profiles (site ``local`` < transformation
   < job) and ``MLWF_EVENTS``, ``MLWF_JOB`` (job id), ``MLWF_RUN_DIR``, ``MLWF_TRY``.
-- ``job_state`` events carry ``job`` (job id), ``name`` (jobstate name),
-  ``step`` (transformation), ``state``, ``exit_code`` and ``try``.
+- ``job_state`` events (:func:`~mlwf_nb.rundir.events.job_state_event`) carry ``job`` (job id),
+  ``name`` (jobstate name), ``step`` (transformation), ``state`` (queued, running, succeeded
+  or failed: :data:`~mlwf_nb.rundir.states.JOB_STATES`, as the pegasus relay writes them),
+  ``exit_code`` and ``try`` (from 1; ``MLWF_TRY`` and the ``stdout.NNN`` files count from 0).
 - relayed job events carry ``"relay": "<jobstate name>:<offset>"``, the byte
   offset just past the event in the job's own events file. A resumed executor
   takes each job's largest offset from the run's ``events.jsonl``, so every job
@@ -36,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from mlwf_nb.backends.base import Backend, RunDir
-from mlwf_nb.rundir.jobstate import dagman_exit, parse_jobstate, status_dict, summarize
 from mlwf_nb.backends.staging import STAGE_IN_JOB, load_replicas, needs_stage_in, read_yaml
 from mlwf_nb.errors import BackendError, RunError, WorkflowError
+from mlwf_nb.rundir.jobstate import dagman_exit, parse_jobstate, status_dict, summarize
 
 __all__ = ["LocalBackend", "Plan", "PlannedJob", "read_plan", "executor_alive", "local_status",
            "CANCELLED_EXIT"]

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from mlwf_nb._io import read_json, write_json, write_text
-from mlwf_nb.rundir import jobstate
 from mlwf_nb.backends.base import Backend, RunDir
 from mlwf_nb.backends.submitdir import SubmitDirStatus, read_submit_dir
 from mlwf_nb.errors import BackendError, PegasusNotFoundError, RunError
-from mlwf_nb.rundir.events import EventReader, EventWriter
+from mlwf_nb.rundir import jobstate, states
+from mlwf_nb.rundir.events import EventReader, EventWriter, job_state_event
 
 __all__ = [
     "PegasusBackend",
@@ -222,9 +222,8 @@ class PegasusRelay:
             return 0
         self._last[job] = key
         step, jid = map_job_name(job)
-        w.write({"job": jid or job, "type": "job_state", "name": job, "step": step,
-                 "state": s.state, "exit_code": s.exit_code, "try": s.tries, "site": s.site,
-                 "auxiliary": step in AUXILIARY_KINDS})
+        w.write(job_state_event(job=jid or job, name=job, step=step, state=s.state, exit_code=s.exit_code,
+                                try_=s.tries, site=s.site, auxiliary=step in AUXILIARY_KINDS))
         return 1
 
     def _job_event(self, w: EventWriter, rec: jobstate.JobStateRecord) -> int:
@@ -452,8 +451,7 @@ class PegasusBackend(Backend):
         run = Path(run_dir).resolve()
         st = self._state(run)
         if not st.get("submit_dir") or st.get("state") == "PlanFailed":
-            counts = dict.fromkeys(("unready", "ready", "pre", "queued", "post", "succeeded", "failed"), 0)
-            totals: dict[str, Any] = dict(counts, percent_done=0.0, total=0)
+            totals = states.totals(())
             failed = st.get("state") == "PlanFailed"
             root = dict(totals, dagname="", state="Failure" if failed else "Running")
             return {"totals": totals, "dags": {"root": root},

@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
-from mlwf_nb.rundir import jobstate
 from mlwf_nb.errors import RunError
+from mlwf_nb.rundir import jobstate
 from mlwf_nb.schemas import loads_yaml
 
 __all__ = [

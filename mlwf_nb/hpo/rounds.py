@@ -34,8 +34,8 @@ from typing import Any
 
 from mlwf_nb._io import read_json, write_json
 from mlwf_nb.errors import HPOError
-from mlwf_nb.rundir.events import emit
 from mlwf_nb.hpo.leaderboard import best_result, load_results, rank_results
+from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import HPOSpec, RunSpec
 
 __all__ = ["RoundPlan", "round_plans", "plan_rounds", "propose", "select", "state_path",

@@ -24,8 +24,8 @@ from typing import Any
 import keras
 
 from mlwf_nb.errors import SpecError
-from mlwf_nb.rundir.events import emit
 from mlwf_nb.ml.checkpoint import CheckpointExit, load_checkpoint, restore_state, save_checkpoint
+from mlwf_nb.rundir.events import emit
 
 __all__ = ["fit", "seed_everything", "make_optimizer", "compile_model", "keep_heap_top", "OPTIMIZERS"]
 

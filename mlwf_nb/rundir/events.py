@@ -10,11 +10,16 @@ Event shape (version 1)::
 
     {"v": 1, "seq": 41, "ts": 1764230000.12, "job": "train", "type": "epoch", ...}
 
-Types: run_started, run_finished{state}, job_state{state, exit_code, try},
+Types: run_started{total}, run_finished{state}, job_state{name, step, state, exit_code, try},
 epoch{epoch, metrics}, checkpoint_saved{path, epoch},
 checkpoint_restored{path, epoch}, trial_proposed{round, trial, hp},
 trial_finished{round, trial, status, objective},
 artifact{kind, path}, log{level, message}.
+
+A ``job_state`` event's ``state`` is one of :data:`~mlwf_nb.rundir.states.JOB_STATES`
+whichever backend wrote it; ``job`` is the job id (``ID0000007``, what the job's own
+events carry), ``name`` the jobstate name (``train_ID0000007``, the key readers use),
+``try`` the attempt, from 1. Build them with :func:`job_state_event`.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlwf_nb.rundir.states import check_job_state
+
 __all__ = [
     "EVENT_VERSION",
     "EVENT_TYPES",
     "ENV_EVENTS",
     "ENV_JOB",
     "emit",
+    "job_state_event",
     "EventWriter",
     "EventReader",
     "read_events",
@@ -75,6 +83,17 @@ def emit(type: str, **fields: Any) -> dict[str, Any]:
         finally:
             os.close(fd)
     return event
+
+
+def job_state_event(*, job: str, name: str, step: str, state: str, try_: int,
+                    exit_code: int | None = None, **extra: Any) -> dict[str, Any]:
+    """A ``job_state`` event (the one shape both backends write).
+
+    Raises:
+        ValueError: ``state`` is not one of :data:`~mlwf_nb.rundir.states.JOB_STATES`.
+    """
+    return {"job": job, "type": "job_state", "name": name, "step": step, "state": check_job_state(state),
+            "exit_code": exit_code, "try": int(try_), **extra}
 
 
 class EventWriter:

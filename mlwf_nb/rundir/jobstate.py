@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from mlwf_nb.rundir.states import FINAL_JOB_STATES, PEGASUS_STATES, dag_state, totals
+
 __all__ = [
     "INTERNAL",
     "EXIT_STATES",
@@ -44,17 +46,6 @@ INTERNAL = "INTERNAL"
 EXIT_STATES = frozenset({"JOB_SUCCESS", "JOB_FAILURE", "POST_SCRIPT_SUCCESS", "POST_SCRIPT_FAILURE",
                          "PRE_SCRIPT_SUCCESS", "PRE_SCRIPT_FAILURE"})
 
-# jobstate state -> summary state (the vocabulary of pegasus-status's columns)
-_SUMMARY = {
-    "PRE_SCRIPT_STARTED": "pre", "PRE_SCRIPT_TERMINATED": "pre", "PRE_SCRIPT_SUCCESS": "pre",
-    "PRE_SCRIPT_FAILURE": "failed", "SUBMIT": "queued", "JOB_HELD": "queued",
-    "JOB_RELEASED": "queued", "EXECUTE": "running", "JOB_RECONNECTED": "running",
-    "JOB_TERMINATED": "running", "JOB_SUCCESS": "succeeded", "JOB_FAILURE": "failed",
-    "JOB_ABORTED": "failed", "JOB_EVICTED": "queued", "SUBMIT_FAILED": "failed",
-    "POST_SCRIPT_STARTED": "post", "POST_SCRIPT_TERMINATED": "post",
-    "POST_SCRIPT_SUCCESS": "succeeded", "POST_SCRIPT_FAILURE": "failed",
-}
-_TERMINAL = frozenset({"succeeded", "failed"})
 
 
 class JobStateRecord(NamedTuple):
@@ -231,7 +222,7 @@ class JobStateWriter:
 class JobSummary:
     """What the log says about one job.
 
-    ``state`` is one of unready, pre, queued, running, post, succeeded, failed.
+    ``state`` is one of :data:`~mlwf_nb.rundir.states.JOB_STATES` (never ``ready``: that needs the DAG).
     ``tries`` counts SUBMIT records; ``exit_code`` is the last job exit code.
     """
 
@@ -243,9 +234,12 @@ class JobSummary:
     finished: int | None = None
 
 
+_UNREADY = JobSummary()
+
+
 def _apply(s: JobSummary, rec: JobStateRecord) -> None:
     state = rec.state
-    new = _SUMMARY.get(state)
+    new = PEGASUS_STATES.get(state)
     if new is None:
         return
     if state == "SUBMIT":
@@ -261,7 +255,7 @@ def _apply(s: JobSummary, rec: JobStateRecord) -> None:
         s.exit_code = -9
     s.state = new
     s.site = rec.site or s.site
-    s.finished = rec.ts if new in _TERMINAL else None
+    s.finished = rec.ts if new in FINAL_JOB_STATES else None
 
 
 def summarize(records: Iterable[JobStateRecord],
@@ -301,23 +295,6 @@ def dagman_exit(records: Iterable[JobStateRecord]) -> int | None:
     return code
 
 
-def _counts(summaries: Mapping[str, JobSummary], ready: Iterable[str]) -> dict[str, Any]:
-    ready_set = set(ready)
-    c = {"unready": 0, "ready": 0, "pre": 0, "queued": 0, "post": 0, "succeeded": 0, "failed": 0}
-    for name, s in summaries.items():
-        key = s.state
-        if key == "running":
-            key = "queued"
-        elif key == "unready" and name in ready_set:
-            key = "ready"
-        c[key] += 1
-    total = len(summaries)
-    out: dict[str, Any] = dict(c)
-    out["percent_done"] = float(f"{c['succeeded'] / total * 100:.2f}") if total else 0.0
-    out["total"] = total
-    return out
-
-
 def status_dict(summaries: Mapping[str, JobSummary], *, exit_code: int | None,
                 dagname: str = "root.dag", ready: Iterable[str] = ()) -> dict[str, Any]:
     """Build the dictionary ``Pegasus.client.status`` returns from job summaries.
@@ -332,12 +309,8 @@ def status_dict(summaries: Mapping[str, JobSummary], *, exit_code: int | None,
         ``{"totals": {...}, "dags": {"root": {..., "dagname", "state"}}}`` with
         state Running, Success or Failure.
     """
-    counts = _counts(summaries, ready)
-    if exit_code is None:
-        state = "Running"
-    elif exit_code == 0 and counts["failed"] == 0:
-        state = "Success"
-    else:
-        state = "Failure"
-    root = dict(counts, dagname=dagname, state=state)
+    ready_set = set(ready)
+    counts = totals((s.state for s in summaries.values()),
+                    ready=sum(1 for n in ready_set if summaries.get(n, _UNREADY).state == "unready"))
+    root = dict(counts, dagname=dagname, state=dag_state(exit_code, counts["failed"]))
     return {"totals": counts, "dags": {"root": root}}

@@ -19,25 +19,14 @@ from typing import Any, Generic, TypeVar, overload
 
 from mlwf_nb._io import read_json
 from mlwf_nb.rundir.events import EventReader
+from mlwf_nb.rundir.states import FINAL_STATES, JOB_STATES, PEGASUS_STATES
 
 __all__ = ["RunState", "RunFollower", "RunLengthList", "read_image", "JOB_STATES", "FINAL_STATES"]
 
-FINAL_STATES = frozenset({"Success", "Failure", "Cancelled", "Lost"})
-JOB_STATES = ("unready", "ready", "pre", "queued", "running", "post", "succeeded", "failed")
-# Pegasus jobstate states and event states -> the job table's vocabulary
-_JOBSTATE = {
-    "SUBMIT": "queued", "JOB_HELD": "queued", "JOB_RELEASED": "queued", "JOB_EVICTED": "queued",
-    "EXECUTE": "running", "JOB_RECONNECTED": "running", "JOB_TERMINATED": "running",
-    "JOB_SUCCESS": "succeeded", "POST_SCRIPT_SUCCESS": "succeeded", "JOB_FAILURE": "failed",
-    "JOB_ABORTED": "failed", "SUBMIT_FAILED": "failed", "POST_SCRIPT_FAILURE": "failed",
-    "PRE_SCRIPT_FAILURE": "failed", "PRE_SCRIPT_STARTED": "pre", "PRE_SCRIPT_SUCCESS": "pre",
-    "POST_SCRIPT_STARTED": "post", "POST_SCRIPT_TERMINATED": "post",
-}
-
-
 def _norm_state(state: str) -> str:
+    """A job state of the one vocabulary; a ``jobstate.log`` word is mapped, anything else is ``unready``."""
     s = str(state)
-    return _JOBSTATE.get(s) or _JOBSTATE.get(s.upper(), s.lower())
+    return s if s in JOB_STATES else PEGASUS_STATES.get(s, "unready")
 
 
 T = TypeVar("T")

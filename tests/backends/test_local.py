@@ -7,10 +7,10 @@ import pytest
 from Pegasus.api import Job
 
 from mlwf_nb.backends import available_backends, get_backend, register_backend
-from mlwf_nb.rundir.jobstate import parse_jobstate, parse_line
 from mlwf_nb.backends.local import LocalBackend, local_status, read_plan
 from mlwf_nb.errors import BackendError, WorkflowError
 from mlwf_nb.rundir.events import read_events
+from mlwf_nb.rundir.jobstate import parse_jobstate, parse_line
 
 EMIT = (f"{sys.executable} -c \"from mlwf_nb.rundir.events import emit; "
         "[emit('log', level='info', message=f'm{i}') for i in range(3)]\"")
@@ -139,11 +139,11 @@ def test_events_relayed_with_contiguous_seq(builder):
         ("ID0000001", "m0"), ("ID0000001", "m1"), ("ID0000001", "m2"),
         ("ID0000002", "m0"), ("ID0000002", "m1"), ("ID0000002", "m2")]
     states = [(e["name"], e["state"]) for e in events if e["type"] == "job_state"]
-    assert states[:3] == [("emit_ID0000001", "SUBMIT"), ("emit_ID0000001", "EXECUTE"),
-                          ("emit_ID0000001", "SUCCESS")]
+    assert states[:3] == [("emit_ID0000001", "queued"), ("emit_ID0000001", "running"),
+                          ("emit_ID0000001", "succeeded")]
     # the job's own events come before its final state
     idx = {(e["type"], e.get("job"), e.get("state"), e.get("message")): i for i, e in enumerate(events)}
-    assert idx[("log", "ID0000001", None, "m2")] < idx[("job_state", "ID0000001", "SUCCESS", None)]
+    assert idx[("log", "ID0000001", None, "m2")] < idx[("job_state", "ID0000001", "succeeded", None)]
 
 
 def test_output_dirs_created_and_status_before_submit(builder):

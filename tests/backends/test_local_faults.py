@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from mlwf_nb.rundir.jobstate import parse_jobstate
 from mlwf_nb.backends.local import LocalBackend, _read_pid, executor_alive
 from mlwf_nb.errors import BackendError
 from mlwf_nb.rundir.events import read_events
+from mlwf_nb.rundir.jobstate import parse_jobstate
 
 EMIT1 = f"{sys.executable} -c \"from mlwf_nb.rundir.events import emit; emit('log', level='info', message='once')\""
 

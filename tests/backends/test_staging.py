@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
-from mlwf_nb.rundir.jobstate import parse_jobstate
 from mlwf_nb.backends.local import LocalBackend, read_plan
 from mlwf_nb.backends.staging import STAGE_IN_JOB, Replica, load_replicas, stage_file
 from mlwf_nb.errors import BackendError, IntegrityError
+from mlwf_nb.rundir.jobstate import parse_jobstate
 
 PAYLOAD = b"remote scene bytes\n" * 100
 

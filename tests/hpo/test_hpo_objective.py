@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlwf_nb.rundir.events import ENV_EVENTS, read_events
 from mlwf_nb.hpo.objective import analytic_objective, optimum
+from mlwf_nb.rundir.events import ENV_EVENTS, read_events
 from mlwf_nb.spec import HPOParam
 
 SPACE = [HPOParam(name="train.learning_rate", type="float", min=1e-5, max=1e-1, log=True),

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from mlwf_nb import _io
-from mlwf_nb.rundir.events import emit
 from mlwf_nb.pipelines import Graph, Pipeline
+from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps import step
 

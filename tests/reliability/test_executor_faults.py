@@ -8,9 +8,9 @@ import os
 import signal
 from collections import Counter
 
-from mlwf_nb.rundir.jobstate import parse_jobstate
 from mlwf_nb.backends.local import _read_pid, executor_alive, local_status
 from mlwf_nb.rundir.events import EventReader, read_events
+from mlwf_nb.rundir.jobstate import parse_jobstate
 from mlwf_nb.runs import Run
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.workflow import write_run_dir

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from mlwf_nb.rundir.jobstate import parse_jobstate
 from mlwf_nb.backends.local import read_plan
 from mlwf_nb.rundir.events import read_events
+from mlwf_nb.rundir.jobstate import parse_jobstate
 from mlwf_nb.runs import submit
 from tests.reliability.conftest import job_pids, tiny_overrides, wait_for
 
@@ -74,10 +74,10 @@ def _drive(run: Path, moments: list[Moment], timeout: float = 240) -> list[dict]
 
 
 def _tries(run: Path, name: str) -> list[list[dict]]:
-    """The train job's relayed events, split by try (between its EXECUTE and its end)."""
+    """The train job's relayed events, split by try (between its ``running`` and its end)."""
     tries: list[list[dict]] = []
     for e in read_events(run / "events.jsonl"):
-        if e["type"] == "job_state" and e.get("name") == name and e["state"] == "EXECUTE":
+        if e["type"] == "job_state" and e.get("name") == name and e["state"] == "running":
             tries.append([])
         elif tries and e.get("relay", "").startswith(name + ":"):
             tries[-1].append(e)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlwf_nb.rundir.events import emit
 from mlwf_nb.pipelines import Graph, Pipeline
+from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps import step
 

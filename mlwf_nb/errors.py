@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "MlwfError",
     "SpecError",
+    "ParameterError",
     "DatasetError",
     "RasterError",
     "IntegrityError",
@@ -31,6 +32,17 @@ class MlwfError(Exception):
 
 class SpecError(MlwfError, ValueError):
     """A RunSpec (or a ``--set`` override) is invalid; the message names the key path."""
+
+
+class ParameterError(SpecError):
+    """A notebook parameter has a value it cannot take; the message names the parameter and its choices.
+
+    In a notebook cell (IPython) it shows as this one line, not as a traceback:
+    the parameter cell is the user's input, and the stack below it is not theirs.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 class DatasetError(MlwfError, ValueError):

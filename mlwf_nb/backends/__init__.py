@@ -16,7 +16,7 @@ import importlib
 from mlwf_nb.backends.base import Backend
 from mlwf_nb.errors import BackendError
 
-__all__ = ["Backend", "register_backend", "get_backend", "available_backends"]
+__all__ = ["Backend", "register_backend", "get_backend", "available_backends", "usable_backends"]
 
 _REGISTRY: dict[str, str | type[Backend]] = {
     "local": "mlwf_nb.backends.local:LocalBackend",
@@ -38,6 +38,23 @@ def register_backend(name: str, target: str | type[Backend]) -> None:
 def available_backends() -> list[str]:
     """Names of the registered backends, sorted."""
     return sorted(_REGISTRY)
+
+
+def usable_backends() -> dict[str, str]:
+    """Every registered backend with why it cannot run here ("" for those that can), e.g. for a choice list.
+
+    A backend whose module cannot be imported is unusable, with the import error as the reason.
+    """
+    out: dict[str, str] = {}
+    for name in available_backends():
+        target = _REGISTRY[name]
+        try:
+            cls = _load(name, target) if isinstance(target, str) else target
+        except BackendError as err:
+            out[name] = str(err)
+            continue
+        out[name] = cls.unavailable()
+    return out
 
 
 def _load(name: str, target: str) -> type[Backend]:

@@ -24,6 +24,11 @@ class Backend(ABC):
     #: registry name of the backend ("local", "pegasus", ...)
     name: str = ""
 
+    @classmethod
+    def unavailable(cls) -> str:
+        """Why this backend cannot run on this machine ("" when it can): what is missing and how to get it."""
+        return ""
+
     @abstractmethod
     def submit(self, run_dir: RunDir, *, jobs: int | None = None, wait: bool = False) -> dict[str, Any]:
         """Start the run in ``run_dir``.

@@ -337,6 +337,15 @@ class PegasusBackend(Backend):
 
     name = "pegasus"
 
+    @classmethod
+    def unavailable(cls) -> str:
+        """Why Pegasus cannot run here ("" when pegasus-plan and condor_submit_dag are on PATH)."""
+        try:
+            require_pegasus()
+        except PegasusNotFoundError as err:
+            return str(err)
+        return ""
+
     def __init__(self, *, relay_interval: float = 2.0) -> None:
         self.relay_interval = relay_interval
         self._threads: dict[str, threading.Thread] = {}

@@ -66,7 +66,14 @@ def available_pipelines() -> list[str]:
 
 def preset_spec(preset: str = "tiny", pipeline: str = "landcover",
                 overrides: list[str] | dict | None = None) -> RunSpec:
-    """A preset for a pipeline: the general preset, the pipeline's own overrides, then ``overrides``."""
+    """A preset for a pipeline: the general preset, the pipeline's own overrides, then ``overrides``.
+
+    A pipeline with its own preset table offers only those presets (a template's ``paper`` is its own
+    published set-up, never land cover's).
+    """
+    own_table = get_pipeline(pipeline).presets
+    if own_table and preset not in own_table:
+        raise SpecError(f"pipeline {pipeline!r} has no preset {preset!r}; its presets: {', '.join(own_table)}")
     spec = RunSpec.from_preset(preset).with_overrides({"pipeline": pipeline, "name": f"{pipeline}-{preset}"}
                                                      if pipeline != "landcover" else {})
     own = get_pipeline(pipeline).presets.get(preset)

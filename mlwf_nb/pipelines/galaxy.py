@@ -32,6 +32,12 @@ PRESETS: dict[str, dict[str, object]] = {
             "dataset.width": 64, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
             "model.name": "small_cnn", "model.width": 16, "model.dropout": 0.2,
             "train.epochs": 10, "train.batch_size": 64, "train.learning_rate": 2e-3},
+    # Galaxy10-DECaLS-like (10,000 cut-outs, the spec's maximum; 128 px) on a ResNet-50, on GPU nodes
+    "paper": {"dataset.path": "data/galaxy-synth-paper", "dataset.scenes": 10000, "dataset.height": 128,
+              "dataset.width": 128, "split.train": 0.8, "split.val": 0.1, "split.test": 0.1,
+              "augment.flip": "horizontal_and_vertical", "model.name": "resnet50", "model.dropout": 0.0,
+              "train.epochs": 50, "train.batch_size": 128, "train.learning_rate": 1e-3, "train.optimizer": "sgd",
+              "train.momentum": 0.9, "train.weight_decay": 1e-4, "execution.site": "gpus", "execution.gpus": 1},
 }
 
 

@@ -29,6 +29,12 @@ PRESETS: dict[str, dict[str, object]] = {
             "dataset.width": 64, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
             "augment.flip": "horizontal", "model.name": "unet", "model.width": 16, "model.dropout": 0.1,
             "train.epochs": 8, "train.batch_size": 16, "train.learning_rate": 2e-3},
+    # Montgomery + Shenzhen sized (800 chest X-rays), 256 x 256, a U-Net of width 32, on GPU nodes
+    "paper": {"dataset.path": "data/lung-synth-paper", "dataset.scenes": 800, "dataset.height": 256,
+              "dataset.width": 256, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
+              "augment.flip": "horizontal", "model.name": "unet", "model.width": 32, "model.dropout": 0.1,
+              "train.epochs": 50, "train.batch_size": 8, "train.learning_rate": 1e-3,
+              "execution.site": "gpus", "execution.gpus": 1},
 }
 
 

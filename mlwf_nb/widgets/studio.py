@@ -21,13 +21,11 @@ from mlwf_nb.widgets.patches import PatchExplorer
 __all__ = ["Studio"]
 
 
-def _backends() -> list[str]:
-    try:
-        from mlwf_nb.backends import available_backends
+def _backends() -> tuple[list[str], dict[str, str]]:
+    """The backends that can run here, and why the others cannot."""
+    from mlwf_nb.params import backend_choices
 
-        return list(available_backends())
-    except ImportError:  # pragma: no cover - backends layer absent
-        return ["local", "pegasus"]
+    return backend_choices()
 
 
 class Studio(W.VBox):
@@ -57,8 +55,10 @@ class Studio(W.VBox):
         traitlets.dlink((self.picker, "samples"), (self.patches, "samples"))
         traitlets.dlink((self.patches, "patch"), (self.augment, "patch"))
         self._spec_view = W.HTML()
-        self._backend = W.Dropdown(description="backend", options=_backends(),
-                                   value=self.model.spec.execution.backend)
+        usable, self._why_not = _backends()
+        wanted = self.model.spec.execution.backend
+        self._backend = W.Dropdown(description="backend", options=usable,
+                                   value=wanted if wanted in usable else None)
         self._run_btn = W.Button(description="Run", icon="play", button_style="success")
         self._error = W.HTML()
         self._monitor_box = W.VBox()
@@ -68,9 +68,17 @@ class Studio(W.VBox):
             self.tabs.set_title(i, title)
         super().__init__(children=[self.tabs], **kwargs)
         self._run_btn.on_click(lambda _: self.start_run())
-        self._backend.observe(lambda c: self.model.set("execution.backend", c["new"]), names="value")
+        self._backend.observe(self._on_backend, names="value")
         self.model.observe(self._show_spec, names="spec")
         self._show_spec({"new": self.model.spec})
+        if wanted not in usable:
+            self.error = (f"backend {wanted!r} cannot run here: "
+                          f"{self._why_not.get(wanted) or 'it is not registered'}; choose one of {usable}")
+
+    def _on_backend(self, change) -> None:
+        if change["new"]:
+            self.model.set("execution.backend", change["new"])
+            self.error = ""
 
     @property
     def spec(self) -> RunSpec:
@@ -89,6 +97,9 @@ class Studio(W.VBox):
         from mlwf_nb.runs import submit as default_submit
 
         submit = self._submit if self._submit is not None else default_submit
+        if not self._backend.value:
+            self.error = f"choose a backend first: {list(self._backend.options)}"
+            return None
         self._run_btn.disabled = True
         try:
             self.run = submit(self.model.spec, backend=self._backend.value, run_dir=self.run_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -20,9 +21,51 @@ def test_notebook_is_clean_and_parameterised(name):
     assert nb.metadata["kernelspec"]["name"] == "mlwf" and nb.metadata["language_info"]["name"] == "python"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    for key in ("preset", "dataset_dir", "run_dir", "backend"):
-        assert f"{key} =" in tagged[0].source
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_parameter_is_visible_to_papermill_typed_documented_and_used(name):
+    """``papermill --help-notebook`` lists every assignment of the parameters cell, with a type and a help text."""
+    import ast
+
+    from papermill import inspect_notebook
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [t.target.id if isinstance(t, ast.AnnAssign) else t.targets[0].id
+                for t in ast.parse(cell.source).body]
+    found = inspect_notebook(str(NOTEBOOKS / name))
+    assert list(found) == assigned
+    assert {"preset", "dataset_dir", "overrides"} <= set(found)
+    for p in found.values():
+        assert p["inferred_type_name"] in ("str", "int", "bool", "dict", "float"), p
+        assert p["help"], f"{p['name']} has no help comment"
+    later = "\n".join(c.source for c in nb.cells[nb.cells.index(cell) + 1:] if c.cell_type == "code")
+    unused = [n for n in found if not re.search(rf"\b{n}\b", later)]
+    assert not unused, f"parameters never used: {unused}"
+
+
+@pytest.mark.parametrize(("name", "params", "message"), [
+    ("01_land_cover_quickstart.ipynb", {"backend": "slurm"}, "backend='slurm' is not one of 'local'"),
+    ("04_monitor_a_run.ipynb", {"run_dir": "."}, "run_dir='.' is not a run folder (it has no workflow.yml)"),
+])
+def test_a_bad_parameter_stops_the_notebook_with_one_line_before_any_widget(tmp_path, mlwf_kernel, name, params,
+                                                                             message):
+    import papermill as pm
+
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(NOTEBOOKS / name), str(out), kernel_name=mlwf_kernel,
+                            cwd=str(tmp_path), parameters={"preset": "tiny", **params},
+                            progress_bar=False, execution_timeout=300)
+    assert err.value.ename == "ParameterError" and err.value.evalue.startswith(message)
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert len(errors) == 1 and len(errors[0]["traceback"]) == 1  # one line, no stack
+    assert not any(o.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+                   for c in nb.cells for o in c.get("outputs", []))
+    assert not list(tmp_path.glob("**/dataset.yaml"))  # nothing generated either
 
 
 def _run(name, tmp_path, kernel, **params):
@@ -30,8 +73,9 @@ def _run(name, tmp_path, kernel, **params):
 
     out = tmp_path / f"out-{name}"
     env = {"MLWF_STATIC": "1", "MLWF_RUNS_DIR": str(tmp_path / "runs")}
-    old = {k: os.environ.get(k) for k in env}
+    old = {k: os.environ.get(k) for k in [*env, "PYTEST_CURRENT_TEST"]}
     os.environ.update(env)
+    os.environ.pop("PYTEST_CURRENT_TEST")  # else ipykernel keeps fd 2 out of the cells: test what users see
     try:
         pm.execute_notebook(str(NOTEBOOKS / name), str(out), kernel_name=kernel, cwd=str(tmp_path),
                             parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"), **params},
@@ -42,7 +86,10 @@ def _run(name, tmp_path, kernel, **params):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return nbformat.read(out, as_version=4)
+    nb = nbformat.read(out, as_version=4)
+    stderr = [o["text"] for o in _outputs(nb) if o.get("name") == "stderr"]
+    assert not stderr, f"stderr boxes in {name}: {stderr}"
+    return nb
 
 
 def _outputs(nb):
@@ -86,7 +133,7 @@ def test_03_hpo(tmp_path, mlwf_kernel):
 
 @pytest.mark.slow
 def test_04_attach(tmp_path, mlwf_kernel):
-    nb = _run("04_monitor_a_run.ipynb", tmp_path, mlwf_kernel, run_dir=str(tmp_path / "run"))
+    nb = _run("04_monitor_a_run.ipynb", tmp_path, mlwf_kernel)  # run_dir "": starts a run to watch
     assert "events replayed, state Success" in json.dumps(_outputs(nb))
 
 

@@ -25,7 +25,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_for(pred, timeout=10.0):
+def _wait_for(pred, timeout=60.0):  # a guard against hangs: returns as soon as pred() holds
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():
@@ -41,9 +41,7 @@ def test_checkpoint_time_sends_sigterm_and_retry_resumes(builder):
     b.sh("train", script, checkpoints=["outputs/ck.txt"], outputs=["work/done.txt"],
          checkpoint_time=0.01, retry=1)
     run = b.write()
-    t0 = time.monotonic()
-    st = LocalBackend().submit(run, wait=True)
-    assert time.monotonic() - t0 < 15
+    st = LocalBackend().submit(run, wait=True)  # exit 143 below: SIGTERM cut the 30 s sleep short
     job = st["mlwf"]["jobs"]["train_ID0000001"]
     assert st["mlwf"]["state"] == "Success", job
     assert job["tries"] == 2
@@ -57,9 +55,7 @@ def test_maxwalltime_kills_the_process_group(builder):
     b = builder()
     b.sh("slow", "sleep 30 & echo $! > work/child.pid; wait", outputs=["work/child.pid"], maxwalltime=0.01)
     run = b.write()
-    t0 = time.monotonic()
-    st = LocalBackend().submit(run, wait=True)
-    assert time.monotonic() - t0 < 15
+    st = LocalBackend().submit(run, wait=True)  # exit -9 below: killed, not the 30 s sleep's end
     job = st["mlwf"]["jobs"]["slow_ID0000001"]
     assert (job["state"], job["exit_code"]) == ("failed", -9)
     child = int((run / "work/child.pid").read_text())
@@ -72,9 +68,8 @@ def test_detached_submit_returns_immediately_then_cancel(builder):
     b.sh("never", "true", inputs=["work/pid"])
     run = b.write()
     backend = LocalBackend()
-    t0 = time.monotonic()
     st = backend.submit(run)
-    assert time.monotonic() - t0 < 5
+    # returned while its first job (sleep 30) runs: no wall-clock bound, which load could break
     assert (run / "executor.pid").exists() and executor_alive(run)
     assert st["mlwf"]["state"] == "Running"
     assert _wait_for(lambda: (run / "work/pid").exists() and (run / "work/pid").read_text().strip())
@@ -107,15 +102,17 @@ def test_lost_executor_then_resume(builder):
     backend.submit(run)
     assert _wait_for(lambda: (run / "work/pid").exists() and (run / "work/pid").read_text().strip())
     orphan = int((run / "work/pid").read_text())
-    time.sleep(0.6)  # let the relay pick up the hang job's first event
+    # the relay has picked up the hang job's first event (a wait on the fact, not a sleep that load can outrun)
+    assert _wait_for(lambda: any(e["type"] == "log" and e.get("job") == "hang"
+                                 for e in read_events(run / "events.jsonl")))
     os.kill(_read_pid(run), signal.SIGKILL)
-    assert _wait_for(lambda: not executor_alive(run), 5)
-    assert backend.status(run)["mlwf"]["state"] == "Running"  # heartbeat still fresh
+    assert _wait_for(lambda: not executor_alive(run))
+    assert backend.status(run, stale_after=3600)["mlwf"]["state"] == "Running"  # heartbeat still fresh
     st = backend.status(run, stale_after=0.0)
     assert st["mlwf"]["state"] == "Lost" and st["dags"]["root"]["state"] == "Failure"
     st = backend.resume(run, wait=True)
     assert st["mlwf"]["state"] == "Success", st["mlwf"]
-    assert _wait_for(lambda: not _alive(orphan), 5)  # the orphaned job was killed on resume
+    assert _wait_for(lambda: not _alive(orphan))  # the orphaned job was killed on resume
     assert st["mlwf"]["jobs"]["first_first"]["tries"] == 1  # not run again
     assert st["mlwf"]["jobs"]["hang_hang"]["tries"] == 2
     events = list(read_events(run / "events.jsonl"))

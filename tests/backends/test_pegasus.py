@@ -239,7 +239,7 @@ def test_relay_thread_stops_when_finished(tmp_path):
     sub = tmp_path / "sub"
     shutil.copytree(SAMPLES / "process_wf_failure", sub)
     relay = PegasusRelay(run, sub, interval=0.01).start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a guard against hangs
     while not relay.finished and time.monotonic() < deadline:
         time.sleep(0.02)
     relay.join(5)

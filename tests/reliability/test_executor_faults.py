@@ -36,7 +36,7 @@ def test_executor_killed_then_resumed(tmp_path, repo_on_path):
     assert wait_for(lambda: any(n.startswith("rel_tick") for n in _succeeded(run_dir)), timeout=60), run.status()
     before = _succeeded(run_dir)
     os.kill(_read_pid(run_dir), signal.SIGKILL)
-    assert wait_for(lambda: not executor_alive(run_dir), timeout=10)
+    assert wait_for(lambda: not executor_alive(run_dir), timeout=60)
     st = local_status(run_dir, stale_after=0.0)
     assert st["mlwf"]["state"] == "Lost" and st["dags"]["root"]["state"] == "Failure"
     tries_before = _tries(run_dir)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -93,7 +92,7 @@ def test_writer_and_reader_follow_from_offset(tmp_path):
     assert s["a_ID1"].state == "running" and s["a_ID1"].tries == 1
 
 
-def test_100k_lines_parse_fast(tmp_path):
+def test_100k_lines_parse(tmp_path):
     path = tmp_path / "jobstate.log"
     states = ["SUBMIT", "EXECUTE", "JOB_TERMINATED", "JOB_SUCCESS", "POST_SCRIPT_STARTED",
               "POST_SCRIPT_TERMINATED", "POST_SCRIPT_SUCCESS"]
@@ -105,9 +104,6 @@ def test_100k_lines_parse_fast(tmp_path):
             info = "0" if st.endswith("SUCCESS") else f"{n + 1}.0"
             lines.append(f"1700000000 t_ID{n:07d} {st} {info} local - {n}")
     path.write_text("\n".join(lines) + "\n")
-    # CPU time, not wall time: ~6 engineers share 2 cores here (about 0.15 s CPU when measured)
-    t0 = time.process_time()
+    # How fast: benchmarks (row "growth", mlwf status at 100,000 lines), not here, where load moves it
     s = summarize(parse_jobstate(path))
-    elapsed = time.process_time() - t0
     assert len(s) == n and all(v.state == "succeeded" for v in s.values())
-    assert elapsed < 0.5, elapsed

@@ -134,5 +134,5 @@ def test_studio_run_button_submits_and_attaches_monitor(tmp_path):
     monitor = studio.start_run()
     assert calls[0][0].train.epochs == 4 and calls[0][1] == "local"
     assert monitor is studio.monitor and studio._monitor_box.children == (monitor,)
-    assert monitor.wait(timeout=10, show=False) == "Success"
+    assert monitor.wait(timeout=60, show=False) == "Success"
     assert "train:" in studio._spec_view.value.replace(" ", "") or "epochs: 4" in studio._spec_view.value

@@ -90,7 +90,7 @@ def test_monitor_shows_segmentation_results_and_the_overlay(tmp_path):
     lines = [json.dumps({"v": 1, "seq": i + 1, "ts": time.time(), **e}) for i, e in enumerate(evs)]
     (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
     monitor = RunMonitor(tmp_path, poll_interval=0.02)
-    assert monitor.wait(timeout=10, show=False) == "Success"
+    assert monitor.wait(timeout=60, show=False) == "Success"
     assert {"dice", "val_dice", "iou", "val_iou"} <= set(monitor.history)
     assert monitor.segmentation["dice"] == 0.9712 and monitor.confusion == {}
     html = monitor._segmentation.value

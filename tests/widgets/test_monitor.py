@@ -102,7 +102,10 @@ def test_monitor_shows_confusion_matrix_as_soon_as_artifact_arrives(tmp_path):
     while not monitor.confusion and time.monotonic() < deadline:
         time.sleep(0.02)
     assert monitor.confusion["matrix"] == [[3, 0], [1, 4]] and monitor.following
-    monitor.stop()
+    monitor.stop()  # waits 2 s for the thread, which may still be drawing the matrix on a loaded machine
+    deadline = time.monotonic() + 60
+    while monitor.following and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not monitor.following
 
 

@@ -14,10 +14,9 @@ from mlwf_nb.widgets.hpo import HPOConfigurator, space_problems
 from mlwf_nb.widgets.model import SpecModel
 from mlwf_nb.widgets.monitor import RunMonitor
 from mlwf_nb.widgets.patches import PatchExplorer
-from mlwf_nb.widgets.runstate import RunFollower, RunState
 from mlwf_nb.widgets.studio import Studio
 
 __all__ = [
     "SpecModel", "DatasetPicker", "PatchExplorer", "AugmentationPreview", "HPOConfigurator",
-    "RunMonitor", "Studio", "RunState", "RunFollower", "space_problems",
+    "RunMonitor", "Studio", "space_problems",
 ]

@@ -5,7 +5,7 @@ What it draws follows the events, not the pipeline: one curve panel per metric p
 matrix for ``artifact{kind: "confusion_matrix"}``, Dice/IoU for
 ``artifact{kind: "segmentation"}`` and the image of the last ``artifact{kind: "map"}``.
 
-A :class:`~mlwf_nb.widgets.runstate.RunFollower` thread tails ``events.jsonl``
+A :class:`~mlwf_nb.runs.state.RunFollower` thread tails ``events.jsonl``
 and ``jobstate.log`` and folds what it reads into a :class:`RunState` at once
 (a read at a time, so a long replay holds no backlog of events); at most
 ``max_rate`` times a second the widget sets traits from that state, and their
@@ -27,9 +27,9 @@ import ipywidgets as W
 import traitlets
 
 from mlwf_nb.errors import MlwfError
+from mlwf_nb.runs.state import FINAL_STATES, RunFollower, RunState, read_image
 from mlwf_nb.widgets import figures, render
 from mlwf_nb.widgets._util import image_widget, set_image
-from mlwf_nb.widgets.runstate import FINAL_STATES, RunFollower, RunState, read_image
 
 __all__ = ["RunMonitor"]
 

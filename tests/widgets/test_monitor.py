@@ -6,8 +6,9 @@ import json
 import threading
 import time
 
-from mlwf_nb.widgets import RunMonitor, RunState
-from mlwf_nb.widgets.runstate import RunLengthList
+from mlwf_nb.runs import RunState
+from mlwf_nb.runs.state import RunLengthList
+from mlwf_nb.widgets import RunMonitor
 
 
 def _events(n_epochs: int = 4) -> list[dict]:

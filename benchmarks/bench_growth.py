@@ -22,6 +22,7 @@ from typing import Any
 
 from benchmarks._common import MB, child_peak_rss, engine_tmpdir, result, row
 from benchmarks._workflows import chain, timed_execute, wide, write_run
+from mlwf_nb.rundir.states import PEGASUS_STATES
 
 __all__ = ["ROWS", "bench_growth", "synth_run"]
 
@@ -53,8 +54,8 @@ def synth_run(root: Path, lines: int) -> Path:
                 info = "0" if state.endswith("SUCCESS") else f"{i + 2}.0"
                 js.write(f"{t} {name} {state} {info} local - {i + 1}\n")
                 seq += 1
-                ev.write(json.dumps({"v": 1, "seq": seq, "ts": t, "job": name, "type": "job_state",
-                                     "state": state, "exit_code": 0, "try": 0}) + "\n")
+                ev.write(json.dumps({"v": 1, "seq": seq, "ts": t, "job": name, "name": name, "type": "job_state",
+                                     "state": PEGASUS_STATES[state], "exit_code": 0, "try": 1}) + "\n")
         js.write(f"{t} INTERNAL *** DAGMAN_FINISHED 0 ***\n")
         ev.write(json.dumps({"v": 1, "seq": seq + 1, "ts": t, "type": "run_finished", "state": "Success",
                              "failed_jobs": []}) + "\n")

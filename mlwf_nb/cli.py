@@ -126,19 +126,21 @@ def format_status(st: dict[str, Any]) -> str:
 
 
 def _watch(run: Any, quiet: bool = False, interval: float = 1.0) -> int:
-    from mlwf_nb.runs import FINAL_STATES
-
-    last = ""
-    while True:
-        st = run.status()
-        state = st.get("mlwf", {}).get("state", st["dags"]["root"]["state"])
-        text = format_status(st)
-        if not quiet and text != last:
-            print(text.split("\n")[0] if state not in FINAL_STATES else text, flush=True)
-            last = text
-        if state in FINAL_STATES:
-            return 0 if state == "Success" else 1
-        time.sleep(interval)
+    """Follow the run's events (the one follower) and print a progress line when it changes."""
+    last, shown = "", 0.0
+    follower = run.follower()
+    for _ in follower.follow():
+        now = time.monotonic()
+        if quiet or now - shown < interval:
+            continue
+        line = format_status(follower.state.status()).split("\n")[0]
+        if line != last:
+            print(line, flush=True)
+            last, shown = line, now
+    state = follower.state.state
+    if not quiet:
+        print(format_status(run.status()), flush=True)
+    return 0 if state == "Success" else 1
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

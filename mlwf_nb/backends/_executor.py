@@ -222,9 +222,13 @@ class Executor:
 
     # --- events and jobstate ---------------------------------------------------------------
     def _job_event(self, pj: PlannedJob, state: str, try_: int, exit_code: int | None = None) -> None:
-        """A ``job_state`` event for try ``try_`` (0-based here, 1-based in the event as on Pegasus)."""
+        """A ``job_state`` event for try ``try_`` (0-based here, 1-based in the event as on Pegasus).
+
+        A failed try names its stderr file (relative to the run directory) for the readers.
+        """
+        extra = {"stderr": pj.stderr or f"jobs/{pj.name}/stderr.{try_:03d}"} if state == "failed" else {}
         self.events.write(job_state_event(job=pj.id, name=pj.name, step=pj.step, state=state,
-                                          exit_code=exit_code, try_=try_ + 1))
+                                          exit_code=exit_code, try_=try_ + 1, **extra))
 
     def _reader(self, name: str) -> _JobEvents:
         reader = self.readers.get(name)

@@ -44,7 +44,30 @@ class Backend(ABC):
 
     @abstractmethod
     def status(self, run_dir: RunDir) -> dict[str, Any]:
-        """Status in the shape of ``Pegasus.client.status`` plus an ``"mlwf"`` section."""
+        """The backend's own record of the run (``jobstate.log``, the submit directory).
+
+        In the shape of ``Pegasus.client.status`` plus an ``"mlwf"`` section (state, jobs
+        with ``stderr_tail`` for failed ones). Readers above the backends use
+        :class:`mlwf_nb.runs.Run` (events folded into a RunState) instead.
+        """
+
+    def state(self, run_dir: RunDir) -> str:
+        """The run's state as the backend sees it now (Planned, Running, Lost, Success, ...).
+
+        Readers ask this only while a run has written no ``run_finished`` event, to tell a
+        run that goes on from one that died (Lost) or never started (PlanFailed).
+        Backends override it with something cheaper than :meth:`status`.
+        """
+        st = self.status(run_dir)
+        return str(st.get("mlwf", {}).get("state") or st["dags"]["root"]["state"])
+
+    def sync(self, run_dir: RunDir) -> None:
+        """Bring ``<run>/events.jsonl`` up to date before a reader reads it.
+
+        Nothing to do where the backend writes events as they happen (the local executor);
+        the pegasus backend relays its submit directory here.
+        """
+        return None
 
     @abstractmethod
     def cancel(self, run_dir: RunDir) -> None:

@@ -391,6 +391,13 @@ class LocalBackend(Backend):
         """See :func:`local_status`."""
         return local_status(run_dir, stale_after=stale_after)
 
+    def state(self, run_dir: RunDir, *, stale_after: float = 6.0) -> str:
+        """Planned, Running or Lost from the executor's lock and heartbeat (no log is read).
+
+        A finished run has said so in ``events.jsonl`` before its executor let go of the lock.
+        """
+        return _mlwf_state(Path(run_dir), None, stale_after)
+
     def cancel(self, run_dir: RunDir, *, timeout: float = 30.0) -> None:
         """Signal the executor; it kills running jobs and finishes the run as Cancelled.
 

@@ -17,6 +17,7 @@ the same dictionary shape as the local backend; ``cancel`` is
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -27,8 +28,8 @@ from typing import Any
 
 from mlwf_nb._io import read_json, write_json, write_text
 from mlwf_nb.backends.base import Backend, RunDir
-from mlwf_nb.backends.submitdir import SubmitDirStatus, read_submit_dir
-from mlwf_nb.errors import BackendError, PegasusNotFoundError, RunError
+from mlwf_nb.backends.submitdir import SubmitDirStatus, read_braindump, read_dag, read_submit_dir
+from mlwf_nb.errors import BackendError, MlwfError, PegasusNotFoundError, RunError
 from mlwf_nb.rundir import jobstate, states
 from mlwf_nb.rundir.events import EventReader, EventWriter, job_state_event
 
@@ -61,6 +62,7 @@ _INSTALL_HINT = (
 _WAIT_FOR_POST = frozenset({"JOB_TERMINATED", "JOB_SUCCESS", "JOB_FAILURE"})
 _STATE_FILE = "pegasus.json"
 _RELAY_FILE = "pegasus-relay.json"
+_RELAY_LOCK = "pegasus-relay.lock"
 
 
 def check_pegasus() -> dict[str, Any]:
@@ -173,7 +175,16 @@ class PegasusRelay:
         self.run = Path(run_dir)
         self.submit_dir = Path(submit_dir)
         self.interval = interval
+        self._load()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._chirp_at = -1e9
+        self._chirp_seen: dict[str, Any] = {}
+
+    def _load(self) -> None:
+        """Take up where the last relay of this run (in any process) left off."""
         state = self._load_state()
+        self._saved: dict[str, Any] | None = state
         self.finished: bool = bool(state.get("finished"))
         self.started: bool = bool(state.get("started"))
         self._jobstate = jobstate.JobStateReader(self.submit_dir / "jobstate.log", int(state.get("jobstate", 0)))
@@ -181,10 +192,6 @@ class PegasusRelay:
         self._records: dict[str, list[jobstate.JobStateRecord]] = {}
         self._replay(self._jobstate.offset)
         self._last: dict[str, tuple[str, int]] = {k: tuple(v) for k, v in state.get("last", {}).items()}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._chirp_at = -1e9
-        self._chirp_seen: dict[str, Any] = {}
 
     def _load_state(self) -> dict[str, Any]:
         try:
@@ -196,10 +203,11 @@ class PegasusRelay:
         return dict(data)
 
     def _save_state(self) -> None:
-        write_json(self.run / _RELAY_FILE, {
+        self._saved = {
             "submit_dir": str(self.submit_dir), "jobstate": self._jobstate.offset, "jobs": self._job_offsets,
             "started": self.started, "finished": self.finished,
-            "last": {k: list(v) for k, v in self._last.items()}})
+            "last": {k: list(v) for k, v in self._last.items()}}
+        write_json(self.run / _RELAY_FILE, self._saved)
 
     def _replay(self, offset: int) -> None:
         """Rebuild per-job records from the part of jobstate.log already relayed (after a restart)."""
@@ -233,7 +241,22 @@ class PegasusRelay:
         return self._emit(w, rec.job)
 
     def poll(self) -> int:
-        """Relay what is new; returns the number of events written."""
+        """Relay what is new; returns the number of events written.
+
+        Any number of relays of one run (a thread in the submitting kernel, ``Run.status()``
+        in another) take turns under a lock, each from the offsets the last one saved, so
+        ``events.jsonl`` keeps a single writer at a time and no event is relayed twice.
+        """
+        with open(self.run / _RELAY_LOCK, "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                if self._load_state() != self._saved:  # another relay went on meanwhile
+                    self._load()
+            except OSError:
+                pass
+            return self._poll()
+
+    def _poll(self) -> int:
         records = self._jobstate.poll()
         job_files = sorted((self.run / "jobs").glob("*/events.jsonl"))
         if not records and not job_files:
@@ -244,7 +267,8 @@ class PegasusRelay:
                 if rec.is_internal:
                     if rec.state == "DAGMAN_STARTED" and not self.started:
                         self.started = True
-                        w.write({"type": "run_started", "backend": "pegasus", "submit_dir": str(self.submit_dir)})
+                        w.write({"type": "run_started", "backend": "pegasus", "submit_dir": str(self.submit_dir),
+                                 "total": _dag_jobs(self.submit_dir)})
                         n += 1
                     elif rec.state == "DAGMAN_FINISHED" and not self.finished:
                         n += self._relay_jobs(w)
@@ -444,6 +468,26 @@ class PegasusBackend(Backend):
             raise RunError(f"{run / _STATE_FILE} not found; this run was not submitted with the "
                            "pegasus backend (submit it first)") from None
 
+    def sync(self, run_dir: RunDir) -> None:
+        """Relay what the submit directory has that ``events.jsonl`` lacks (one poll, under the relay lock)."""
+        run = Path(run_dir).resolve()
+        relay = self._relays.get(str(run))
+        if relay is None:
+            submit_dir = self.submit_dir(run) if (run / _STATE_FILE).exists() else None
+            if submit_dir is None:
+                return
+            relay = self._relays[str(run)] = PegasusRelay(run, submit_dir, interval=self.relay_interval)
+        if not relay.finished:
+            relay.poll()
+
+    def state(self, run_dir: RunDir) -> str:
+        """Planning or PlanFailed (from ``pegasus.json``), else what the submit directory says."""
+        run = Path(run_dir).resolve()
+        st = self._state(run)
+        if not st.get("submit_dir") or st.get("state") == "PlanFailed":
+            return str(st.get("state", "Planning"))
+        return read_submit_dir(st["submit_dir"], kickstart=False).state
+
     def submit_dir(self, run_dir: RunDir) -> Path | None:
         """The submit directory recorded in ``<run>/pegasus.json`` (None while planning)."""
         sd = self._state(Path(run_dir)).get("submit_dir")
@@ -517,6 +561,15 @@ class PegasusBackend(Backend):
         if proc.returncode != 0:
             raise BackendError(f"{Path(cmd[0]).name} {submit_dir} failed (exit {proc.returncode}): "
                                f"{_tail(proc.stderr or proc.stdout, 5)}")
+
+
+def _dag_jobs(submit_dir: Path) -> int:
+    """How many jobs the planned DAG has (0 when it cannot be read)."""
+    try:
+        bd = read_braindump(submit_dir)
+        return len(read_dag(submit_dir / str(bd.get("dag") or f"{bd.get('pegasus_wf_name', '')}.dag"))[0])
+    except (OSError, MlwfError):
+        return 0
 
 
 def _jobs(sd: SubmitDirStatus) -> dict[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ object, in a new kernel, attached to the same directory sees the same history.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -20,11 +21,11 @@ from typing import Any
 
 from mlwf_nb import _io
 from mlwf_nb.errors import RunError
-from mlwf_nb.rundir.events import EventReader
-from mlwf_nb.rundir.states import FINAL_STATES
+from mlwf_nb.runs.follow import Follower
+from mlwf_nb.runs.state import RunState
 from mlwf_nb.spec import RunSpec, load_spec
 
-__all__ = ["Run", "submit", "plan", "check_spec", "default_run_dir", "FINAL_STATES"]
+__all__ = ["Run", "submit", "plan", "check_spec", "default_run_dir"]
 
 def default_run_dir(spec: RunSpec, base: str | os.PathLike[str] | None = None) -> Path:
     """A fresh run directory name under ``base`` (default ``$MLWF_RUNS_DIR`` or ``./runs``)."""
@@ -116,6 +117,8 @@ class Run:
         meta = _io.read_json(self.dir / "run.json") if (self.dir / "run.json").exists() else {}
         self.meta: dict[str, Any] = meta
         self.backend_name: str = meta.get("backend", "local")
+        self._backend: Any = None
+        self._follower: Follower | None = None
 
     @classmethod
     def attach(cls, run_dir: str | os.PathLike[str]) -> Run:
@@ -127,10 +130,12 @@ class Run:
 
     @property
     def backend(self) -> Any:
-        """The backend object that runs this run."""
-        from mlwf_nb.backends import get_backend
+        """The backend object that runs this run (one per handle: it may hold a relay)."""
+        if self._backend is None:
+            from mlwf_nb.backends import get_backend
 
-        return get_backend(self.backend_name)
+            self._backend = get_backend(self.backend_name)
+        return self._backend
 
     @property
     def spec(self) -> RunSpec:
@@ -142,47 +147,78 @@ class Run:
         """The run's events.jsonl."""
         return self.dir / "events.jsonl"
 
+    def follower(self, **kwargs: Any) -> Follower:
+        """A new follower of this run from its first event (the RunMonitor runs one in a thread)."""
+        return Follower(self.dir, live=self._live, sync=self._sync, **kwargs)
+
+    def _live(self) -> str:
+        return str(self.backend.state(self.dir))
+
+    def _sync(self) -> None:
+        self.backend.sync(self.dir)
+
+    def run_state(self) -> RunState:
+        """What the run's events say so far (read incrementally: only what is new since the last call)."""
+        if self._follower is None:
+            self._follower = self.follower()
+        return self._follower.catch_up()
+
     def status(self) -> dict[str, Any]:
-        """Pegasus-shaped status dictionary (``totals``, ``dags.root.state``) plus ``mlwf`` details."""
-        return dict(self.backend.status(self.dir))
+        """Pegasus-shaped status (``totals``, ``dags.root``) plus ``mlwf``: state, jobs, failed_jobs.
+
+        Folded from the run's events (:meth:`run_state`); a failed job comes with the
+        tail of its stderr (``stderr_tail``).
+        """
+        rs = self.run_state()
+        st = rs.status(dagname=f"{self.meta.get('name', 'root')}.dag")
+        for entry in self.failures(rs):
+            st["mlwf"]["jobs"][entry["job"]]["stderr_tail"] = entry.get("stderr_tail", "")
+        return st
+
+    def failures(self, rs: RunState | None = None) -> list[dict[str, Any]]:
+        """Failed jobs of ``rs`` (default: :meth:`run_state`) with the tail of their stderr.
+
+        Where the events do not name the stderr file (the Pegasus relay), the backend's
+        own record is asked, once, for the failed jobs' details.
+        """
+        out = (rs or self.run_state()).failures()
+        if any("stderr_tail" not in f for f in out):
+            details = self.backend.status(self.dir).get("mlwf", {}).get("jobs", {})
+            for f in out:
+                f.setdefault("stderr_tail", details.get(f["job"], {}).get("stderr_tail", ""))
+        return out
 
     @property
     def state(self) -> str:
-        """Running, Success, Failure, Cancelled, Lost or Planned."""
-        st = self.status()
-        return str(st.get("mlwf", {}).get("state") or st["dags"]["root"]["state"])
+        """Planned, Planning, PlanFailed, Running, Success, Failure, Cancelled or Lost."""
+        return self.run_state().state
 
-    def events(self, *, follow: bool = False, timeout: float | None = None,
-               interval: float = 0.25) -> Iterator[dict[str, Any]]:
-        """Yield the run's events in order; with ``follow``, keep yielding until the run ends.
+    def events(self, *, follow: bool = False, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield the run's events from the first; with ``follow``, keep yielding until the run ends.
 
         Following blocks the caller: use it in scripts and the CLI, not in a notebook
-        cell (the RunMonitor widget follows from a background thread instead).
+        cell (the RunMonitor widget follows from a background thread instead). With
+        ``timeout``, following stops after that many seconds.
         """
-        reader = EventReader(self.events_path)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            batch = reader.poll()
-            yield from batch
-            if not follow or any(e.get("type") == "run_finished" for e in batch):
-                return
-            if not batch and self.state in FINAL_STATES:
-                yield from reader.poll()
-                return
-            if deadline is not None and time.monotonic() > deadline:
-                return
-            time.sleep(interval)
+        f = self.follower()
+        if not follow:
+            while batch := f.poll()[0]:
+                yield from batch
+            return
+        with contextlib.suppress(TimeoutError):
+            yield from f.follow(timeout=timeout)
 
-    def wait(self, timeout: float | None = None, interval: float = 0.5) -> str:
-        """Block until the run ends; returns the final state."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            state = self.state
-            if state in FINAL_STATES:
-                return state
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {self.dir} still {state} after {timeout} s")
-            time.sleep(interval)
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the run ends; returns the final state.
+
+        Raises:
+            TimeoutError: the run had not ended after ``timeout`` seconds.
+        """
+        if self._follower is None:
+            self._follower = self.follower()
+        for _ in self._follower.follow(timeout=timeout):
+            pass
+        return self._follower.state.state
 
     def cancel(self) -> None:
         """Stop the run (running jobs are killed; finished outputs are kept)."""
@@ -207,3 +243,4 @@ class Run:
         for p in maps:
             found[f"map:{p.stem}"] = p
         return found
+

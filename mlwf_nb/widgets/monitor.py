@@ -5,21 +5,19 @@ What it draws follows the events, not the pipeline: one curve panel per metric p
 matrix for ``artifact{kind: "confusion_matrix"}``, Dice/IoU for
 ``artifact{kind: "segmentation"}`` and the image of the last ``artifact{kind: "map"}``.
 
-A :class:`~mlwf_nb.runs.state.RunFollower` thread tails ``events.jsonl``
-and ``jobstate.log`` and folds what it reads into a :class:`RunState` at once
-(a read at a time, so a long replay holds no backlog of events); at most
-``max_rate`` times a second the widget sets traits from that state, and their
-observers redraw. A new monitor on the same directory (after a kernel restart)
-replays the files from the start, so it shows the whole history, each event
-once and in order. The kernel is never blocked, except by :meth:`RunMonitor.wait`,
+The run's :class:`~mlwf_nb.runs.Follower` (the one reader every caller uses)
+follows ``events.jsonl`` from a daemon thread and folds what it reads into its
+:class:`~mlwf_nb.runs.RunState` at once (a read at a time, so a long replay holds
+no backlog of events); at most ``max_rate`` times a second the widget sets traits
+from that state, and their observers redraw. A new monitor on the same directory
+(after a kernel restart) replays the file from the start, so it shows the whole
+history, each event once and in order. The kernel is never blocked, except by :meth:`RunMonitor.wait`,
 which is meant for unattended runs (papermill).
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ import ipywidgets as W
 import traitlets
 
 from mlwf_nb.errors import MlwfError
-from mlwf_nb.runs.state import FINAL_STATES, RunFollower, RunState, read_image
+from mlwf_nb.runs import Follower, RunState
 from mlwf_nb.widgets import figures, render
 from mlwf_nb.widgets._util import image_widget, set_image
 
@@ -64,11 +62,9 @@ class RunMonitor(W.VBox):
                  autostart: bool = True, **kwargs) -> None:
         self.max_rate = max_rate
         self.poll_interval = poll_interval
-        self._lock = threading.Lock()
         self._run: Any = None
-        self._follower: RunFollower | None = None
+        self._follower: Follower | None = None
         self.run_state = RunState()
-        self._dirty: set[str] = set()  # parts folded in since the last push
         self._failed_shown: tuple[tuple[str, ...], bool] | None = None
         self._status = W.HTML()
         self._progress = W.FloatProgress(min=0, max=100, description="progress")
@@ -96,19 +92,16 @@ class RunMonitor(W.VBox):
         self.stop()
         self._run = _as_run(run)
         path = Path(getattr(self._run, "dir", run))
-        with self._lock:
-            self.run_state = RunState(run_dir=path)
-            self._dirty = set()
-            self._failed_shown = None
+        if self._run is not None:
+            self._follower = self._run.follower(poll_interval=self.poll_interval)
+        else:  # a bare folder of events (no workflow.yml): nobody to ask whether it still runs
+            self._follower = Follower(path, poll_interval=self.poll_interval)
+        self.run_state = self._follower.state
+        self._failed_shown = None
         self.finished = False
         self.run_dir = str(path)
-        events_path = getattr(self._run, "events_path", None)
-        status_fn = (lambda: self._run.state) if self._run is not None else None
-        self._follower = RunFollower(path, self._on_batch, fold=self._fold, events_path=events_path,
-                                     status_fn=status_fn, poll_interval=self.poll_interval,
-                                     min_interval=1.0 / self.max_rate)
         if start:
-            self._follower.start()
+            self._follower.start(self._on_change, min_interval=1.0 / self.max_rate)
         return self
 
     def stop(self) -> None:
@@ -126,17 +119,11 @@ class RunMonitor(W.VBox):
         """The ``seq`` of every event shown, in the order applied."""
         return list(self.run_state.seqs)
 
-    def _fold(self, events: list[dict[str, Any]], records: list[Any]) -> None:
-        """Fold what the follower just read into the run state; drawn at the next :meth:`_on_batch`."""
-        with self._lock:
-            self._dirty |= self.run_state.apply(events) | self.run_state.apply_jobstate(records)
-
-    def _on_batch(self, events: list[dict[str, Any]], records: list[Any]) -> None:
-        with self._lock:
-            changed = self._dirty | self.run_state.apply(events) | self.run_state.apply_jobstate(records)
-            self._dirty = set()
-            if changed:
-                self._push(changed)
+    def _on_change(self, changed: set[str]) -> None:
+        """From the follower's thread, at most ``max_rate`` times a second: set traits, redraw."""
+        assert self._follower is not None
+        with self._follower.lock:
+            self._push(changed)
 
     def _push(self, changed: set[str]) -> None:
         """Set traits from the run state; figures are drawn after the traits notify (cheap first)."""
@@ -168,14 +155,14 @@ class RunMonitor(W.VBox):
                 self.segmentation = dict(rs.segmentation)
             if "maps" in changed:
                 self.maps = list(rs.maps)
-            if "jobs" in changed or rs.finished:
-                failed = tuple(k for k, v in rs.jobs.items() if v["state"] == "failed")
-                # the backend is asked again only when the failed jobs (or finished) change
-                if (failed or rs.finished) and (failed, rs.finished) != self._failed_shown:
-                    self._failed_shown = (failed, rs.finished)
-                    self.failures = self._failures_now(list(failed))
+            if "jobs" in changed or rs.ended:
+                failed = tuple(rs.failed_jobs())
+                # the stderr files are read again only when the failed jobs (or the end) change
+                if (failed or rs.ended) and (failed, rs.ended) != self._failed_shown:
+                    self._failed_shown = (failed, rs.ended)
+                    self.failures = self._run.failures(rs) if self._run is not None else rs.failures()
             self.state = rs.state
-            self.finished = rs.finished
+            self.finished = rs.ended
             self.updates += 1
 
     def _direction(self) -> str:
@@ -183,23 +170,6 @@ class RunMonitor(W.VBox):
             return str(self._run.spec.hpo.direction) if self._run is not None else "max"
         except (MlwfError, OSError):
             return "max"
-
-    def _failures_now(self, failed: list[str]) -> list[dict[str, Any]]:
-        """Failed jobs with the backend's details (stderr tail); ``failed``: those the run state has.
-
-        The backend's status (a parse of the whole jobstate.log) is asked only when
-        there is something to report: a failed job, or a run that did not succeed.
-        """
-        rs = self.run_state
-        jobs: dict[str, Any] = {}
-        if self._run is not None and (failed or (rs.finished and rs.state != "Success")):
-            try:
-                m = self._run.status().get("mlwf", {})
-            except (MlwfError, OSError):
-                m = {}
-            failed = list(m.get("failed_jobs", failed))
-            jobs = m.get("jobs", {})
-        return [{"job": n, **rs.jobs.get(n, {}), **jobs.get(n, {})} for n in failed]
 
     # -- rendering (observers; data -> render functions -> child widgets) ------------------
     @traitlets.observe("state", "jobs", "events_seen")
@@ -249,7 +219,7 @@ class RunMonitor(W.VBox):
     @traitlets.observe("maps")
     def _draw_map(self, change) -> None:
         paths = change["new"]
-        self._later("map", lambda: setattr(self._map, "value", read_image(paths[-1]) if paths else b""))
+        self._later("map", lambda: setattr(self._map, "value", _read_image(paths[-1]) if paths else b""))
 
     @traitlets.observe("failures")
     def _draw_failures(self, change) -> None:
@@ -267,21 +237,27 @@ class RunMonitor(W.VBox):
         This is the one blocking call of the widgets, for papermill and scripts:
         in an interactive notebook, leave the monitor running instead.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         f = self._follower
         if f is not None and not f.alive and not f.finished.is_set():
-            f.start()
-        while f is not None and not f.join(0.5):
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {self.run_dir} not finished after {timeout} s (state {self.state})")
+            f.start(self._on_change, min_interval=1.0 / self.max_rate)
+        if f is not None and not f.join(timeout):
+            raise TimeoutError(f"run {self.run_dir} not finished after {timeout} s (state {self.state})")
         if f is not None and f.error is not None:
             self.error = f"monitor stopped: {f.error!r}"
-        state = self.state if self.state in FINAL_STATES else (self._run.state if self._run else self.state)
+        state = self.run_state.state
         if show:
             from mlwf_nb.display import show_monitor
 
             show_monitor(self)
         return state
+
+
+def _read_image(path: str) -> bytes:
+    """The bytes of an image artifact (a ``map`` PNG); ``b""`` when it cannot be read (yet)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
 
 
 def _as_run(run: Any) -> Any:

@@ -52,3 +52,47 @@ def test_runs_started_together_stay_apart(tmp_path, repo_on_path):
             if "relay" in e:
                 assert e["relay"].rsplit(":", 1)[0] in jobs, (d, e)
         assert json.loads((d / "outputs/total.json").read_text()) == {"total": 1, "name": "same"}
+
+
+def test_three_concurrent_runs_show_only_known_states_and_progress_that_never_goes_back(tmp_path):
+    """Three real local runs at once, each watched by a RunMonitor and by Run.status() polls."""
+    from mlwf_nb.backends.local import LocalBackend
+    from mlwf_nb.rundir.states import JOB_STATES
+    from mlwf_nb.widgets import RunMonitor
+    from tests.backends.conftest import RunBuilder
+
+    runs, monitors, seen = [], [], {}
+    for k in range(3):
+        b = RunBuilder(tmp_path / f"run{k}")
+        for i in range(12):
+            b.sh("work", f"sleep 0.0{i % 5}; echo {i} > work/{i}", outputs=[f"work/{i}"])
+        b.sh("join", "cat work/* > work/all", inputs=[f"work/{i}" for i in range(12)])
+        run = Run.attach(b.write())
+        seen[run.dir] = {"states": set(), "monitor": [], "status": []}
+
+        def on_jobs(change, rec=seen[run.dir]):
+            rec["states"].update(j["state"] for j in change["new"].values())
+            rec["monitor"].append(change["owner"].run_state.percent_done)
+
+        monitor = RunMonitor(run, autostart=False, poll_interval=0.02)
+        monitor.observe(on_jobs, names=["jobs"])
+        runs.append(run)
+        monitors.append(monitor)
+    for run, monitor in zip(runs, monitors, strict=True):
+        LocalBackend().submit(run.dir, jobs=2)
+        monitor.attach(run)
+    deadline = time.monotonic() + 120
+    while any(not m.finished for m in monitors) and time.monotonic() < deadline:
+        for run in runs:
+            st = run.status()
+            seen[run.dir]["states"].update(j["state"] for j in st["mlwf"]["jobs"].values())
+            seen[run.dir]["status"].append(st["totals"]["percent_done"])
+        time.sleep(0.05)
+    for run, monitor in zip(runs, monitors, strict=True):
+        assert monitor.wait(timeout=60, show=False) == "Success"
+        rec = seen[run.dir]
+        assert rec["states"] <= set(JOB_STATES), rec["states"]
+        for series in (rec["monitor"], rec["status"]):
+            assert series == sorted(series), series
+        assert rec["monitor"][-1] == 100.0 and run.status()["totals"]["percent_done"] == 100.0
+        assert len(rec["status"]) > 1 and len(set(rec["monitor"])) > 1  # it was watched while it ran

@@ -79,7 +79,7 @@ def test_new_reader_after_kernel_restart_sees_full_history(tmp_path, repo_on_pat
         monitor = RunMonitor(run_dir, poll_interval=0.05)
     except ImportError:  # pragma: no cover - widgets not installed
         pass
-    seen = list(run.events(follow=True, timeout=120, interval=0.05))
+    seen = list(run.events(follow=True, timeout=120))
     assert run.state == "Success"
     full = list(read_events(run_dir / "events.jsonl"))
     assert seen == full

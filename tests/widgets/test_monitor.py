@@ -1,60 +1,64 @@
-"""RunMonitor fed a run directory that grows while it watches (events.jsonl and jobstate.log)."""
+"""RunMonitor fed a growing events file, a real local run and the real Pegasus sample submit directories."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
+from pathlib import Path
 
-from mlwf_nb.runs import RunState
-from mlwf_nb.runs.state import RunLengthList
+import pytest
+
+from mlwf_nb._io import write_json
+from mlwf_nb.backends.local import LocalBackend
+from mlwf_nb.rundir.events import job_state_event
+from mlwf_nb.rundir.states import JOB_STATES
+from mlwf_nb.runs import Follower, Run
 from mlwf_nb.widgets import RunMonitor
+from tests.backends.conftest import RunBuilder
+
+SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"
+needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"Pegasus samples not found at {SAMPLES}")
+
+
+def _job(name: str, state: str, try_: int = 1, exit_code: int | None = None) -> dict:
+    return job_state_event(job=name.rsplit("_", 1)[1], name=name, step=name.rsplit("_", 1)[0], state=state,
+                           try_=try_, exit_code=exit_code)
 
 
 def _events(n_epochs: int = 4) -> list[dict]:
-    evs = [{"type": "run_started"}]
-    evs += [{"type": "job_state", "job": "train_ID1", "state": "running", "try": 1}]
+    evs = [{"type": "run_started", "total": 3}, _job("preprocess_ID1", "queued"), _job("preprocess_ID1", "running"),
+           _job("preprocess_ID1", "succeeded", exit_code=0), _job("train_ID2", "queued"), _job("train_ID2", "running")]
     for e in range(1, n_epochs + 1):
-        evs.append({"type": "epoch", "job": "train_ID1", "epoch": e,
+        evs.append({"type": "epoch", "job": "ID2", "epoch": e,
                     "metrics": {"loss": 1.0 / e, "accuracy": 0.5 + e / 20, "val_loss": 1.1 / e,
                                 "val_accuracy": 0.45 + e / 20}})
-        evs.append({"type": "checkpoint_saved", "job": "train_ID1", "path": f"ckpt/e{e}.keras", "epoch": e})
+        evs.append({"type": "checkpoint_saved", "job": "ID2", "path": f"ckpt/e{e}.keras", "epoch": e})
     evs += [{"type": "trial_proposed", "round": 0, "trial": 1, "hp": {"train.learning_rate": 0.01}},
             {"type": "trial_finished", "round": 0, "trial": 1, "status": "COMPLETED", "objective": 0.7},
             {"type": "trial_proposed", "round": 0, "trial": 2, "hp": {"train.learning_rate": 0.001}},
             {"type": "trial_finished", "round": 0, "trial": 2, "status": "COMPLETED", "objective": 0.8},
             {"type": "artifact", "kind": "confusion_matrix", "path": "outputs/confusion_matrix.json",
              "matrix": [[5, 1], [2, 7]], "classes": ["built-up", "water"], "colors": [[255, 0, 0], [0, 0, 255]]},
-            {"type": "job_state", "job": "train_ID1", "state": "succeeded", "exit_code": 0, "try": 1},
-            {"type": "run_finished", "state": "Success"}]
+            _job("train_ID2", "succeeded", exit_code=0), _job("evaluate_ID3", "queued"),
+            {**_job("evaluate_ID3", "failed", exit_code=1), "stderr": "jobs/evaluate_ID3/stderr.000"},
+            {"type": "run_finished", "state": "Failure"}]
     return [{"v": 1, "seq": i + 1, "ts": time.time(), **e} for i, e in enumerate(evs)]
 
 
-_JOBSTATE = [
-    "1677911023 INTERNAL *** DAGMAN_STARTED 1.0 ***",
-    "1677911024 preprocess_ID1 SUBMIT 2.0 local - 1",
-    "1677911028 preprocess_ID1 EXECUTE 2.0 local - 1",
-    "1677911031 preprocess_ID1 JOB_TERMINATED 2.0 local - 1",
-    "1677911031 preprocess_ID1 JOB_SUCCESS 0 local - 1",
-    "1677911040 evaluate_ID2 SUBMIT 3.0 local - 2",
-    "1677911041 evaluate_ID2 JOB_FAILURE 1 local - 2",
-]
-
-
-def _write_growing(run_dir, events, delay=0.02, torn=True):
-    """Append events (some torn in two writes) and jobstate lines while the monitor watches."""
-    ev_path, js_path = run_dir / "events.jsonl", run_dir / "jobstate.log"
+def _write_growing(run_dir, events, delay=0.02):
+    """Append events, every third torn in two writes, while the monitor watches."""
+    (run_dir / "jobs" / "evaluate_ID3").mkdir(parents=True)
+    (run_dir / "jobs" / "evaluate_ID3" / "stderr.000").write_text("Traceback ...\nValueError: no scenes\n")
     for i, ev in enumerate(events):
         line = json.dumps(ev) + "\n"
-        with open(ev_path, "a") as fh:
-            if torn and i % 3 == 0:
+        with open(run_dir / "events.jsonl", "a") as fh:
+            if i % 3 == 0:
                 fh.write(line[:10])
                 fh.flush()
                 time.sleep(delay)
-            fh.write(line[10:] if torn and i % 3 == 0 else line)
-        if i < len(_JOBSTATE):
-            with open(js_path, "a") as fh:
-                fh.write(_JOBSTATE[i] + "\n")
+            fh.write(line[10:] if i % 3 == 0 else line)
         time.sleep(delay)
 
 
@@ -65,7 +69,7 @@ def test_monitor_follows_growing_dir_once_in_order_and_stops(tmp_path):
     t0 = time.monotonic()
     writer.start()
     writer.join()
-    assert monitor.wait(timeout=60, show=False) == "Success"
+    assert monitor.wait(timeout=60, show=False) == "Failure"
     elapsed = time.monotonic() - t0
     assert monitor.event_seqs == list(range(1, len(events) + 1))
     assert monitor.events_seen == len(events) and monitor.last_seq == len(events)
@@ -76,19 +80,20 @@ def test_monitor_follows_growing_dir_once_in_order_and_stops(tmp_path):
     assert [c["epoch"] for c in monitor.checkpoints] == [1, 2, 3, 4]
     assert [t["trial"] for t in monitor.leaderboard] == [2, 1]
     assert monitor.confusion["matrix"] == [[5, 1], [2, 7]]
-    assert monitor.jobs["preprocess_ID1"]["state"] == "succeeded"
-    assert monitor.jobs["evaluate_ID2"]["state"] == "failed" and monitor.jobs["evaluate_ID2"]["exit_code"] == 1
-    assert [f["job"] for f in monitor.failures] == ["evaluate_ID2"]
-    assert "evaluate_ID2" in monitor._failures.value
+    assert {n: j["state"] for n, j in monitor.jobs.items()} == {
+        "preprocess_ID1": "succeeded", "train_ID2": "succeeded", "evaluate_ID3": "failed"}
+    assert monitor.jobs["evaluate_ID3"]["exit_code"] == 1
+    assert [f["job"] for f in monitor.failures] == ["evaluate_ID3"]
+    assert "ValueError: no scenes" in monitor.failures[0]["stderr_tail"]
+    assert "evaluate_ID3" in monitor._failures.value and "no scenes" in monitor._failures.value
     assert monitor._cm.value[:4] == b"\x89PNG" and monitor._curves.value[:4] == b"\x89PNG"
-    assert "built-up" not in monitor._jobs.value and "train_ID1" in monitor._jobs.value
+    assert "built-up" not in monitor._jobs.value and "train_ID2" in monitor._jobs.value
 
     # "kernel restart": a new monitor on the same directory replays the full history once
     again = RunMonitor(tmp_path)
-    assert again.wait(timeout=60, show=False) == "Success"
+    assert again.wait(timeout=60, show=False) == "Failure"
     assert again.event_seqs == monitor.event_seqs
     assert again.history == monitor.history and again.jobs == monitor.jobs
-    assert again.run_state.jobstate_lines == len(_JOBSTATE)
 
 
 def test_monitor_shows_confusion_matrix_as_soon_as_artifact_arrives(tmp_path):
@@ -110,52 +115,32 @@ def test_monitor_shows_confusion_matrix_as_soon_as_artifact_arrives(tmp_path):
     assert not monitor.following
 
 
-def test_run_state_skips_repeated_seq():
-    rs = RunState()
-    rs.apply([{"seq": 1, "type": "run_started"}, {"seq": 2, "type": "epoch", "epoch": 1, "metrics": {"loss": 1}}])
-    rs.apply([{"seq": 2, "type": "epoch", "epoch": 1, "metrics": {"loss": 1}}])
-    assert rs.seqs == [1, 2] and rs.history == {"loss": [1.0]}
-
-
-def test_run_length_list_reads_like_the_list_it_stands_for():
-    seqs, types = RunLengthList(step=1), RunLengthList()
-    ref_s, ref_t = [1, 2, 3, 7, 8, 2, 3], ["a", "a", "b", "a", "a", "a", "c"]
-    for s, t in zip(ref_s, ref_t, strict=True):
-        seqs.append(s)
-        types.append(t)
-    assert seqs == ref_s and list(seqs) == ref_s and types == ref_t and len(types) == 7
-    assert [seqs[i] for i in range(-7, 7)] == ref_s * 2 and seqs[2:5] == [3, 7, 8]
-    assert (len(seqs._firsts), len(types._firsts)) == (3, 4)  # runs, not items
-    assert RunLengthList(range(1, 100_001), step=1)._firsts == [1] and not RunLengthList()
-
-
 class _FakeRun:
-    """The parts of a Run the monitor uses; counts the (costly) status() calls."""
+    """The parts of a Run the monitor uses; counts the (costly) failure look-ups."""
 
     def __init__(self, path):
-        self.dir, self.events_path, self.status_calls = path, path / "events.jsonl", 0
+        self.dir, self.failure_calls = path, 0
 
-    def status(self):
-        self.status_calls += 1
-        return {"mlwf": {"state": "Success", "jobs": {}, "failed_jobs": []}}
+    def follower(self, **kwargs):
+        return Follower(self.dir, live=lambda: "Success", **kwargs)
 
-    @property
-    def state(self):
-        return "Success"
+    def status(self):  # the monitor must not need it
+        raise AssertionError("status() asked")
+
+    def failures(self, rs):
+        self.failure_calls += 1
+        return rs.failures()
 
 
-def test_long_replay_folds_every_event_at_the_update_rate_and_a_success_asks_no_status(tmp_path):
-    n_jobs = 3000  # 21,000 lines a file: many bounded reads, few updates
-    states = ("SUBMIT", "EXECUTE", "JOB_TERMINATED", "JOB_SUCCESS", "POST_SCRIPT_STARTED",
-              "POST_SCRIPT_TERMINATED", "POST_SCRIPT_SUCCESS")
-    with open(tmp_path / "jobstate.log", "w") as js, open(tmp_path / "events.jsonl", "w") as ev:
-        seq = 0
+def test_long_replay_folds_every_event_at_the_update_rate_and_a_success_reads_no_stderr(tmp_path):
+    n_jobs = 3000  # 9,000 events: many bounded reads, few updates
+    with open(tmp_path / "events.jsonl", "w") as ev:
+        seq = 1
+        ev.write(json.dumps({"v": 1, "seq": 1, "type": "run_started", "total": n_jobs}) + "\n")
         for i in range(n_jobs):
-            for state in states:
-                js.write(f"1677911024 train_ID{i} {state} 0 local - {i}\n")
+            for state in ("queued", "running", "succeeded"):
                 seq += 1
-                ev.write(json.dumps({"v": 1, "seq": seq, "job": f"ID{i}", "type": "job_state", "state": state,
-                                     "exit_code": 0, "try": 0}) + "\n")
+                ev.write(json.dumps({"v": 1, "seq": seq, **_job(f"train_ID{i}", state, exit_code=0)}) + "\n")
         ev.write(json.dumps({"v": 1, "seq": seq + 1, "type": "run_finished", "state": "Success"}) + "\n")
     run = _FakeRun(tmp_path)
     t0 = time.monotonic()
@@ -164,7 +149,68 @@ def test_long_replay_folds_every_event_at_the_update_rate_and_a_success_asks_no_
     elapsed = time.monotonic() - t0
     assert monitor.event_seqs == list(range(1, seq + 2)) and monitor.events_seen == seq + 1
     assert len(monitor.jobs) == n_jobs and monitor.run_state.totals()["succeeded"] == n_jobs
-    assert monitor.run_state.jobstate_lines == n_jobs * len(states)
     assert monitor.updates <= 4 * elapsed + 2 and monitor.failures == []
-    assert run.status_calls == 0  # nothing failed: no parse of the whole jobstate.log at the end
+    assert run.failure_calls == 1  # once, at the end, and it found nothing to read
     assert "more jobs not listed" in monitor._jobs.value
+
+
+def test_monitor_of_a_real_local_run_agrees_with_the_executors_jobstate_log(tmp_path):
+    b = RunBuilder(tmp_path / "run")
+    b.sh("prep", "echo prepared > work/a", outputs=["work/a"])
+    # fails on its first try, succeeds on its retry
+    b.sh("train", 'if [ -e work/tried ]; then cat work/a > work/m; else touch work/tried; exit 3; fi; '
+         'for e in 1 2; do echo "{\\"type\\":\\"epoch\\",\\"epoch\\":$e,\\"metrics\\":{\\"loss\\":0.$e}}" '
+         '>> "$MLWF_EVENTS"; done', inputs=["work/a"], outputs=["work/m"], retry=1)
+    b.sh("bad", "echo broken >&2; exit 4", inputs=["work/m"])
+    run = Run.attach(b.write())
+    LocalBackend().submit(run.dir, jobs=2)
+    monitor = RunMonitor(run, poll_interval=0.05)
+    assert monitor.wait(timeout=60, show=False) == "Failure"
+    assert monitor.history == {"loss": [0.1, 0.2]}
+    assert all(j["state"] in JOB_STATES for j in monitor.jobs.values())
+    assert {n: (j["state"], j["exit_code"], j["tries"]) for n, j in monitor.jobs.items()} == {
+        "prep_ID0000001": ("succeeded", 0, 1), "train_ID0000002": ("succeeded", 0, 2),
+        "bad_ID0000003": ("failed", 4, 1)}
+    assert [f["job"] for f in monitor.failures] == ["bad_ID0000003"]
+    assert "broken" in monitor.failures[0]["stderr_tail"]
+    # the executor's own record (jobstate.log) says the same as the events the monitor folded
+    own = LocalBackend().status(run.dir)
+    assert {n: (j["state"], j["exit_code"], j["tries"]) for n, j in own["mlwf"]["jobs"].items()} == {
+        n: (j["state"], j["exit_code"], j["tries"]) for n, j in monitor.jobs.items()}
+    assert run.status()["totals"] == own["totals"]
+
+
+def _pegasus_run(tmp_path: Path, sample: str) -> Run:
+    """A run directory whose pegasus.json points at a copy of a real Pegasus submit directory."""
+    submit = tmp_path / "submit"
+    shutil.copytree(SAMPLES / sample, submit)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(submit / "workflow.yml", run_dir / "workflow.yml")
+    write_json(run_dir / "run.json", {"version": 1, "backend": "pegasus", "name": "process"})
+    write_json(run_dir / "pegasus.json", {"state": "Submitted", "submit_dir": str(submit)})
+    return Run.attach(run_dir)
+
+
+@needs_samples
+@pytest.mark.parametrize(("sample", "final", "jobs"), [
+    ("process_wf_success", "Success", {"create_dir_process_0_local": ("succeeded", 0, 1),
+                                       "ls_ID0000001": ("succeeded", 0, 1)}),
+    ("process_wf_failure", "Failure", {"create_dir_process_0_local": ("succeeded", 0, 1),
+                                       "ls_ID0000001": ("failed", 2, 2)}),
+])
+def test_monitor_of_the_real_pegasus_sample_directories(tmp_path, sample, final, jobs):
+    run = _pegasus_run(tmp_path, sample)
+    monitor = RunMonitor(run, poll_interval=0.05)
+    assert monitor.wait(timeout=30, show=False) == final
+    shown = {n: (j["state"], j["exit_code"], j["tries"]) for n, j in monitor.jobs.items()}
+    assert {n: shown[n] for n in jobs} == jobs
+    assert all(j["state"] in JOB_STATES for j in monitor.jobs.values())
+    st = run.status()
+    assert st["mlwf"]["state"] == final and st["totals"]["total"] >= len(monitor.jobs)
+    if final == "Failure":
+        assert [f["job"] for f in monitor.failures] == ["ls_ID0000001"]
+        assert st["mlwf"]["jobs"]["ls_ID0000001"]["stderr_tail"] == monitor.failures[0]["stderr_tail"]
+    # the relay wrote every event once: a second monitor replays the same history
+    again = RunMonitor(Run.attach(run.dir))
+    assert again.wait(timeout=30, show=False) == final and again.event_seqs == monitor.event_seqs

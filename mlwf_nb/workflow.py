@@ -164,6 +164,8 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
         raise RunExistsError(f"run directory {str(run)!r} already holds a run; choose another "
                              "--run-dir, `mlwf resume` it, or delete it first")
     graph = graph if graph is not None else build_graph(spec)
+    if not run.parent.exists():  # a new runs folder (e.g. ~/runs) is private too: run names are not shown
+        run.parent.mkdir(parents=True, mode=safety.dir_mode())
     run.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(run, safety.dir_mode())  # private to the user unless $MLWF_SHARE_GROUP
     spec.save(run / SPEC_LFN)

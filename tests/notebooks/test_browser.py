@@ -5,29 +5,27 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.notebooks.browser import (
+    ALL_CELLS_DONE,
+    ARTIFACTS,
+    ROOT,
+    WIDTH,
+    free_port,
+    full_page_screenshot,
+    launch,
+    run_all_cells,
+    wait_http,
+)
 
 pytestmark = [pytest.mark.requires_chromium, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium on PATH")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _copy_notebook(tmp: Path) -> Path:
@@ -35,38 +33,11 @@ def _copy_notebook(tmp: Path) -> Path:
     nb = nbformat.read(ROOT / "notebooks" / "01_land_cover_quickstart.ipynb", as_version=4)
     idx = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     inject = nbformat.v4.new_code_cell(f'dataset_dir = {str(tmp / "data")!r}\nrun_dir = {str(tmp / "run")!r}\n'
-                                       'overrides = ["train.epochs=1"]')
+                                       'preset = "tiny"\noverrides = ["train.epochs=1"]')
     nb.cells.insert(idx + 1, inject)
     out = tmp / "01.ipynb"
     nbformat.write(nb, out)
     return out
-
-
-ALL_CELLS_DONE = """() => {
-  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
-  const kernel = document.querySelector('.jp-Notebook-ExecutionIndicator');
-  const idle = !kernel || !kernel.dataset.status || kernel.dataset.status === 'idle';
-  window.__mlwfPrompts = prompts.join(" ") + " kernel=" + (kernel && kernel.dataset.status);
-  return prompts.length > 0 && prompts.every(t => /^\\[\\d+\\]:?$/.test(t)) && idle;
-}"""
-"""Every code cell shows an execution count (none queued ``[*]`` or unrun ``[ ]``) and the kernel is idle."""
-NOTEBOOK_HEIGHT = """() => {
-  const el = document.querySelector('.jp-WindowedPanel-outer') || document.querySelector('.jp-NotebookPanel-notebook');
-  if (!el) return document.body.scrollHeight;
-  el.scrollTop = 0;  // the first cell at the top of the screenshot
-  return el.scrollHeight;
-}"""
-
-
-def _wait_http(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"JupyterLab did not answer at {url}")
 
 
 def test_notebook01_renders_widgets_in_chromium(tmp_path, mlwf_kernel):
@@ -74,7 +45,7 @@ def test_notebook01_renders_widgets_in_chromium(tmp_path, mlwf_kernel):
     from playwright.sync_api import sync_playwright
 
     nb_path = _copy_notebook(tmp_path)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "MLWF_RUNS_DIR": str(tmp_path / "runs")}
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -84,17 +55,12 @@ def test_notebook01_renders_widgets_in_chromium(tmp_path, mlwf_kernel):
     shot = ARTIFACTS / "notebook01.png"
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_http(f"{base}/api/status?token={token}")
+        wait_http(f"{base}/api/status?token={token}", timeout=90)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS, headless=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            browser = launch(pw)
+            page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
             page.goto(f"{base}/lab/tree/{nb_path.name}?token={token}", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator') !== null"
-                                   " || document.title.length > 0", timeout=120_000)
-            page.wait_for_timeout(3000)  # let the kernel session start
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            run_all_cells(page)
             page.wait_for_selector(".widget-tab, .jupyter-widgets", timeout=180_000)
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
@@ -103,17 +69,7 @@ def test_notebook01_renders_widgets_in_chromium(tmp_path, mlwf_kernel):
                 page.wait_for_function(ALL_CELLS_DONE, timeout=300_000)
             except PlaywrightTimeout:
                 pytest.fail(f"not every cell finished: {page.evaluate('() => window.__mlwfPrompts')}")
-            # JupyterLab scrolls the notebook inside a panel: grow the page to the notebook's height so
-            # that the full-page screenshot holds every cell, then wait for the cells to re-render.
-            for _ in range(3):  # offscreen cells get their real height once rendered: measure again
-                height = page.evaluate(NOTEBOOK_HEIGHT)
-                page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height) + 200, 16_000))})
-                page.wait_for_timeout(500)
-            page.wait_for_function(ALL_CELLS_DONE, timeout=60_000)
-            page.wait_for_timeout(1000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
+            full_page_screenshot(page, shot)
             errors = page.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')
             texts = [errors.nth(i).inner_text() for i in range(errors.count())]
             assert not [t for t in texts if "Traceback" in t], texts

@@ -58,3 +58,18 @@ def test_run_dir_is_private_and_containers_get_only_the_run_dir(tmp_path, monkey
     tc = yaml.safe_load((run / "transformations.yml").read_text())
     mounts = [m for c in tc.get("containers", []) for m in c.get("mounts", [])]
     assert mounts == [f"{run}:{run}"], mounts  # nothing but the run directory; no home, no /
+
+
+def test_a_new_runs_folder_is_private_too(tmp_path, monkeypatch):
+    """Other users of a shared machine see no run names in a runs folder mlwf created (e.g. ~/runs)."""
+    from mlwf_nb.spec import RunSpec
+    from mlwf_nb.workflow import build_graph, write_run_dir
+    from tests.steps import custom_steps
+
+    monkeypatch.delenv(SHARE_GROUP_ENV, raising=False)
+    spec = RunSpec.from_preset("tiny").with_overrides(["name=c"])
+    run = write_run_dir(spec, tmp_path / "home" / "runs" / "c-1", graph=build_graph(spec, custom_steps.PIPELINE))
+    assert stat.S_IMODE(run.parent.stat().st_mode) == 0o700
+    (tmp_path / "shared").mkdir(mode=0o755)  # a folder the admin made: its mode is theirs
+    run = write_run_dir(spec, tmp_path / "shared" / "c-2", graph=build_graph(spec, custom_steps.PIPELINE))
+    assert stat.S_IMODE(run.parent.stat().st_mode) == 0o755

@@ -6,6 +6,7 @@
     mlwf step NAME ...                mlwf data manifest|verify DIR
     mlwf synth OUT ...                mlwf sites              mlwf pipelines
     mlwf kernel install [--user|--sys-prefix|--prefix P]
+    mlwf tensorboard RUN_DIR [--port N]
 
 Errors of the toolkit (bad spec, bad data, missing run) print one clear line and
 exit 2; no traceback.
@@ -210,6 +211,13 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    """Serve a run's TensorBoard logs on 127.0.0.1 until interrupted."""
+    from mlwf_nb.tensorboard_server import serve
+
+    return serve(args.run_dir, port=args.port)
+
+
 def cmd_kernel(args: argparse.Namespace) -> int:
     """Install the project's Jupyter kernel."""
     from mlwf_nb.kernel import install_kernel
@@ -264,6 +272,10 @@ def build_parser(synth: bool = True) -> argparse.ArgumentParser:
         from mlwf_nb.data._synth_cli import add_synth_parser
 
         add_synth_parser(sub)
+    p = sub.add_parser("tensorboard", help="serve a run's TensorBoard logs on 127.0.0.1")
+    p.add_argument("run_dir")
+    p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.set_defaults(func=cmd_tensorboard)
     sub.add_parser("sites", help="list site presets").set_defaults(func=cmd_sites)
     sub.add_parser("pipelines", help="list pipelines").set_defaults(func=cmd_pipelines)
     p = sub.add_parser("kernel", help="Jupyter kernel")

@@ -7,7 +7,8 @@ whole GeoTIFF scenes, see :mod:`mlwf_nb.data.dataset`)::
       dataset.yaml          name, version, layout: samples, task, shape, count, classes, shards
       manifest.json         sha256 per file (``mlwf data manifest``)
       shards/part-000.x.npy (N, H, W, B) uint8 images
-      shards/part-000.y.npy (N,) int32 classes, or (N, H, W) int32 masks (segmentation)
+      shards/part-000.y.npy (N,) int32 classes, (N, H, W) int32 masks (segmentation), or
+                            (N, K, 5) float32 boxes [x0, y0, x1, y1, class], padding rows -1 (detection)
       shards/part-000.json  shard metadata (count, class_counts, ...)
 
 Every shard is a :mod:`mlwf_nb.data.shards` shard, so the training path reads it
@@ -45,7 +46,7 @@ class SampleDataset:
 
     root: Path
     name: str
-    task: Literal["classification", "segmentation"]
+    task: Literal["classification", "segmentation", "detection"]
     shape: tuple[int, int, int]
     count: int
     classes: list[dict[str, Any]]
@@ -123,7 +124,8 @@ def load_shards(prefixes: Sequence[str | os.PathLike[str]]) -> tuple[np.ndarray,
 
 
 def write_sample_dataset(root: str | os.PathLike[str], name: str, X: np.ndarray, y: np.ndarray,
-                         classes: Sequence[dict[str, Any]], *, task: Literal["classification", "segmentation"],
+                         classes: Sequence[dict[str, Any]], *,
+                         task: Literal["classification", "segmentation", "detection"],
                          extra: dict[str, Any] | None = None, shard_size: int = SHARD_SIZE) -> Path:
     """Write ``X``/``y`` as shards plus ``dataset.yaml`` (written last: its presence means complete).
 
@@ -131,9 +133,9 @@ def write_sample_dataset(root: str | os.PathLike[str], name: str, X: np.ndarray,
         root: Dataset folder (created).
         name: Dataset name.
         X: ``(N, H, W, B)`` uint8 images.
-        y: ``(N,)`` classes or ``(N, H, W)`` masks.
+        y: ``(N,)`` classes, ``(N, H, W)`` masks or ``(N, K, 5)`` boxes.
         classes: ``[{"index", "name", "color"}, ...]`` by model class.
-        task: ``classification`` or ``segmentation``.
+        task: ``classification``, ``segmentation`` or ``detection``.
         extra: More fields for ``dataset.yaml`` (generator settings, ...).
         shard_size: Samples per shard.
 

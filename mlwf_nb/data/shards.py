@@ -49,7 +49,8 @@ def write_shard(prefix: str | os.PathLike[str], X: np.ndarray, y: np.ndarray,
     Args:
         prefix: Path prefix, e.g. ``shards/GF-2_000``.
         X: ``(N, S, S, B)`` uint8 patches.
-        y: ``(N,)`` integer model classes, or ``(N, S, S)`` per-pixel classes (masks).
+        y: ``(N,)`` integer model classes, ``(N, S, S)`` per-pixel classes (masks), or ``(N, K, 5)``
+            boxes ``[x0, y0, x1, y1, class]`` (detection; float32, padding rows -1).
         meta: Extra JSON-safe fields (``scene``, ``source``, ...).
 
     Returns:
@@ -60,14 +61,16 @@ def write_shard(prefix: str | os.PathLike[str], X: np.ndarray, y: np.ndarray,
     """
     X = np.asarray(X)
     y = np.asarray(y)
-    if X.ndim != 4 or X.dtype != np.uint8 or y.shape not in ((X.shape[0],), X.shape[:3]):
-        raise DatasetError(f"shard {str(prefix)!r}: X must be (N, S, S, B) uint8 and y (N,) or (N, S, S), "
-                           f"got X {X.shape} {X.dtype} and y {y.shape}")
+    boxes = y.ndim == 3 and y.shape[0] == X.shape[0] and y.shape[2] == 5
+    if X.ndim != 4 or X.dtype != np.uint8 or (y.shape not in ((X.shape[0],), X.shape[:3]) and not boxes):
+        raise DatasetError(f"shard {str(prefix)!r}: X must be (N, S, S, B) uint8 and y (N,), (N, S, S) or "
+                           f"(N, K, 5) boxes, got X {X.shape} {X.dtype} and y {y.shape}")
     xp, yp, jp = shard_paths(prefix)
-    for path, arr in ((xp, X), (yp, y.astype(np.int32))):
+    for path, arr in ((xp, X), (yp, y.astype(np.float32 if boxes else np.int32))):
         with atomic_path(path, suffix=".npy") as tmp:
             np.save(tmp, arr)
-    counts = np.bincount(y.astype(np.int64).ravel(), minlength=1) if len(y) else np.zeros(0, np.int64)
+    labels = y[..., 4][y[..., 4] >= 0] if boxes else y  # detection: the classes of the boxes
+    counts = np.bincount(labels.astype(np.int64).ravel(), minlength=1) if len(labels) else np.zeros(0, np.int64)
     info = {**(meta or {}), "version": 1, "count": int(X.shape[0]), "shape": list(X.shape[1:]),
             "dtype": "uint8", "class_counts": {str(k): int(c) for k, c in enumerate(counts) if c}}
     info.setdefault("scene", None)

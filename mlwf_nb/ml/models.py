@@ -201,3 +201,11 @@ def unet(input_shape: tuple[int, ...], num_classes: int, *, width: int = 16, dep
 def _double_conv(x: Any, filters: int, name: str) -> Any:
     x = _conv_bn_relu(x, filters, f"{name}_a")
     return _conv_bn_relu(x, filters, f"{name}_b")
+
+
+@register_model("centernet")
+def centernet(input_shape: tuple[int, ...], num_classes: int, **kwargs: Any) -> keras.Model:
+    """The small single-stage object detector of :mod:`mlwf_nb.ml.detector` (mask detection)."""
+    from mlwf_nb.ml.detector import build_detector
+
+    return build_detector(input_shape, num_classes, **kwargs)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from mlwf_nb._io import atomic_path
 from mlwf_nb.errors import EvaluationError
 
-__all__ = ["plot_confusion_matrix", "plot_history", "class_map_rgb", "plot_samples", "save_figure"]
+__all__ = ["plot_confusion_matrix", "plot_history", "class_map_rgb", "plot_samples", "plot_boxes", "save_figure"]
 
 Color = Sequence[int]
 
@@ -174,6 +174,43 @@ def plot_samples(images: Any, titles: Sequence[str] | None = None, masks: Any = 
         if titles is not None:
             ax.set_title(str(titles[i]), fontsize=7)
         ax.set_axis_off()
+    return fig
+
+
+def plot_boxes(images: Any, boxes: Sequence[Any], class_names: Sequence[str], class_colors: Sequence[Color],
+               truth: Any = None, columns: int = 8) -> Figure:
+    """A grid of images with detected boxes (solid, labelled with class and score) and true boxes (dashed).
+
+    Args:
+        images: ``(N, H, W, 3)`` uint8 images.
+        boxes: One ``(M, 6)`` array per image: ``[x0, y0, x1, y1, score, class]`` in pixels.
+        class_names: Names by class index.
+        class_colors: RGB (0-255) by class index.
+        truth: ``(N, K, 5)`` true boxes ``[x0, y0, x1, y1, class]`` (padding rows -1), or None.
+        columns: Images per row.
+
+    Returns:
+        The Figure (with a legend of the classes).
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    imgs = np.asarray(images)
+    fig = plot_samples(imgs, columns=columns)
+    colors = [_swatch_color(c) for c in class_colors]
+    for i, ax in enumerate(fig.axes):
+        for x0, y0, x1, y1, cls in ([] if truth is None else np.asarray(truth[i]).reshape(-1, 5)):
+            if cls >= 0:  # pixel i covers [i - 0.5, i + 0.5] in imshow's coordinates
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=0.8, ls=(0, (2, 2)),
+                                       ec="white"))
+        for x0, y0, x1, y1, score, cls in np.asarray(boxes[i]).reshape(-1, 6):
+            color = colors[int(cls)]
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.2, ec=color))
+            ax.text(x0 - 0.5, y0 - 1.0, f"{score:.2f}", color=color, fontsize=5, va="bottom")
+    handles = [Line2D([], [], color=c, lw=2, label=n) for n, c in zip(class_names, colors, strict=True)]
+    if truth is not None:
+        handles.append(Line2D([], [], color="grey", lw=1, ls=(0, (2, 2)), label="truth"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
     return fig
 
 

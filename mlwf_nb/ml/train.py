@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -25,6 +25,7 @@ import keras
 
 from mlwf_nb.errors import SpecError
 from mlwf_nb.ml.checkpoint import CheckpointExit, load_checkpoint, restore_state, save_checkpoint
+from mlwf_nb.ml.tensorboard import EpochLog
 from mlwf_nb.rundir.events import emit
 
 __all__ = ["fit", "seed_everything", "make_optimizer", "compile_model", "keep_heap_top", "OPTIMIZERS"]
@@ -32,6 +33,7 @@ __all__ = ["fit", "seed_everything", "make_optimizer", "compile_model", "keep_he
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+EpochMetrics = Callable[[keras.Model], Mapping[str, float]]
 
 
 HEAP_TOP_PAD = 4 << 20
@@ -98,12 +100,16 @@ def make_optimizer(name: str, learning_rate: float, *, momentum: float = 0.9,
 
 
 def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer,
-                  ignore_class: int | None = None, metrics: Sequence[Any] = ()) -> None:
+                  ignore_class: int | None = None, metrics: Sequence[Any] = (), loss: Any = None) -> None:
     """Compile with sparse categorical cross-entropy and accuracy (per sample or per pixel).
 
     ``metrics`` are added after accuracy (e.g. IoU / Dice for segmentation); their
-    names become the epoch events' metric keys.
+    names become the epoch events' metric keys. A ``loss`` of its own (e.g. a
+    detector's) replaces the cross-entropy, and then only ``metrics`` are tracked.
     """
+    if loss is not None:
+        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics) or None)
+        return
     loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy", *metrics])
 
@@ -130,10 +136,12 @@ class _Monitor(keras.callbacks.Callback):
     """Records epochs, emits events, saves checkpoints when due, stops on the SIGTERM flag."""
 
     def __init__(self, flag: threading.Event, history: dict[str, list[float]], save: Callable[[int], None],
-                 every: int, minutes: float, on_epoch: EpochCallback | None) -> None:
+                 every: int, minutes: float, on_epoch: EpochCallback | None, extra: EpochMetrics | None = None,
+                 log: EpochLog | None = None) -> None:
         super().__init__()
         self.flag, self.history, self.save = flag, history, save
         self.every, self.minutes, self.on_epoch = every, minutes, on_epoch
+        self.extra, self.log = extra, log
         self.completed = 0
         self.saved_epoch = -1
         self.partial = False
@@ -164,10 +172,14 @@ class _Monitor(keras.callbacks.Callback):
             return
         done = epoch + 1
         metrics = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
+        if self.extra is not None:  # e.g. a detector's validation mAP, computed outside the graph
+            metrics.update({k: float(v) for k, v in self.extra(self.model).items()})
         for key, value in metrics.items():
             self.history.setdefault(key, []).append(value)
         self.completed = done
         emit("epoch", epoch=done, metrics=metrics)
+        if self.log is not None:
+            self.log.epoch(done, metrics, _learning_rate(self.model))
         if self.on_epoch is not None:
             self.on_epoch(done, metrics)
         if self.flag.is_set():
@@ -182,6 +194,13 @@ class _Monitor(keras.callbacks.Callback):
         by_epoch = self.every > 0 and done % self.every == 0
         by_time = self.minutes > 0 and time.monotonic() - self.last_save >= self.minutes * 60.0
         return by_epoch or by_time
+
+
+def _learning_rate(model: keras.Model) -> float | None:
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):  # a schedule object, no optimizer
+        return None
 
 
 def _is_number(value: Any) -> bool:
@@ -216,7 +235,8 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         checkpoint_minutes: float = 0.0, seed: int = 0, on_epoch: EpochCallback | None = None,
         batch_size: int | None = None, ignore_class: int | None = None,
         callbacks: Sequence[keras.callbacks.Callback] = (), metrics: Sequence[Any] = (),
-        verbose: int = 0) -> dict[str, Any]:
+        loss: Any = None, epoch_metrics: EpochMetrics | None = None,
+        tensorboard: Sequence[str | os.PathLike[str]] = (), verbose: int = 0) -> dict[str, Any]:
     """Train ``model`` in place, resuming from and writing ``checkpoint``.
 
     Args:
@@ -238,6 +258,11 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         ignore_class: Label value the loss ignores (e.g. unlabeled pixels), or None.
         callbacks: Extra Keras callbacks.
         metrics: Extra Keras metrics besides accuracy (e.g. IoU for segmentation).
+        loss: A loss of the model's own instead of sparse cross-entropy (then no accuracy metric).
+        epoch_metrics: Called as ``epoch_metrics(model)`` at each epoch end; its ``{name: value}``
+            join the epoch's metrics (history, events, TensorBoard), e.g. ``val_map50``.
+        tensorboard: TensorBoard event files ``[train, validation]``
+            (:func:`mlwf_nb.ml.tensorboard.event_files`), rewritten from the history on resume.
         verbose: Keras progress output level.
 
     Returns:
@@ -254,7 +279,7 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
     keep_heap_top()
     seed_everything(seed)
     compile_model(model, make_optimizer(optimizer, learning_rate, momentum=momentum,
-                                        weight_decay=weight_decay), ignore_class, metrics)
+                                        weight_decay=weight_decay), ignore_class, metrics, loss)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     start, history = _resume(model, ckpt)
     if start and hasattr(train_data, "set_epoch"):
@@ -262,7 +287,12 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
     model.optimizer.learning_rate = float(learning_rate)
     result: dict[str, Any] = {"history": history, "resumed_from_epoch": start, "epochs_run": 0,
                               "epoch": start, "checkpoint": str(ckpt) if ckpt else None}
+    log = EpochLog(tensorboard) if tensorboard else None
+    if log is not None:
+        log.start(history, float(learning_rate))
     if start >= int(epochs):
+        if log is not None:
+            log.close()
         return result
 
     def save(done: int) -> None:
@@ -270,8 +300,11 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
             save_checkpoint(model, ckpt, epoch=done, history=history, seed=seed)
             emit("checkpoint_saved", path=str(ckpt), epoch=done)
 
-    with _sigterm_flag() as flag:
-        monitor = _Monitor(flag, history, save, int(checkpoint_every), float(checkpoint_minutes), on_epoch)
+    with _sigterm_flag() as flag, contextlib.ExitStack() as stack:
+        if log is not None:
+            stack.callback(log.close)
+        monitor = _Monitor(flag, history, save, int(checkpoint_every), float(checkpoint_minutes), on_epoch,
+                           epoch_metrics, log)
         _run_fit(model, train_data, val_data, epochs=int(epochs), initial_epoch=start, batch_size=batch_size,
                  callbacks=[monitor, *callbacks], verbose=verbose)
     done = max(start, monitor.completed)

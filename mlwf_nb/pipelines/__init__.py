@@ -20,6 +20,7 @@ _REGISTRY: dict[str, Pipeline | str] = {
     "landcover": "mlwf_nb.pipelines.landcover:PIPELINE",
     "galaxy": "mlwf_nb.pipelines.galaxy:PIPELINE",
     "lung": "mlwf_nb.pipelines.lung:PIPELINE",
+    "masks": "mlwf_nb.pipelines.masks:PIPELINE",
 }
 _LOADED_ENTRY_POINTS = False
 

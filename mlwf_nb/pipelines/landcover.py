@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlwf_nb.ml.tensorboard import event_files
 from mlwf_nb.pipelines.base import Graph, Pipeline
 from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
@@ -183,6 +184,7 @@ def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str
     model = f"{out}/model.keras"
     g.add("train", f"train{tag and '[' + title + ']'}", dataset=yaml_lfn, train=shards["train"],
           val=shards["val"], model=model, history=f"{out}/history.json", best=best,
+          tensorboard=event_files(f"train{tag}"),
           checkpoint=[f"{WORK}/checkpoints/train{tag}.keras", f"{WORK}/checkpoints/train{tag}.keras.json"])
     if tests:
         maps = [f"{out}/maps/{sid}.{ext}" for sid, _, _ in tests for ext in ("tif", "png")]

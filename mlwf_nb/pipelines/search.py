@@ -34,6 +34,7 @@ def add_search(spec: RunSpec, g: Graph, *, train: list[str], val: list[str], dat
     if spec.hpo.strategy == "none":
         return []
     from mlwf_nb.hpo.rounds import round_plans
+    from mlwf_nb.ml.tensorboard import event_files
 
     cheap = spec.hpo.cheap_objective
     state: list[str] = []
@@ -53,7 +54,8 @@ def add_search(spec: RunSpec, g: Graph, *, train: list[str], val: list[str], dat
         for i, hp in enumerate(hps):
             result, ckpt = f"{folder}/trial-{i}/result.json", f"{folder}/trial-{i}/checkpoint.keras"
             g.add("trial", f"trial[{tag}r{r},{i}]", hp=hp, result=result, checkpoint=ckpt, parents=parents,
-                  train=[] if cheap else train, val=[] if cheap else val, dataset=[dataset], cheap=cheap)
+                  train=[] if cheap else train, val=[] if cheap else val, dataset=[dataset], cheap=cheap,
+                  tensorboard=[] if cheap else event_files(f"trial-{tag}r{r}-{i}"))
             previous.append(result)
             checkpoints.append(ckpt)
         state = [f"{work}/state-r{r}.json"]

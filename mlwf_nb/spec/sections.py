@@ -75,7 +75,7 @@ class AugmentSpec:
 class ModelSpec:
     """Which model to build."""
 
-    name: str = option("small_cnn", doc="a registered model: small_cnn, resnet50, unet")
+    name: str = option("small_cnn", doc="a registered model: small_cnn, resnet50, unet, centernet")
     width: int = option(32, lo=4, hi=1024, doc="base filter count for small models")
     dropout: float = option(0.2, lo=0.0, hi=0.95)
     per_source: bool = option(False, doc="one model per sensor source plus a hybrid evaluation")

@@ -53,9 +53,10 @@ def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[
             max_epochs=spec.train.epochs, factor=HYPERBAND_FACTOR)
 
 
-@step("trial", outputs=("result",), checkpoints=("checkpoint",), warm=True)
+@step("trial", outputs=("result", "tensorboard"), checkpoints=("checkpoint",), warm=True)
 def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[Path],
-          val: list[Path], dataset: list[Path], parents: list[Path], cheap: bool = False) -> None:
+          val: list[Path], dataset: list[Path], parents: list[Path], tensorboard: list[Path],
+          cheap: bool = False) -> None:
     """Run one trial with the values in hp.json and write its result.json.
 
     Trains with ``mlwf_nb.steps.landcover.train_from_shards`` when training shards are
@@ -74,8 +75,28 @@ def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[P
         dataset: The dataset description (zero or one file).
         parents: Hyperband promotions: the previous rung's checkpoints (declared so Pegasus stages
             them; hp.json's ``resume_from`` names the one to continue).
+        tensorboard: The trial's TensorBoard event files ``[train, validation]`` (none: no log);
+            a skipped or failed trial leaves them valid and empty.
         cheap: Force the analytic objective.
     """
+    try:
+        _trial(spec, hp, result, checkpoint, train, val, dataset, tensorboard, cheap)
+    finally:
+        _ensure_event_files(tensorboard)
+
+
+def _ensure_event_files(files: list[Path]) -> None:
+    """Declared outputs must exist: write empty event files where training wrote none."""
+    if files and not all(Path(f).exists() for f in files):
+        from mlwf_nb.ml.tensorboard import EpochLog
+
+        log = EpochLog(files)
+        log.start({})
+        log.close()
+
+
+def _trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[Path], val: list[Path],
+           dataset: list[Path], tensorboard: list[Path], cheap: bool) -> None:
     doc = read_json(hp)
     base = {"round": doc.get("round"), "trial": doc.get("trial"), "trial_id": doc.get("trial_id"),
             "values": doc.get("values", {}), "epochs": doc.get("epochs")}
@@ -88,7 +109,7 @@ def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[P
     start = time.time()
     use_cheap = cheap or spec.hpo.cheap_objective or not (train and val)
     try:
-        metrics, epochs = _run(spec, doc, checkpoint, train, val, dataset, use_cheap)
+        metrics, epochs = _run(spec, doc, checkpoint, train, val, dataset, use_cheap, tensorboard)
         objective = metrics.get(spec.hpo.objective)
         if not isinstance(objective, (int, float)) or not math.isfinite(objective):
             raise StepError(f"objective {spec.hpo.objective!r} is missing or not finite in the "
@@ -106,7 +127,7 @@ def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[P
 
 
 def _run(spec: RunSpec, doc: dict[str, Any], checkpoint: Path, train: list[Path], val: list[Path],
-         dataset: list[Path], cheap: bool) -> tuple[dict[str, float], int]:
+         dataset: list[Path], cheap: bool, tensorboard: list[Path]) -> tuple[dict[str, float], int]:
     from mlwf_nb.hpo.space import apply_hp
 
     trial_spec = apply_hp(spec, doc.get("values", {}))
@@ -115,7 +136,7 @@ def _run(spec: RunSpec, doc: dict[str, Any], checkpoint: Path, train: list[Path]
     if cheap:
         initial = int(doc.get("initial_epoch") or 0)
         return _cheap(trial_spec, doc, checkpoint, epochs, initial, resume), epochs
-    return _train(trial_spec, checkpoint, train, val, dataset, epochs, resume), epochs
+    return _train(trial_spec, checkpoint, train, val, dataset, epochs, resume, tensorboard), epochs
 
 
 def _has(path: Path | None) -> bool:
@@ -124,7 +145,7 @@ def _has(path: Path | None) -> bool:
 
 
 def _train(spec: RunSpec, checkpoint: Path, train: list[Path], val: list[Path], dataset: list[Path],
-           epochs: int, resume: Path | None) -> dict[str, float]:
+           epochs: int, resume: Path | None, tensorboard: list[Path]) -> dict[str, float]:
     """Real training; a Hyperband promotion starts from its parent's checkpoint."""
     from mlwf_nb.steps.landcover import train_from_shards
 
@@ -134,17 +155,26 @@ def _train(spec: RunSpec, checkpoint: Path, train: list[Path], val: list[Path], 
         with atomic_path(checkpoint, suffix=checkpoint.suffix) as tmp:
             shutil.copyfile(resume, tmp)
     num_classes, metrics = _classes_and_metrics(dataset[0])
-    _, out = train_from_shards(spec, list(train), list(val), checkpoint=checkpoint,
-                               num_classes=num_classes, epochs=epochs, metrics=metrics)
+    if metrics is None:  # a detection dataset: the detector's own training path (val_map50, val_map)
+        from mlwf_nb.data.samples import SampleDataset
+        from mlwf_nb.steps.masks import train_detector
+
+        names = SampleDataset.open(dataset[0]).class_names
+        _, out = train_detector(spec, list(train), list(val), checkpoint=checkpoint, num_classes=num_classes,
+                                class_names=names, epochs=epochs, tensorboard=tensorboard)
+    else:
+        _, out = train_from_shards(spec, list(train), list(val), checkpoint=checkpoint, num_classes=num_classes,
+                                   epochs=epochs, metrics=metrics, tensorboard=tensorboard)
     history = out.get("history", {}) if isinstance(out, Mapping) else {}
     return {k: float(v[-1]) for k, v in history.items() if isinstance(v, list) and v}
 
 
-def _classes_and_metrics(dataset: Path) -> tuple[int, list[Any]]:
+def _classes_and_metrics(dataset: Path) -> tuple[int, list[Any] | None]:
     """Model classes and extra Keras metrics for a scene dataset or a sample dataset (``layout: samples``).
 
     A segmentation sample dataset trains with the ``iou``/``dice`` metrics of ``train-samples``,
-    so ``hpo.objective=val_dice`` (or ``val_iou``) ranks its trials.
+    so ``hpo.objective=val_dice`` (or ``val_iou``) ranks its trials. A detection dataset gives
+    ``None``: it trains a detector, not a classifier.
     """
     from mlwf_nb.data.samples import SampleDataset, is_sample_dataset
 
@@ -152,6 +182,8 @@ def _classes_and_metrics(dataset: Path) -> tuple[int, list[Any]]:
         from mlwf_nb.steps.samples import segmentation_keras_metrics
 
         ds = SampleDataset.open(dataset)
+        if ds.task == "detection":
+            return ds.num_classes, None
         return ds.num_classes, segmentation_keras_metrics(ds.num_classes) if ds.task == "segmentation" else []
     from mlwf_nb.data.dataset import Dataset
 

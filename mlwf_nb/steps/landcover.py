@@ -131,10 +131,11 @@ def shard_prefixes(files: list[Path]) -> list[str]:
 
 def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Path], *,
                       checkpoint: Path | None, num_classes: int, epochs: int | None = None,
-                      metrics: list[Any] | None = None) -> tuple[Any, dict]:
+                      metrics: list[Any] | None = None, tensorboard: list[Path] | None = None) -> tuple[Any, dict]:
     """Build the spec's model and train it on patch shards: the one training path of every caller.
 
-    ``metrics`` are extra Keras metrics (e.g. IoU / Dice for segmentation shards).
+    ``metrics`` are extra Keras metrics (e.g. IoU / Dice for segmentation shards);
+    ``tensorboard`` the job's ``[train, validation]`` event files.
     """
     from mlwf_nb.data.shards import ShardSequence, loader_threads, read_shard
     from mlwf_nb.ml.models import build_model
@@ -161,7 +162,8 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
         result = fit(model, train_seq, val_seq, epochs=epochs or t.epochs, learning_rate=t.learning_rate,
                      optimizer=t.optimizer, momentum=t.momentum, weight_decay=t.weight_decay,
                      checkpoint=checkpoint, checkpoint_every=t.checkpoint_every,
-                     checkpoint_minutes=t.checkpoint_minutes, seed=t.seed, metrics=metrics or ())
+                     checkpoint_minutes=t.checkpoint_minutes, seed=t.seed, metrics=metrics or (),
+                     tensorboard=tensorboard or ())
     return model, result
 
 
@@ -174,13 +176,14 @@ def with_best(spec: RunSpec, best: list[Path]) -> RunSpec:
     return spec.with_overrides(dict(values))
 
 
-@step("train", outputs=("model", "history"), checkpoints=("checkpoint",), warm=True)
+@step("train", outputs=("model", "history", "tensorboard"), checkpoints=("checkpoint",), warm=True)
 def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path, history: Path,
-          checkpoint: list[Path], best: list[Path]) -> None:
+          checkpoint: list[Path], best: list[Path], tensorboard: list[Path]) -> None:
     """Train the model on patch shards, checkpointing; resumes from the checkpoint after a kill.
 
     ``best`` (optional): the ``best.json`` of a hyper-parameter search; its values override the spec.
-    With ``train.train_on_val`` the validation shards are trained on too.
+    With ``train.train_on_val`` the validation shards are trained on too. ``tensorboard``: the
+    job's ``[train, validation]`` event files (:func:`mlwf_nb.ml.tensorboard.event_files`).
     """
     from mlwf_nb.data.dataset import Dataset
 
@@ -189,7 +192,8 @@ def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], mode
         train, val = [*train, *val], []
     ds = Dataset.open(dataset.parent)
     ckpt = next((p for p in checkpoint if str(p).endswith(".keras")), None)
-    keras_model, result = train_from_shards(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes)
+    keras_model, result = train_from_shards(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes,
+                                            tensorboard=tensorboard)
     with _io.atomic_path(model, suffix=".keras") as tmp:
         keras_model.save(tmp)
     _io.write_json(history, result)

@@ -49,10 +49,11 @@ def verify_samples(dataset: Path, manifest: Path, files: list[Path], report: Pat
     total = 0
     for rel in ds.shards:
         X, y, _ = read_shard(dataset.parent / rel)
-        if tuple(X.shape[1:]) != ds.shape or (ds.task == "segmentation") != (y.ndim == 3) or (
-                len(y) and int(y.max()) >= ds.num_classes):
+        labels = y[..., 4] if ds.task == "detection" else y  # detection: [x0, y0, x1, y1, class] rows
+        if tuple(X.shape[1:]) != ds.shape or y.ndim != {"classification": 1}.get(ds.task, 3) or (
+                len(y) and int(labels.max()) >= ds.num_classes):
             raise StepError(f"verify-samples: shard {rel!r} holds {X.shape[1:]} images and labels {y.shape} up to "
-                            f"{int(y.max()) if len(y) else None}, but {dataset} says shape {list(ds.shape)}, task "
+                            f"{int(labels.max()) if len(y) else None}, but {dataset} says shape {list(ds.shape)}, task "
                             f"{ds.task!r}, {ds.num_classes} classes; regenerate the dataset")
         total += len(y)
     if total != ds.count:
@@ -108,12 +109,13 @@ def segmentation_keras_metrics(num_classes: int, target_class: int = 1) -> list[
             _DICE_CLASS(num_classes, ids, name="dice", sparse_y_true=True, sparse_y_pred=False)]
 
 
-@step("train-samples", outputs=("model", "history"), checkpoints=("checkpoint",), warm=True)
+@step("train-samples", outputs=("model", "history", "tensorboard"), checkpoints=("checkpoint",), warm=True)
 def train_samples(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path,
-                  history: Path, checkpoint: list[Path], best: list[Path]) -> None:
+                  history: Path, checkpoint: list[Path], best: list[Path], tensorboard: list[Path]) -> None:
     """Train the spec's model on sample shards, checkpointing; resumes after a kill.
 
     ``best`` (optional): the ``best.json`` of a hyper-parameter search; its values override the spec.
+    ``tensorboard``: the job's ``[train, validation]`` event files.
     """
     from mlwf_nb.data.samples import SampleDataset
 
@@ -124,7 +126,7 @@ def train_samples(spec: RunSpec, dataset: Path, train: list[Path], val: list[Pat
     metrics = segmentation_keras_metrics(ds.num_classes) if ds.task == "segmentation" else []
     ckpt = next((p for p in checkpoint if str(p).endswith(".keras")), None)
     net, result = train_from_shards(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes,
-                                    metrics=metrics)
+                                    metrics=metrics, tensorboard=tensorboard)
     with _io.atomic_path(model, suffix=".keras") as tmp:
         net.save(tmp)
     _io.write_json(history, result)

@@ -42,7 +42,7 @@ def _trial(spec: Path, hp: Path) -> Path:
 def test_steps_are_declared_with_their_files() -> None:
     propose, trial, select = get_step("hpo-propose"), get_step("trial"), get_step("hpo-select")
     assert propose.outputs == ("hp", "state_out") and propose.inputs() == ["state", "results"]
-    assert trial.checkpoints == ("checkpoint",) and trial.outputs == ("result",)
+    assert trial.checkpoints == ("checkpoint",) and trial.outputs == ("result", "tensorboard")
     assert set(trial.inputs()) == {"hp", "train", "val", "dataset", "parents"}
     assert select.outputs == ("best", "leaderboard")
 

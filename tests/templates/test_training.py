@@ -36,7 +36,7 @@ def _train(spec, yaml_path, train, val, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     train_samples(spec, yaml_path, train, val, out / "model.keras", out / "history.json",
-                  [tmp_path / "ckpt.keras", tmp_path / "ckpt.keras.json"], [])
+                  [tmp_path / "ckpt.keras", tmp_path / "ckpt.keras.json"], [], [])
     return out, json.loads((out / "history.json").read_text())["history"]
 
 
@@ -103,7 +103,7 @@ def test_lung_trial_reports_dice_and_the_training_takes_best_json(tmp_path):
     hp, result = tmp_path / "hp.json", tmp_path / "result.json"
     hp.write_text(json.dumps({"round": 0, "trial": 0, "trial_id": "t0", "epochs": 1,
                               "values": {"train.learning_rate": 0.003}}))
-    trial(spec, hp, result, tmp_path / "trial.keras", parts["train"], parts["val"], [yaml_path], [])
+    trial(spec, hp, result, tmp_path / "trial.keras", parts["train"], parts["val"], [yaml_path], [], [])
     doc = json.loads(result.read_text())
     assert doc["status"] == "ok" and doc["cheap"] is False, doc["error"]
     assert {"val_dice", "val_iou", "dice", "iou"} <= set(doc["metrics"])
@@ -114,5 +114,5 @@ def test_lung_trial_reports_dice_and_the_training_takes_best_json(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     train_samples(spec, yaml_path, parts["train"], parts["val"], out / "model.keras", out / "history.json",
-                  [tmp_path / "ckpt.keras", tmp_path / "ckpt.keras.json"], [best])
+                  [tmp_path / "ckpt.keras", tmp_path / "ckpt.keras.json"], [best], [])
     assert len(json.loads((out / "history.json").read_text())["history"]["val_dice"]) == 1

@@ -13,10 +13,12 @@ from mlwf_nb.spec import RunSpec, load_spec
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "MlwfError", "SpecError", "RunSpec", "load_spec", "submit", "Run"]
+__all__ = ["__version__", "MlwfError", "SpecError", "RunSpec", "load_spec", "submit", "Run", "sweep", "record"]
 
 if TYPE_CHECKING:
+    from mlwf_nb.records import record
     from mlwf_nb.runs import Run, submit
+    from mlwf_nb.sweeps import sweep
 
 
 def __getattr__(name: str) -> Any:
@@ -24,4 +26,12 @@ def __getattr__(name: str) -> Any:
         from mlwf_nb import runs
 
         return getattr(runs, name)
+    if name == "sweep":
+        from mlwf_nb import sweeps
+
+        return sweeps.sweep
+    if name == "record":
+        from mlwf_nb import records
+
+        return records.record
     raise AttributeError(f"module 'mlwf_nb' has no attribute {name!r}")

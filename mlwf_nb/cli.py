@@ -6,6 +6,7 @@
     mlwf step NAME ...                mlwf data manifest|verify DIR
     mlwf synth OUT ...                mlwf sites              mlwf pipelines
     mlwf kernel install [--user|--sys-prefix|--prefix P]
+    mlwf sweep NOTEBOOK --param name=v1,v2 ... [--backend B] [--run-dir DIR] [--wait]
     mlwf tensorboard RUN_DIR [--port N]
 
 Errors of the toolkit (bad spec, bad data, missing run) print one clear line and
@@ -211,6 +212,21 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a notebook over every combination of parameter values, as one workflow."""
+    from mlwf_nb.sweeps import format_results, parse_param, results, sweep
+
+    params = dict(parse_param(p) for p in args.param)
+    run = sweep(args.notebook, params, backend=args.backend, run_dir=args.run_dir, jobs=args.jobs,
+                kernel=args.kernel or "", timeout=args.timeout, overrides=args.overrides)
+    print(run.dir)
+    if not args.wait:
+        return 0
+    code = _watch(run, quiet=args.quiet)
+    print(format_results(results(run)))
+    return code
+
+
 def cmd_tensorboard(args: argparse.Namespace) -> int:
     """Serve a run's TensorBoard logs on 127.0.0.1 until interrupted."""
     from mlwf_nb.tensorboard_server import serve
@@ -272,6 +288,20 @@ def build_parser(synth: bool = True) -> argparse.ArgumentParser:
         from mlwf_nb.data._synth_cli import add_synth_parser
 
         add_synth_parser(sub)
+    p = sub.add_parser("sweep", help="run a notebook over a grid of parameter values (one workflow)")
+    p.add_argument("notebook", help="a notebook with a cell tagged 'parameters'")
+    p.add_argument("--param", action="append", default=[], required=True, metavar="NAME=V1,V2",
+                   help="a parameter and its values (repeatable: every combination runs)")
+    p.add_argument("--backend", help="local (default) or pegasus")
+    p.add_argument("--run-dir", help="the new run directory (default: ./runs/sweep-<notebook>-<time>)")
+    p.add_argument("--jobs", type=int, help="notebooks at once (local backend)")
+    p.add_argument("--kernel", help="Jupyter kernel (default: the notebook's)")
+    p.add_argument("--timeout", type=int, default=0, help="per-cell timeout in seconds (0: none)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="another spec setting, e.g. execution.retries=0 (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait, then print the table of results")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("tensorboard", help="serve a run's TensorBoard logs on 127.0.0.1")
     p.add_argument("run_dir")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")

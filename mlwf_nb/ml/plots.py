@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 from mlwf_nb._io import atomic_path
 from mlwf_nb.errors import EvaluationError
 
-__all__ = ["plot_confusion_matrix", "plot_history", "class_map_rgb", "plot_samples", "plot_boxes", "save_figure"]
+__all__ = ["plot_confusion_matrix", "plot_history", "class_map_rgb", "plot_samples", "plot_boxes", "plot_sweep",
+           "save_figure"]
 
 Color = Sequence[int]
 
@@ -212,6 +213,58 @@ def plot_boxes(images: Any, boxes: Sequence[Any], class_names: Sequence[str], cl
         handles.append(Line2D([], [], color="grey", lw=1, ls=(0, (2, 2)), label="truth"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
     return fig
+
+
+def plot_sweep(table: Mapping[str, Any], max_records: int = 3) -> Figure:
+    """A sweep's numeric records against its first parameter, one line per value of the others.
+
+    Args:
+        table: ``outputs/sweep.json``: ``parameters``, ``records`` and ``rows`` (``parameters``,
+            ``status``, ``records`` each).
+        max_records: Most records shown (one panel each).
+
+    Returns:
+        The Figure (a note instead of panels when nothing numeric was recorded).
+    """
+    rows = [r for r in table.get("rows", []) if r.get("status") == "ok"]
+    names = [k for k in table.get("records", []) if any(_number(r["records"].get(k)) for r in rows)][:max_records]
+    fig = Figure(figsize=(4.2 * max(len(names), 1), 3.2), layout="constrained")
+    if not names:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.text(0.5, 0.5, "no numeric records (mlwf_nb.record(name, value) in the notebook)", ha="center",
+                va="center", fontsize=8)
+        ax.set_axis_off()
+        return fig
+    params = list(table.get("parameters", []))
+    varied = [p for p in params if len({str(r["parameters"][p]) for r in rows}) > 1] or params[:1]
+    x_name, others = varied[0], varied[1:]  # a parameter with one value names no line
+    xs = [r["parameters"][x_name] for r in rows]
+    numeric_x = all(_number(v) for v in xs)
+    ticks = sorted(set(map(str, xs)), key=[str(v) for v in xs].index)
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(", ".join(f"{p}={r['parameters'][p]}" for p in others), []).append(r)
+    for k, name in enumerate(names):
+        ax = fig.add_subplot(1, len(names), k + 1)
+        for label, members in groups.items():
+            pts = [(r["parameters"][x_name] if numeric_x else ticks.index(str(r["parameters"][x_name])),
+                    r["records"][name]) for r in members if _number(r["records"].get(name))]
+            pts.sort(key=lambda p: p[0])
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label or None)
+        if not numeric_x:
+            ax.set_xticks(range(len(ticks)), ticks, fontsize=7)
+        elif len(xs) > 2 and min(xs) > 0 and max(xs) / min(xs) >= 100:
+            ax.set_xscale("log")
+        ax.set_xlabel(x_name)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        if others and k == 0:
+            ax.legend(fontsize=7)
+    return fig
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:

@@ -21,6 +21,7 @@ _REGISTRY: dict[str, Pipeline | str] = {
     "galaxy": "mlwf_nb.pipelines.galaxy:PIPELINE",
     "lung": "mlwf_nb.pipelines.lung:PIPELINE",
     "masks": "mlwf_nb.pipelines.masks:PIPELINE",
+    "sweep": "mlwf_nb.pipelines.sweep:PIPELINE",
 }
 _LOADED_ENTRY_POINTS = False
 

@@ -105,7 +105,7 @@ class Pipeline:
 
     name: str
     build: Callable[[RunSpec, Graph], None]
-    task: Literal["classification", "segmentation", "detection"] = "classification"
+    task: Literal["classification", "segmentation", "detection", "notebooks"] = "classification"
     description: str = ""
     prepare: Callable[[RunSpec], None] | None = None
     presets: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)

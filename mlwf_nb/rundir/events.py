@@ -14,7 +14,8 @@ Types: run_started{total}, run_finished{state}, job_state{name, step, state, exi
 epoch{epoch, metrics}, checkpoint_saved{path, epoch},
 checkpoint_restored{path, epoch}, trial_proposed{round, trial, hp},
 trial_finished{round, trial, status, objective},
-artifact{kind, path}, log{level, message}.
+artifact{kind, path}, log{level, message},
+sweep_result{index, parameters, status, records, notebook, error} (one notebook of a sweep).
 
 A ``job_state`` event's ``state`` is one of :data:`~mlwf_nb.rundir.states.JOB_STATES`
 whichever backend wrote it; ``job`` is the job id (``ID0000007``, what the job's own
@@ -49,7 +50,7 @@ EVENT_VERSION = 1
 EVENT_TYPES = frozenset({
     "run_started", "run_finished", "job_state", "epoch", "checkpoint_saved",
     "checkpoint_restored", "trial_proposed", "trial_started", "trial_finished",
-    "artifact", "log",
+    "artifact", "log", "sweep_result",
 })
 ENV_EVENTS = "MLWF_EVENTS"
 ENV_JOB = "MLWF_JOB"

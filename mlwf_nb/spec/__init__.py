@@ -18,11 +18,13 @@ from mlwf_nb.spec.sections import (
                                    PatchSpec,
                                    SplitSpec,
                                    StretchSpec,
+                                   SweepParam,
+                                   SweepSpec,
                                    TrainSpec,
 )
 
 __all__ = [
     "RunSpec", "DatasetSpec", "SplitSpec", "StretchSpec", "PatchSpec", "AugmentSpec",
-    "ModelSpec", "TrainSpec", "EvaluateSpec", "HPOParam", "HPOSpec", "ExecutionSpec",
+    "ModelSpec", "TrainSpec", "EvaluateSpec", "HPOParam", "HPOSpec", "ExecutionSpec", "SweepParam", "SweepSpec",
     "PRESETS", "SPEC_VERSION", "load_spec", "parse_override",
 ]

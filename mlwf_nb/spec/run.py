@@ -34,6 +34,7 @@ from mlwf_nb.spec.sections import (
     PatchSpec,
     SplitSpec,
     StretchSpec,
+    SweepSpec,
     TrainSpec,
 )
 
@@ -59,6 +60,7 @@ class RunSpec:
     train: TrainSpec = field(default_factory=TrainSpec)
     evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
     hpo: HPOSpec = field(default_factory=HPOSpec)
+    sweep: SweepSpec = field(default_factory=SweepSpec)
     execution: ExecutionSpec = field(default_factory=ExecutionSpec)
 
     # -- construction -----------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from mlwf_nb.spec._schema import option
 
 __all__ = ["DatasetSpec", "SplitSpec", "StretchSpec", "PatchSpec", "AugmentSpec", "ModelSpec", "TrainSpec",
-           "EvaluateSpec", "HPOParam", "HPOSpec", "ExecutionSpec"]
+           "EvaluateSpec", "HPOParam", "HPOSpec", "SweepParam", "SweepSpec", "ExecutionSpec"]
 
 
 @dataclass
@@ -133,6 +133,24 @@ class HPOSpec:
     seed: int = option(0, lo=0)
     max_consecutive_failures: int = option(3, lo=1)
     cheap_objective: bool = option(False, doc="replace training by an analytic function (tests)")
+
+
+@dataclass
+class SweepParam:
+    """One notebook parameter of a sweep and the values it takes."""
+
+    name: str = option("", doc="a variable of the notebook's `parameters` cell")
+    values: list[Any] = option([], doc="its values: one job per combination of all parameters' values")
+
+
+@dataclass
+class SweepSpec:
+    """A notebook run once per combination of parameter values (pipeline ``sweep``, ``mlwf sweep``)."""
+
+    notebook: str = option("", doc="the notebook to run with papermill")
+    parameters: list[SweepParam] = option([])
+    kernel: str = option("", doc="Jupyter kernel name (empty: the notebook's own)")
+    timeout: int = option(0, lo=0, doc="per-cell execution timeout in seconds (0: none)")
 
 
 @dataclass

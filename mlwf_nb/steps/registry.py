@@ -38,7 +38,8 @@ FILE = "file"
 FILES = "files"
 _REGISTRY: dict[str, StepDef] = {}
 _BUILTIN_MODULES = ("mlwf_nb.steps.landcover", "mlwf_nb.steps.hpo", "mlwf_nb.steps.samples",
-                    "mlwf_nb.steps.galaxy", "mlwf_nb.steps.lung", "mlwf_nb.steps.masks")
+                    "mlwf_nb.steps.galaxy", "mlwf_nb.steps.lung", "mlwf_nb.steps.masks",
+                    "mlwf_nb.steps.notebook")
 
 
 @dataclasses.dataclass(frozen=True)

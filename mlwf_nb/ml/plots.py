@@ -202,15 +202,15 @@ def plot_boxes(images: Any, boxes: Sequence[Any], class_names: Sequence[str], cl
     for i, ax in enumerate(fig.axes):
         for x0, y0, x1, y1, cls in ([] if truth is None else np.asarray(truth[i]).reshape(-1, 5)):
             if cls >= 0:  # pixel i covers [i - 0.5, i + 0.5] in imshow's coordinates
-                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=0.8, ls=(0, (2, 2)),
-                                       ec="white"))
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=0.9, ls=(0, (2, 2)),
+                                       ec=colors[int(cls)]))
         for x0, y0, x1, y1, score, cls in np.asarray(boxes[i]).reshape(-1, 6):
             color = colors[int(cls)]
             ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.2, ec=color))
             ax.text(x0 - 0.5, y0 - 1.0, f"{score:.2f}", color=color, fontsize=5, va="bottom")
     handles = [Line2D([], [], color=c, lw=2, label=n) for n, c in zip(class_names, colors, strict=True)]
     if truth is not None:
-        handles.append(Line2D([], [], color="grey", lw=1, ls=(0, (2, 2)), label="truth"))
+        handles.append(Line2D([], [], color="grey", lw=1, ls=(0, (2, 2)), label="truth (dashed)"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
     return fig
 

@@ -120,6 +120,8 @@ class RunState:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     confusion: dict[str, Any] | None = None
     segmentation: dict[str, Any] | None = None
+    detection: dict[str, Any] | None = None
+    sweep: dict[int, dict[str, Any]] = field(default_factory=dict)  # combination index -> its latest result
     maps: list[str] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     state: str = "Planned"
@@ -171,6 +173,9 @@ class RunState:
             return self._trial(kind, ev)
         if kind == "artifact":
             return self._artifact(ev)
+        if kind == "sweep_result" and isinstance(ev.get("index"), int):
+            self.sweep[ev["index"]] = {k: ev.get(k) for k in ("index", "parameters", "status", "records", "error")}
+            return {"sweep"}
         if kind == "log":
             self.logs.append(f"[{ev.get('level', 'info')}] {ev.get('job', '')}: {ev.get('message', '')}")
             return {"logs"}
@@ -219,9 +224,9 @@ class RunState:
                 self.confusion = {"matrix": data["matrix"], "classes": data.get("classes"),
                                   "colors": data.get("colors"), "path": ev.get("path")}
                 return {"artifacts", "confusion"}
-        if kind == "segmentation":
-            self.segmentation = {k: v for k, v in ev.items() if k not in ("v", "seq", "ts", "type", "kind")}
-            return {"artifacts", "segmentation"}
+        if kind in ("segmentation", "detection"):
+            setattr(self, str(kind), {k: v for k, v in ev.items() if k not in ("v", "seq", "ts", "type", "kind")})
+            return {"artifacts", str(kind)}
         if kind == "map" and ev.get("path"):
             self.maps.append(str(resolve(self.run_dir, ev["path"])))
             return {"artifacts", "maps"}

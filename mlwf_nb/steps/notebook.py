@@ -44,7 +44,8 @@ def combinations(sweep: SweepSpec) -> list[dict[str, Any]]:
         count *= len(p.values)
     if count > MAX_COMBINATIONS:
         raise StepError(f"sweep.parameters make {count} combinations, more than {MAX_COMBINATIONS}; sweep fewer values")
-    return [dict(zip(names, values, strict=True)) for values in itertools.product(*(p.values for p in sweep.parameters))]
+    grid = itertools.product(*(p.values for p in sweep.parameters))
+    return [dict(zip(names, values, strict=True)) for values in grid]
 
 
 def combination_label(params: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 What it draws follows the events, not the pipeline: one curve panel per metric pair
 ``m``/``val_m`` that the epoch events carry (loss/accuracy, dice/iou, ...), a confusion
 matrix for ``artifact{kind: "confusion_matrix"}``, Dice/IoU for
-``artifact{kind: "segmentation"}`` and the image of the last ``artifact{kind: "map"}``.
+``artifact{kind: "segmentation"}``, mAP per class for ``artifact{kind: "detection"}``, a
+sweep's table from ``sweep_result`` events, and the image of the last ``artifact{kind: "map"}``.
 
 The run's :class:`~mlwf_nb.runs.Follower` (the one reader every caller uses)
 follows ``events.jsonl`` from a daemon thread and folds what it reads into its
@@ -52,6 +53,8 @@ class RunMonitor(W.VBox):
     leaderboard = traitlets.List()
     confusion = traitlets.Dict()
     segmentation = traitlets.Dict()
+    detection = traitlets.Dict()
+    sweep = traitlets.List()
     maps = traitlets.List()
     failures = traitlets.List()
     finished = traitlets.Bool(False)
@@ -72,13 +75,16 @@ class RunMonitor(W.VBox):
         self._curves = image_widget()
         self._cm = image_widget()
         self._segmentation = W.HTML()
+        self._detection = W.HTML()
+        self._sweep = W.HTML()
         self._map = image_widget()
         self._checkpoints = W.HTML()
         self._leaderboard = W.HTML()
         self._trials = image_widget()
         self._failures = W.HTML()
         self._error = W.HTML()
-        training = W.VBox([W.HBox([self._curves, self._cm]), self._segmentation, self._map])
+        training = W.VBox([W.HBox([self._curves, self._cm]), self._segmentation, self._detection, self._sweep,
+                           self._map])
         tabs = W.Tab(children=[self._jobs, training, self._checkpoints, W.VBox([self._leaderboard, self._trials])])
         for i, title in enumerate(["jobs", "training", "checkpoints", "HPO leaderboard"]):
             tabs.set_title(i, title)
@@ -153,6 +159,10 @@ class RunMonitor(W.VBox):
                 self.confusion = dict(rs.confusion)
             if "segmentation" in changed and rs.segmentation:
                 self.segmentation = dict(rs.segmentation)
+            if "detection" in changed and rs.detection:
+                self.detection = dict(rs.detection)
+            if "sweep" in changed:
+                self.sweep = [dict(rs.sweep[i]) for i in sorted(rs.sweep)]
             if "maps" in changed:
                 self.maps = list(rs.maps)
             if "jobs" in changed or rs.ended:
@@ -215,6 +225,14 @@ class RunMonitor(W.VBox):
     @traitlets.observe("segmentation")
     def _draw_segmentation(self, change) -> None:
         self._segmentation.value = render.segmentation_html(change["new"])
+
+    @traitlets.observe("detection")
+    def _draw_detection(self, change) -> None:
+        self._detection.value = render.detection_html(change["new"])
+
+    @traitlets.observe("sweep")
+    def _draw_sweep(self, change) -> None:
+        self._sweep.value = render.sweep_html(change["new"])
 
     @traitlets.observe("maps")
     def _draw_map(self, change) -> None:

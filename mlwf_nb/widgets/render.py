@@ -14,7 +14,7 @@ from typing import Any
 __all__ = [
     "table_html", "jobs_html", "progress_html", "leaderboard_html", "checkpoints_html",
     "failures_html", "error_html", "scenes_html", "split_html", "swatch_html", "status_line",
-    "segmentation_html", "samples_html",
+    "segmentation_html", "detection_html", "sweep_html", "samples_html",
 ]
 
 _STATE_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "queued": "#6a1b9a",
@@ -173,6 +173,29 @@ def segmentation_html(result: Mapping[str, Any]) -> str:
                     and isinstance(v, (int, float)) and not isinstance(v, bool))
     rows = [(n.replace("_", " "), f"{float(result[n]):.4f}") for n in names]
     return "<b>segmentation</b>" + table_html(["metric", "value"], rows)
+
+
+def detection_html(result: Mapping[str, Any]) -> str:
+    """A detection result (``artifact{kind: "detection"}``): mAP and per-class AP, precision, recall."""
+    if not result:
+        return ""
+    fmt = lambda v: "" if v is None else f"{float(v):.3f}"  # noqa: E731
+    rows = [(c.get("class"), fmt(c.get("ap50")), fmt(c.get("ap")), fmt(c.get("precision")), fmt(c.get("recall")),
+             c.get("objects", "")) for c in result.get("per_class", [])]
+    return (f"<b>detection</b>: mAP@0.5 {fmt(result.get('map50'))}, mAP@0.5:0.95 {fmt(result.get('map'))}"
+            + table_html(["class", "AP@0.5", "AP@0.5:0.95", "precision", "recall", "objects"], rows))
+
+
+def sweep_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A sweep's table (``sweep_result`` events): one row per combination, its parameters and records."""
+    if not rows:
+        return ""
+    params = list(rows[0].get("parameters") or {})
+    records = sorted({k for r in rows for k in (r.get("records") or {})})
+    cell = lambda v: f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
+    body = [(r.get("index"), *(cell((r.get("parameters") or {}).get(p)) for p in params), r.get("status"),
+             *(cell((r.get("records") or {}).get(k)) for k in records), r.get("error") or "") for r in rows]
+    return "<b>sweep</b>" + table_html(["#", *params, "status", *records, "error"], body)
 
 
 def samples_html(name: str, task: str, count: int, shape: Sequence[int], class_names: Sequence[str],

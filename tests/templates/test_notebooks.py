@@ -1,4 +1,4 @@
-"""The template notebooks 06 (galaxy) and 07 (lung) run through papermill with tiny parameters."""
+"""The template notebooks 06 (galaxy), 07 (lung) and 08 (masks) run through papermill with tiny parameters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-TEMPLATES = ["06_galaxy_morphology.ipynb", "07_lung_segmentation.ipynb"]
+TEMPLATES = ["06_galaxy_morphology.ipynb", "07_lung_segmentation.ipynb", "08_mask_detection.ipynb"]
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +82,12 @@ def test_07_lung(tmp_path, kernel):
     assert pngs >= 3  # samples with masks, curves, confusion matrix (and the overlays)
     metrics = json.loads((tmp_path / "run" / "outputs" / "metrics.json").read_text())
     assert metrics["dice_lung"] > 0.0 and (tmp_path / "run" / "outputs" / "maps" / "overlays.png").exists()
+
+
+@pytest.mark.slow
+def test_08_masks(tmp_path, kernel):
+    text, pngs = _run(TEMPLATES[2], tmp_path, kernel, ["train.epochs=1", "dataset.scenes=48"])
+    assert "run finished: Success" in text and "mAP@0.5" in text and "mask_weared_incorrect" in text
+    assert pngs >= 3  # scenes with true boxes, curves, test images with detections
+    metrics = json.loads((tmp_path / "run" / "outputs" / "metrics.json").read_text())
+    assert 0.0 <= metrics["map50"] <= 1.0 and (tmp_path / "run" / "outputs" / "maps" / "detections.png").exists()

@@ -214,3 +214,27 @@ def test_monitor_of_the_real_pegasus_sample_directories(tmp_path, sample, final,
     # the relay wrote every event once: a second monitor replays the same history
     again = RunMonitor(Run.attach(run.dir))
     assert again.wait(timeout=30, show=False) == final and again.event_seqs == monitor.event_seqs
+
+
+def test_monitor_shows_detection_scores_and_the_sweep_table(tmp_path):
+    per_class = [{"class": "with_mask", "ap50": 0.97, "ap": 0.71, "precision": 0.9, "recall": 0.95, "objects": 40}]
+    events = [{"type": "sweep_result", "index": 1, "parameters": {"lr": 0.01}, "status": "failed", "records": {},
+               "error": "ValueError: boom"},
+              {"type": "sweep_result", "index": 0, "parameters": {"lr": 0.001}, "status": "ok",
+               "records": {"accuracy": 0.875}},
+              {"type": "sweep_result", "index": 1, "parameters": {"lr": 0.01}, "status": "ok",  # resumed
+               "records": {"accuracy": 0.5}},
+              {"type": "artifact", "kind": "detection", "path": "outputs/metrics.json", "map50": 0.97, "map": 0.71,
+               "per_class": per_class}]
+    with open(tmp_path / "events.jsonl", "a") as fh:
+        for i, ev in enumerate(events):
+            fh.write(json.dumps({"v": 1, "seq": i + 1, **ev}) + "\n")
+    monitor = RunMonitor(tmp_path, poll_interval=0.02)
+    deadline = time.monotonic() + 60
+    while not (monitor.detection and monitor._detection.value) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    monitor.stop()
+    assert [r["index"] for r in monitor.sweep] == [0, 1] and monitor.sweep[1]["status"] == "ok"
+    assert "0.875" in monitor._sweep.value and "ValueError" not in monitor._sweep.value  # the latest result wins
+    assert monitor.detection["map50"] == 0.97
+    assert "mAP@0.5 0.970" in monitor._detection.value and "with_mask" in monitor._detection.value

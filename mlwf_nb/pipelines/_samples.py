@@ -14,7 +14,7 @@ from mlwf_nb.errors import DatasetError
 from mlwf_nb.pipelines.base import Graph
 from mlwf_nb.spec import RunSpec
 
-__all__ = ["DATA", "WORK", "OUT", "prepare_samples", "add_split"]
+__all__ = ["DATA", "WORK", "OUT", "prepare_samples", "add_split", "add_training"]
 
 DATA, WORK, OUT = "dataset", "work", "outputs"
 
@@ -54,3 +54,14 @@ def add_split(spec: RunSpec, g: Graph) -> dict[str, list[str]]:
     g.add("split-samples", dataset=yaml_lfn, integrity=f"{WORK}/integrity.json",
           shards=[f"{DATA}/{f}" for f in ds.shard_files()], out=[f for p in parts.values() for f in p])
     return parts
+
+
+def add_training(g: Graph, train: list[str], val: list[str], best: list[str]) -> str:
+    """Add the ``train-samples`` job (checkpointed, TensorBoard logs); return the model's LFN."""
+    from mlwf_nb.ml.tensorboard import event_files
+
+    model = f"{OUT}/model.keras"
+    g.add("train-samples", "train", dataset=f"{DATA}/dataset.yaml", train=train, val=val, model=model,
+          history=f"{OUT}/history.json", best=best, tensorboard=event_files("train"),
+          checkpoint=[f"{WORK}/checkpoints/train.keras", f"{WORK}/checkpoints/train.keras.json"])
+    return model

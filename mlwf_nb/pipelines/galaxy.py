@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlwf_nb.ml.tensorboard import event_files
-from mlwf_nb.pipelines._samples import DATA, OUT, WORK, add_split, prepare_samples
+from mlwf_nb.pipelines._samples import DATA, OUT, WORK, add_split, add_training, prepare_samples
 from mlwf_nb.pipelines.base import Graph, Pipeline
 from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
@@ -59,10 +58,7 @@ def build(spec: RunSpec, g: Graph) -> None:
     balanced = [f"{WORK}/split/train-balanced{ext}" for ext in (".x.npy", ".y.npy", ".json")]
     g.add("augment-minority", train=parts["train"], out=balanced, target_share=TARGET_SHARE, seed=spec.seed)
     best = add_search(spec, g, train=balanced, val=parts["val"], dataset=f"{DATA}/dataset.yaml")
-    model = f"{OUT}/model.keras"
-    g.add("train-samples", "train", dataset="dataset/dataset.yaml", train=balanced, val=parts["val"], model=model,
-          history=f"{OUT}/history.json", best=best, tensorboard=event_files("train"),
-          checkpoint=[f"{WORK}/checkpoints/train.keras", f"{WORK}/checkpoints/train.keras.json"])
+    model = add_training(g, balanced, parts["val"], best)
     g.add("evaluate-galaxy", "evaluate", dataset="dataset/dataset.yaml", model=model, test=parts["test"],
           metrics=f"{OUT}/metrics.json", confusion=f"{OUT}/confusion_matrix.json",
           figure=f"{OUT}/confusion_matrix.png", samples=f"{OUT}/maps/predictions.png", report=f"{OUT}/report.md")

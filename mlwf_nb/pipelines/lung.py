@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlwf_nb.ml.tensorboard import event_files
-from mlwf_nb.pipelines._samples import DATA, OUT, WORK, add_split, prepare_samples
+from mlwf_nb.pipelines._samples import DATA, OUT, add_split, add_training, prepare_samples
 from mlwf_nb.pipelines.base import Graph, Pipeline
 from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
@@ -55,10 +54,7 @@ def build(spec: RunSpec, g: Graph) -> None:
     """Add the lung jobs for ``spec`` to ``g``."""
     parts = add_split(spec, g)
     best = add_search(spec, g, train=parts["train"], val=parts["val"], dataset=f"{DATA}/dataset.yaml")
-    model = f"{OUT}/model.keras"
-    g.add("train-samples", "train", dataset="dataset/dataset.yaml", train=parts["train"], val=parts["val"],
-          model=model, history=f"{OUT}/history.json", best=best, tensorboard=event_files("train"),
-          checkpoint=[f"{WORK}/checkpoints/train.keras", f"{WORK}/checkpoints/train.keras.json"])
+    model = add_training(g, parts["train"], parts["val"], best)
     g.add("evaluate-lung", "evaluate", dataset="dataset/dataset.yaml", model=model, test=parts["test"],
           metrics=f"{OUT}/metrics.json", confusion=f"{OUT}/confusion_matrix.json",
           figure=f"{OUT}/confusion_matrix.png", overlays=f"{OUT}/maps/overlays.png", report=f"{OUT}/report.md")

@@ -1,6 +1,6 @@
 """The mask-detection pipeline: find faces and tell with mask / without / worn incorrectly.
 
-integrity -> split-samples -> (hpo rounds) -> train-masks (single-stage detector, box-preserving
+integrity -> split-samples -> (hpo rounds) -> train-samples (the single-stage detector, box-preserving
 augmentation) -> evaluate-masks (COCO mAP@0.5 and @0.5:0.95, per-class precision/recall, boxes)
 
 Spec sections used: ``dataset`` (``scenes`` = number of images, ``height`` = ``width`` = image
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlwf_nb.pipelines._samples import DATA, OUT, WORK, add_split, prepare_samples
+from mlwf_nb.pipelines._samples import DATA, OUT, add_split, add_training, prepare_samples
 from mlwf_nb.pipelines.base import Graph, Pipeline
 from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
@@ -56,14 +56,10 @@ def prepare(spec: RunSpec) -> None:
 
 def build(spec: RunSpec, g: Graph) -> None:
     """Add the mask-detection jobs for ``spec`` to ``g``."""
-    from mlwf_nb.ml.tensorboard import event_files
 
     parts = add_split(spec, g)
     best = add_search(spec, g, train=parts["train"], val=parts["val"], dataset=f"{DATA}/dataset.yaml")
-    model = f"{OUT}/model.keras"
-    g.add("train-masks", "train", dataset=f"{DATA}/dataset.yaml", train=parts["train"], val=parts["val"],
-          model=model, history=f"{OUT}/history.json", best=best, tensorboard=event_files("train"),
-          checkpoint=[f"{WORK}/checkpoints/train.keras", f"{WORK}/checkpoints/train.keras.json"])
+    model = add_training(g, parts["train"], parts["val"], best)
     g.add("evaluate-masks", "evaluate", dataset=f"{DATA}/dataset.yaml", model=model, test=parts["test"],
           metrics=f"{OUT}/metrics.json", detections=f"{OUT}/detections.json", figure=f"{OUT}/maps/detections.png",
           report=f"{OUT}/report.md")

@@ -1,10 +1,10 @@
-"""Mask-detection steps: ``train-masks`` (the detector) and ``evaluate-masks`` (COCO mAP, boxes).
+"""Mask detection: the detector's training path and ``evaluate-masks`` (COCO mAP, boxes).
 
-Verification and the split are the shared sample steps (:mod:`mlwf_nb.steps.samples`);
-the dataset is a sample dataset with ``task: detection`` (``(N, K, 5)`` boxes per
-shard, :mod:`mlwf_nb.data.masks_synth`). HPO trials train through
-:func:`train_detector` too (:mod:`mlwf_nb.steps.hpo`), so trials and the final
-training share one path, and report ``val_map50`` / ``val_map`` every epoch.
+Verification, the split and the training job are the shared sample steps
+(:mod:`mlwf_nb.steps.samples`): ``train-samples`` on a dataset with ``task:
+detection`` (``(N, K, 5)`` boxes per shard, :mod:`mlwf_nb.data.masks_synth`) calls
+:func:`train_detector`, and so do HPO trials (:mod:`mlwf_nb.steps.hpo`), so trials and
+the final training share one path and report ``val_map50`` / ``val_map`` every epoch.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from mlwf_nb import _io
 from mlwf_nb.errors import StepError
 from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
-from mlwf_nb.steps.landcover import shard_prefixes, with_best
+from mlwf_nb.steps.landcover import shard_prefixes
 from mlwf_nb.steps.registry import step
 
-__all__ = ["train_masks", "evaluate_masks", "train_detector", "box_augment", "predict_boxes"]
+__all__ = ["evaluate_masks", "train_detector", "box_augment", "predict_boxes"]
 
 
 def box_augment(spec: RunSpec) -> Any:
@@ -81,10 +81,10 @@ def train_detector(spec: RunSpec, train: list[Path], val: list[Path], *, checkpo
 
     tr, va = shard_prefixes(train), shard_prefixes(val)
     if not tr:
-        raise StepError("train-masks: no training shards were given (check the split job)")
+        raise StepError("train (detector): no training shards were given (check the split job)")
     X, boxes = load_shards(tr)
     if boxes.ndim != 3:
-        raise StepError(f"train-masks: the shards hold labels of shape {boxes.shape[1:]}, not (K, 5) boxes; "
+        raise StepError(f"train (detector): the shards hold labels of shape {boxes.shape[1:]}, not (K, 5) boxes; "
                         "point dataset.path at a detection dataset (task: detection)")
     t = spec.train
     seq = DetectionSequence(X, boxes, t.batch_size, num_classes, seed=t.seed, augment=box_augment(spec))
@@ -100,29 +100,6 @@ def train_detector(spec: RunSpec, train: list[Path], val: list[Path], *, checkpo
                  checkpoint_every=t.checkpoint_every, checkpoint_minutes=t.checkpoint_minutes, seed=t.seed,
                  loss=detection_loss(num_classes), epoch_metrics=extra, tensorboard=tensorboard or ())
     return model, result
-
-
-@step("train-masks", outputs=("model", "history", "tensorboard"), checkpoints=("checkpoint",), warm=True)
-def train_masks(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path, history: Path,
-                checkpoint: list[Path], best: list[Path], tensorboard: list[Path]) -> None:
-    """Train the face-mask detector on detection shards, checkpointing; resumes after a kill.
-
-    ``best`` (optional): the ``best.json`` of a hyper-parameter search; its values override the spec.
-    ``tensorboard``: the job's ``[train, validation]`` event files.
-    """
-    from mlwf_nb.data.samples import SampleDataset
-
-    spec = with_best(spec, best)
-    ds = SampleDataset.open(dataset)
-    if spec.train.train_on_val:
-        train, val = [*train, *val], []
-    ckpt = next((p for p in checkpoint if str(p).endswith(".keras")), None)
-    net, result = train_detector(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes,
-                                 class_names=ds.class_names, tensorboard=tensorboard)
-    with _io.atomic_path(model, suffix=".keras") as tmp:
-        net.save(tmp)
-    _io.write_json(history, result)
-    emit("artifact", kind="model", path=str(model))
 
 
 def _report(m: dict[str, Any]) -> str:

@@ -114,6 +114,7 @@ def train_samples(spec: RunSpec, dataset: Path, train: list[Path], val: list[Pat
                   history: Path, checkpoint: list[Path], best: list[Path], tensorboard: list[Path]) -> None:
     """Train the spec's model on sample shards, checkpointing; resumes after a kill.
 
+    A detection dataset trains the detector (:func:`mlwf_nb.steps.masks.train_detector`).
     ``best`` (optional): the ``best.json`` of a hyper-parameter search; its values override the spec.
     ``tensorboard``: the job's ``[train, validation]`` event files.
     """
@@ -123,10 +124,16 @@ def train_samples(spec: RunSpec, dataset: Path, train: list[Path], val: list[Pat
     ds = SampleDataset.open(dataset)
     if spec.train.train_on_val:
         train, val = [*train, *val], []
-    metrics = segmentation_keras_metrics(ds.num_classes) if ds.task == "segmentation" else []
     ckpt = next((p for p in checkpoint if str(p).endswith(".keras")), None)
-    net, result = train_from_shards(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes,
-                                    metrics=metrics, tensorboard=tensorboard)
+    if ds.task == "detection":
+        from mlwf_nb.steps.masks import train_detector
+
+        net, result = train_detector(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes,
+                                     class_names=ds.class_names, tensorboard=tensorboard)
+    else:
+        metrics = segmentation_keras_metrics(ds.num_classes) if ds.task == "segmentation" else []
+        net, result = train_from_shards(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes,
+                                        metrics=metrics, tensorboard=tensorboard)
     with _io.atomic_path(model, suffix=".keras") as tmp:
         net.save(tmp)
     _io.write_json(history, result)

@@ -95,15 +95,15 @@ def test_registered_with_presets_and_a_valid_wired_workflow(tmp_path):
     wf = yaml.safe_load((run / "workflow.yml").read_text())
     names = [j["name"] for j in wf["jobs"]]
     assert names == ["verify_samples", "split_samples", "hpo_propose", "trial", "trial", "hpo_select",
-                     "train_masks", "evaluate_masks"]
-    train = next(j for j in wf["jobs"] if j["name"] == "train_masks")
+                     "train_samples", "evaluate_masks"]
+    train = next(j for j in wf["jobs"] if j["name"] == "train_samples")
     outs = {u["lfn"] for u in train["uses"] if u["type"] == "output"}
     assert {"outputs/tensorboard/train/train/events.out.tfevents.train.train",
             "outputs/tensorboard/train/validation/events.out.tfevents.train.validation"} <= outs
     assert "outputs/hpo/best.json" in {u["lfn"] for u in train["uses"] if u["type"] == "input"}
     trials = [j for j in wf["jobs"] if j["name"] == "trial"]
     assert all(any("tensorboard/trial-r0-" in u["lfn"] for u in t["uses"] if u["type"] == "output") for t in trials)
-    for job in (j for j in wf["jobs"] if j["name"].endswith("_masks")):  # flat sandbox: basenames unique in a job
+    for job in (j for j in wf["jobs"] if j["name"] in ("train_samples", "evaluate_masks")):  # flat sandbox
         base = [u["lfn"].rsplit("/", 1)[-1] for u in job["uses"]]
         assert len(base) == len(set(base)), job["name"]
     try:

@@ -133,3 +133,27 @@ def test_tiny_pipeline_end_to_end_on_the_local_backend(tmp_path):
     assert {"model", "detection", "map", "report"} <= kinds
     history = json.loads((out / "history.json").read_text())["history"]
     assert {"loss", "val_loss", "val_map50", "val_map"} <= set(history)
+
+
+def test_a_search_trial_trains_the_detector_and_reports_val_map50(tmp_path):
+    from mlwf_nb.data.masks_synth import generate_masks_dataset
+    from mlwf_nb.data.samples import load_shards
+    from mlwf_nb.data.shards import write_shard
+    from mlwf_nb.ml.tensorboard import event_files
+    from mlwf_nb.steps.hpo import trial
+
+    yaml_path = generate_masks_dataset(tmp_path / "data", count=24, size=32, seed=0, max_faces=2)
+    X, B = load_shards([tmp_path / "data" / "shards" / "part-000"])
+    parts = {p: write_shard(tmp_path / "split" / p, X[s], B[s]) for p, s in
+             (("train", slice(0, 16)), ("val", slice(16, 24)))}
+    spec = preset_spec("tiny", "masks", {"dataset.path": str(tmp_path / "data"), "model.width": 4})
+    hp, result = tmp_path / "hp.json", tmp_path / "result.json"
+    hp.write_text(json.dumps({"round": 0, "trial": 0, "trial_id": "t0", "epochs": 1,
+                              "values": {"train.learning_rate": 0.003}}))
+    tb = [tmp_path / f for f in event_files("trial[r0,0]")]
+    trial(spec, hp, result, tmp_path / "trial.keras", parts["train"], parts["val"], [yaml_path], [], tb)
+    doc = json.loads(result.read_text())
+    assert doc["status"] == "ok" and doc["cheap"] is False, doc["error"]
+    assert {"loss", "val_loss", "val_map50", "val_map"} <= set(doc["metrics"])
+    assert doc["objective"] == doc["metrics"]["val_map50"] and 0.0 <= doc["objective"] <= 1.0
+    assert all(f.stat().st_size > 0 for f in tb)

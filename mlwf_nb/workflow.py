@@ -94,6 +94,9 @@ def _job(node: JobNode, files: dict[str, File], execution: Any, job_id: str, run
     for param in sdef.values:
         if param in node.args:
             value = node.args[param]
+            if isinstance(value, list | tuple):
+                args += ["--" + param.replace("_", "-"), *(str(v) for v in value)]
+                continue
             text = str(value).lower() if isinstance(value, bool) else str(value)
             args += ["--" + param.replace("_", "-"), text]
     job.add_args(*args)

@@ -55,7 +55,8 @@ def test_landcover_steps_and_fan_out(tmp_path, dataset_dir):
     assert {k.lower(): v for k, v in train["profiles"]["dagman"].items()}["retry"] == spec.execution.retries
     rc = yaml.safe_load((run / "replicas.yml").read_text())
     lfns = {r["lfn"]: r for r in rc["replicas"]}
-    assert all(lfns[k].get("checksum", {}).get("sha256") for k in lfns if k.startswith("dataset/images/"))
+    images = [k for k in lfns if k.endswith(".image.tif")]
+    assert len(images) == 8 and all(lfns[k].get("checksum", {}).get("sha256") for k in images)
 
 
 def test_per_source_adds_branches_and_hybrid(tmp_path, dataset_dir):
@@ -66,8 +67,8 @@ def test_per_source_adds_branches_and_hybrid(tmp_path, dataset_dir):
     assert names.count("evaluate_hybrid") == 1
     (hybrid,) = [j for j in jobs.values() if j["name"] == "evaluate_hybrid"]
     inputs = {u["lfn"] for u in hybrid["uses"] if u["type"] == "input"}
-    assert {"outputs/model.keras", "outputs/per_source/GF-1/model.keras",
-            "outputs/per_source/GF-2/model.keras"} <= inputs
+    assert {"outputs/model.keras", "outputs/per_source/GF-1/GF-1.model.keras",
+            "outputs/per_source/GF-2/GF-2.model.keras"} <= inputs
 
 
 def test_same_seed_same_plan(tmp_path, dataset_dir):

@@ -153,6 +153,27 @@ class Dataset:
         return _parse(data, yml)
 
     @classmethod
+    def describe(cls, path: str | os.PathLike[str], scenes: list[Scene] | None = None) -> Dataset:
+        """What ``dataset.yaml`` says (bands, classes, sources), with exactly ``scenes``.
+
+        A workflow job's view of the dataset: it gets its scene files as arguments in a
+        flat sandbox, so nothing is looked up beside ``dataset.yaml`` (no scene list, no
+        ``images/`` folder, no discovery of a ``gid`` folder).
+
+        Raises:
+            DatasetError: dataset.yaml is missing or invalid.
+        """
+        yml = Path(path)
+        try:
+            data = yaml.safe_load(yml.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            raise DatasetError(f"cannot read {str(yml)!r}: {err}; a job needs the dataset's dataset.yaml") from err
+        ds = _parse({**data, "scenes": []} if isinstance(data, dict) else data, yml)
+        ds.scenes = list(scenes or [])
+        ds.sources += sorted({s.source for s in ds.scenes} - set(ds.sources))
+        return ds
+
+    @classmethod
     def create(cls, root: str | os.PathLike[str], name: str, sources: list[str] | list[dict[str, Any]],
                classes: list[ClassInfo] | None = None, bands: list[str] | None = None,
                dtype: str = "uint16", nodata: float | None = 0, layout: str = "mlwf") -> Dataset:

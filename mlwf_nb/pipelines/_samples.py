@@ -41,15 +41,15 @@ def add_split(spec: RunSpec, g: Graph) -> dict[str, list[str]]:
     root = Path(spec.dataset.path).resolve()
     ds = SampleDataset.open(root)
     manifest = _io.read_json(root / "manifest.json")
-    files = [g.add_input(f"{DATA}/{rel}", root / rel, info["sha256"]) for rel, info in manifest["files"].items()]
+    keys = {g.add_input(f"{DATA}/{rel}", root / rel, info["sha256"]): rel for rel, info in manifest["files"].items()}
     g.add_input(f"{DATA}/manifest.json", root / "manifest.json")
     yaml_lfn = f"{DATA}/dataset.yaml"
-    missing = [f for f in ds.shard_files() if f"{DATA}/{f}" not in files]
-    if yaml_lfn not in files or missing:
+    missing = [f for f in ds.shard_files() if f"{DATA}/{f}" not in keys]
+    if yaml_lfn not in keys or missing:
         raise DatasetError(f"{root / 'manifest.json'} does not list {missing or ['dataset.yaml']}; "
                            f"run `mlwf data manifest {root}` again")
-    g.add("verify-samples", "integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json", files=sorted(files),
-          report=f"{WORK}/integrity.json")
+    g.add("verify-samples", "integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json", files=list(keys),
+          keys=list(keys.values()), report=f"{WORK}/integrity.json")
     parts = {p: [f"{WORK}/split/{p}{ext}" for ext in (".x.npy", ".y.npy", ".json")] for p in ("train", "val", "test")}
     g.add("split-samples", dataset=yaml_lfn, integrity=f"{WORK}/integrity.json",
           shards=[f"{DATA}/{f}" for f in ds.shard_files()], out=[f for p in parts.values() for f in p])

@@ -7,6 +7,8 @@ hybrid evaluation against the global model.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlwf_nb.ml.tensorboard import event_files
@@ -108,113 +110,150 @@ def _check_headers(root: Path) -> None:
                 check_tiff(path)
 
 
-def _register_dataset(spec: RunSpec, g: Graph) -> tuple[object, dict[str, str]]:
+@dataclass(frozen=True)
+class _Scene:
+    """A scene as the jobs see it: id, source, and the LFNs of its files (names carry scene and role)."""
+
+    id: str
+    source: str
+    image: str
+    label: str
+
+
+def _register_dataset(spec: RunSpec, g: Graph) -> tuple[dict[str, _Scene], dict[str, str]]:
+    """Register dataset.yaml, the manifest and every scene's files; ``({scene: _Scene}, {lfn: key})``.
+
+    Scene files get flat LFNs ``dataset/<scene>.image.tif`` / ``dataset/<scene>.label.tif``
+    (a job's sandbox holds files by basename); ``keys`` maps each LFN to its path in the
+    dataset folder, the manifest's key, for the integrity job.
+    """
     from mlwf_nb import _io
-    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.data.dataset import DATASET_FILE, Dataset
+    from mlwf_nb.errors import DatasetError
 
     url = _remote(spec)
     root = _remote_root(url) if url else Path(spec.dataset.path).resolve()
     ds = Dataset.open(root)
-    manifest = _io.read_json(root / "manifest.json")
-    lfns = {}
-    for rel, info in manifest["files"].items():
-        lfns[rel] = g.add_input(f"{DATA}/{rel}", (url + rel) if url else root / rel, info["sha256"])
-    g.add_input(f"{DATA}/manifest.json", (url + "manifest.json") if url else root / "manifest.json")
-    if "dataset.yaml" not in lfns:
-        lfns["dataset.yaml"] = g.add_input(f"{DATA}/dataset.yaml", root / "dataset.yaml")
+    manifest = _io.read_json(root / "manifest.json")["files"]
     if url:  # the labels are not on disk here: take them from the manifest
-        import dataclasses
-
         ds.scenes = [dataclasses.replace(sc, label=root / f"labels/{sc.id}.tif")
-                     if sc.label is None and f"labels/{sc.id}.tif" in manifest["files"] else sc
-                     for sc in ds.scenes]
-    return ds, lfns
+                     if sc.label is None and f"labels/{sc.id}.tif" in manifest else sc for sc in ds.scenes]
+
+    def register(lfn: str, key: str) -> str:
+        if key not in manifest:
+            raise DatasetError(f"{key!r} of {str(root / DATASET_FILE)!r} is not in {str(root / 'manifest.json')!r}; "
+                               f"rebuild the manifest (mlwf data manifest {root})")
+        keys[g.add_input(lfn, (url + key) if url else root / key, manifest[key]["sha256"])] = key
+        return lfn
+
+    keys: dict[str, str] = {}
+    register(f"{DATA}/{DATASET_FILE}", DATASET_FILE) if DATASET_FILE in manifest else \
+        g.add_input(f"{DATA}/{DATASET_FILE}", root / DATASET_FILE)
+    g.add_input(f"{DATA}/manifest.json", (url + "manifest.json") if url else root / "manifest.json")
+    scenes = {}
+    for sc in ds.scenes:
+        image = register(f"{DATA}/{sc.id}.image.tif", _key(sc.image, root))
+        label = register(f"{DATA}/{sc.id}.label.tif", _key(sc.label, root)) if sc.label is not None else ""
+        scenes[sc.id] = _Scene(sc.id, sc.source, image, label)
+    return scenes, keys
 
 
-def _rel(ds: object, path: Path | None) -> str:
-    root = Path(ds.root).resolve()  # type: ignore[attr-defined]
-    return f"{DATA}/{Path(path).resolve().relative_to(root)}" if path is not None else ""
+def _key(path: Path, root: Path) -> str:
+    return Path(path).resolve().relative_to(root.resolve()).as_posix()
 
 
 def build(spec: RunSpec, g: Graph) -> None:
-    """Add the land-cover jobs for ``spec`` to ``g``."""
+    """Add the land-cover jobs for ``spec`` to ``g``.
+
+    File names carry scene and role and are unique within every job (DESIGN.md, "Files
+    inside a job: a flat sandbox"): ``dataset/GF-2_002.image.tif``, ``work/stretch/GF-2.stretch.json``,
+    ``work/patches/GF-2_002.patches.x.npy``, ``work/scenes/GF-2_003.stretched.tif``.
+    """
     from mlwf_nb.data.split import split_scenes
 
-    ds, lfns = _register_dataset(spec, g)
+    scenes, keys = _register_dataset(spec, g)
     yaml_lfn = f"{DATA}/dataset.yaml"
-    g.add("integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json",
-          files=sorted(v for v in lfns.values()), report=f"{WORK}/integrity.json")
+    g.add("integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json", files=list(keys),
+          keys=list(keys.values()), report=f"{WORK}/integrity.json")
     g.add("split", dataset=yaml_lfn, integrity=f"{WORK}/integrity.json", split=f"{WORK}/split.json")
-    scenes = {s.id: s for s in ds.scenes}  # type: ignore[attr-defined]
     parts = split_scenes([(s.id, s.source) for s in scenes.values()], spec.split.train, spec.split.val,
                          spec.split.test, seed=spec.split.seed, stratify=spec.split.stratify)
     sources = sorted({scenes[s].source for s in parts["train"]}) if spec.stretch.per_source else ["all"]
     for src in sources:
-        imgs = [_rel(ds, scenes[s].image) for s in parts["train"] if src in ("all", scenes[s].source)]
+        chosen = [scenes[s] for s in parts["train"] if src in ("all", scenes[s].source)]
         g.add("fit-stretch", f"fit-stretch[{src}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
-              images=imgs, params=f"{WORK}/stretch/{src}.json", source=src)
+              images=[s.image for s in chosen], scenes=[s.id for s in chosen],
+              params=f"{WORK}/stretch/{src}.stretch.json", source=src)
     shards: dict[str, list[str]] = {"train": [], "val": []}
-    tests: list[tuple[str, str, str]] = []
+    tests: list[_Scene] = []
+    stretched: dict[str, str] = {}
     for part in ("train", "val", "test"):
         for sid in parts.get(part, []):
             sc = scenes[sid]
             src = sc.source if spec.stretch.per_source else "all"
             if src not in sources:  # a source with no training scene: use the global stretch
                 src = sources[0]
-            common = dict(dataset=yaml_lfn, image=_rel(ds, sc.image), label=_rel(ds, sc.label),
-                          stretch=f"{WORK}/stretch/{src}.json", scene=sid)
+            common = dict(dataset=yaml_lfn, image=sc.image, label=sc.label,
+                          stretch=f"{WORK}/stretch/{src}.stretch.json", scene=sid, source=sc.source)
             if part == "test":
-                out = f"{WORK}/scenes/{sid}.tif"
-                g.add("preprocess", f"preprocess[{sid}]", out=[out], mode="scene", **common)
-                tests.append((sid, out, _rel(ds, sc.label)))
+                stretched[sid] = f"{WORK}/scenes/{sid}.stretched.tif"
+                g.add("preprocess", f"preprocess[{sid}]", out=[stretched[sid]], mode="scene", **common)
+                tests.append(sc)
             else:
-                prefix = f"{WORK}/patches/{part}/{sid}"
+                prefix = f"{WORK}/patches/{sid}.patches"
                 files = [f"{prefix}.x.npy", f"{prefix}.y.npy", f"{prefix}.json"]
                 g.add("preprocess", f"preprocess[{sid}]", out=files, mode="patches", **common)
                 shards[part] += files
     best = add_search(spec, g, train=shards["train"], val=shards["val"], dataset=yaml_lfn)
-    _train_and_evaluate(spec, g, yaml_lfn, shards, tests, "global", f"{OUT}", best)
+    test_files = [(sc, stretched[sc.id]) for sc in tests]
+    _train_and_evaluate(spec, g, yaml_lfn, shards, test_files, "global", OUT, best)
     if spec.model.per_source:
-        _per_source(spec, g, yaml_lfn, shards, tests, scenes)
+        _per_source(spec, g, yaml_lfn, shards, test_files, scenes)
 
 
 def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]],
-                        tests: list[tuple[str, str, str]], title: str, out: str, best: list[str]) -> str:
-    tag = "" if title == "global" else f"-{title}"
-    model = f"{out}/model.keras"
-    g.add("train", f"train{tag and '[' + title + ']'}", dataset=yaml_lfn, train=shards["train"],
-          val=shards["val"], model=model, history=f"{out}/history.json", best=best,
-          tensorboard=event_files(f"train{tag}"),
-          checkpoint=[f"{WORK}/checkpoints/train{tag}.keras", f"{WORK}/checkpoints/train{tag}.keras.json"])
+                        tests: list[tuple[_Scene, str]], title: str, out: str, best: list[str]) -> str:
+    """Add train (and evaluate when there are test scenes) for one model; returns the model's LFN.
+
+    A per-source model's files carry its source (``outputs/per_source/GF-2/GF-2.model.keras``):
+    the hybrid evaluation reads every source's model and the global one in one job.
+    """
+    tag = "" if title == "global" else f"{title}."
+    label = "" if title == "global" else f"[{title}]"
+    model = f"{out}/{tag}model.keras"
+    ckpt = f"{WORK}/checkpoints/{tag}train.keras"
+    g.add("train", f"train{label}", dataset=yaml_lfn, train=shards["train"], val=shards["val"], model=model,
+          history=f"{out}/{tag}history.json", best=best, checkpoint=[ckpt, f"{ckpt}.json"],
+          tensorboard=event_files("train" + ("" if title == "global" else f"-{title}")))
     if tests:
-        maps = [f"{out}/maps/{sid}.{ext}" for sid, _, _ in tests for ext in ("tif", "png")]
-        g.add("evaluate", f"evaluate{tag and '[' + title + ']'}", dataset=yaml_lfn, model=model,
-              scenes=[t[1] for t in tests], labels=[t[2] for t in tests], metrics=f"{out}/metrics.json",
-              confusion=f"{out}/confusion_matrix.json", figure=f"{out}/confusion_matrix.png", maps=maps,
-              report=f"{out}/report.md", title=title)
+        maps = [f"{out}/maps/{sc.id}.{ext}" for sc, _ in tests for ext in ("tif", "png")]
+        g.add("evaluate", f"evaluate{label}", dataset=yaml_lfn, model=model,
+              scenes=[f for _, f in tests], labels=[sc.label for sc, _ in tests],
+              metrics=f"{out}/{tag}metrics.json", confusion=f"{out}/{tag}confusion_matrix.json",
+              figure=f"{out}/{tag}confusion_matrix.png", maps=maps, report=f"{out}/{tag}report.md", title=title)
     return model
 
 
 def _per_source(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]],
-                tests: list[tuple[str, str, str]], scenes: dict) -> None:
+                tests: list[tuple[_Scene, str]], scenes: dict[str, _Scene]) -> None:
     def src_of(lfn: str) -> str:
-        sid = Path(lfn).name.split(".")[0]
-        return str(scenes[sid].source)
+        return scenes[Path(lfn).name.split(".")[0]].source  # work/patches/<scene>.patches.x.npy
 
     sources = sorted({src_of(f) for f in shards["train"]})
     models = []
     for src in sources:
         sub = {k: [f for f in v if src_of(f) == src] for k, v in shards.items()}
-        sub_tests = [t for t in tests if scenes[t[0]].source == src]
+        sub_tests = [t for t in tests if t[0].source == src]
         out = f"{OUT}/per_source/{src}"
         best = add_search(spec, g, train=sub["train"], val=sub["val"], dataset=yaml_lfn,
-                          work=f"{WORK}/hpo/{src}", out=f"{out}/hpo", tag=f"{src}:")
+                          work=f"{WORK}/hpo/{src}", out=f"{out}/hpo", tag=src)
         models.append(_train_and_evaluate(spec, g, yaml_lfn, sub, sub_tests, src, out, best))
-    routed = [t for t in tests if scenes[t[0]].source in sources]
+    routed = [t for t in tests if t[0].source in sources]
     if routed:
         g.add("evaluate-hybrid", "evaluate-hybrid", dataset=yaml_lfn, models=models,
-              global_model=f"{OUT}/model.keras", scenes=[t[1] for t in routed], labels=[t[2] for t in routed],
-              comparison=f"{OUT}/hybrid_comparison.json", sources=",".join(sources))
+              global_model=f"{OUT}/model.keras", scenes=[f for _, f in routed], labels=[sc.label for sc, _ in routed],
+              comparison=f"{OUT}/hybrid_comparison.json", sources=sources,
+              scene_sources=[sc.source for sc, _ in routed])
 
 
 PIPELINE = Pipeline(name="landcover", build=build, prepare=prepare, task="classification",

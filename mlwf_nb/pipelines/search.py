@@ -18,6 +18,11 @@ def add_search(spec: RunSpec, g: Graph, *, train: list[str], val: list[str], dat
                work: str = "work/hpo", out: str = "outputs/hpo", tag: str = "") -> list[str]:
     """Add the search jobs for ``spec.hpo`` to ``g``.
 
+    Every file a trial reads or writes carries its search, round and trial in its name
+    (``work/hpo/r0-t1.result.json``, ``work/hpo/GF-2/GF-2.r1-t0.checkpoint.keras``): ``hpo-propose``
+    reads all of a round's results in one job, and clustered trials (``execution.cluster_size``)
+    of several searches share one sandbox.
+
     Args:
         spec: The run's spec (``hpo`` section; ``train.epochs`` is Hyperband's largest budget).
         g: The graph being built.
@@ -26,7 +31,7 @@ def add_search(spec: RunSpec, g: Graph, *, train: list[str], val: list[str], dat
         dataset: The dataset description LFN (``dataset.yaml``): the trials read the class table.
         work: Folder for oracle states, hp.json, result.json and trial checkpoints.
         out: Folder for ``best.json`` and ``leaderboard.json``.
-        tag: Prefix of the job labels (e.g. a sensor source for per-source searches).
+        tag: Names this search among several (e.g. a sensor source): prefixes its labels and files.
 
     Returns:
         ``[best.json]`` for the final training, or ``[]`` when ``hpo.strategy`` is ``none``.
@@ -37,30 +42,31 @@ def add_search(spec: RunSpec, g: Graph, *, train: list[str], val: list[str], dat
     from mlwf_nb.ml.tensorboard import event_files
 
     cheap = spec.hpo.cheap_objective
+    prefix, label = (f"{tag}.", f"{tag}:") if tag else ("", "")
     state: list[str] = []
     previous: list[str] = []
     checkpoints: list[str] = []
     every: list[str] = []
     for plan in round_plans(spec):
         r = plan.index
-        folder = f"{work}/round-{r}"
-        hps = [f"{folder}/trial-{i}/hp.json" for i in range(plan.size)]
-        g.add("hpo-propose", f"hpo-propose[{tag}r{r}]", state=state, results=previous, hp=hps,
-              state_out=f"{work}/state-r{r}.json", round=r)
+        names = [f"{work}/{prefix}r{r}-t{i}" for i in range(plan.size)]
+        state_out = f"{work}/{prefix}r{r}.state.json"
+        g.add("hpo-propose", f"hpo-propose[{label}r{r}]", state=state, results=previous,
+              hp=[f"{n}.hp.json" for n in names], state_out=state_out, round=r)
         # A Hyperband promotion continues one of the previous round's checkpoints (which one is decided
         # at run time), so a promoted trial declares them all: Pegasus stages them where it runs.
         parents = checkpoints if plan.initial_epoch > 0 else []
         previous, checkpoints = [], []
-        for i, hp in enumerate(hps):
-            result, ckpt = f"{folder}/trial-{i}/result.json", f"{folder}/trial-{i}/checkpoint.keras"
-            g.add("trial", f"trial[{tag}r{r},{i}]", hp=hp, result=result, checkpoint=ckpt, parents=parents,
-                  train=[] if cheap else train, val=[] if cheap else val, dataset=[dataset], cheap=cheap,
-                  tensorboard=[] if cheap else event_files(f"trial-{tag}r{r}-{i}"))
-            previous.append(result)
-            checkpoints.append(ckpt)
-        state = [f"{work}/state-r{r}.json"]
+        for i, name in enumerate(names):
+            ckpt = [f"{name}.checkpoint.keras", f"{name}.checkpoint.keras.json"]
+            g.add("trial", f"trial[{label}r{r},{i}]", hp=f"{name}.hp.json", result=f"{name}.result.json",
+                  checkpoint=ckpt, parents=parents, train=[] if cheap else train, val=[] if cheap else val,
+                  dataset=[dataset], cheap=cheap,
+                  tensorboard=[] if cheap else event_files(f"trial-{label}r{r}-{i}"))
+            previous.append(f"{name}.result.json")
+            checkpoints += ckpt
+        state = [state_out]
         every += previous
-    best = f"{out}/best.json"
-    g.add("hpo-select", f"hpo-select{tag and '[' + tag.rstrip(':') + ']'}", results=every, best=best,
-          leaderboard=f"{out}/leaderboard.json")
-    return [best]
+    g.add("hpo-select", f"hpo-select{tag and '[' + tag + ']'}", results=every, best=f"{out}/{prefix}best.json",
+          leaderboard=f"{out}/{prefix}leaderboard.json")
+    return [f"{out}/{prefix}best.json"]

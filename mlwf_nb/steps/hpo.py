@@ -1,7 +1,7 @@
 """HPO workflow steps: ``hpo-propose``, ``trial`` and ``hpo-select``.
 
 ``hpo-propose[r] -> trial[r, 1..K] -> hpo-propose[r+1] -> ... -> hpo-select``.
-The oracle state is one JSON file per round (``state-r{r}.json``): round r reads
+The oracle state is one JSON file per round (``r{r}.state.json``): round r reads
 round r-1's as an input and writes its own as an output, so the DAG edges are
 explicit. A trial never fails the workflow because training failed: the error is
 recorded in ``result.json`` (status ``failed``) and the job exits 0; the next
@@ -39,7 +39,7 @@ def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[
         state: The previous round's state file (none in round 0).
         results: The previous round's ``result.json`` files.
         hp: This round's ``hp.json`` outputs, one per trial job.
-        state_out: This round's state file (e.g. ``work/hpo/state-r{r}.json``).
+        state_out: This round's state file (e.g. ``work/hpo/r{r}.state.json``).
         round: The round index r (from 0).
     """
     from mlwf_nb.hpo.rounds import propose
@@ -54,7 +54,7 @@ def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[
 
 
 @step("trial", outputs=("result", "tensorboard"), checkpoints=("checkpoint",), warm=True)
-def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[Path],
+def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: list[Path], train: list[Path],
           val: list[Path], dataset: list[Path], parents: list[Path], tensorboard: list[Path],
           cheap: bool = False) -> None:
     """Run one trial with the values in hp.json and write its result.json.
@@ -69,12 +69,13 @@ def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[P
         spec: The run's spec; the trial's values are applied on top of it.
         hp: The trial's ``hp.json`` from ``hpo-propose``.
         result: ``result.json`` output.
-        checkpoint: The trial's checkpoint (Pegasus checkpoint file).
+        checkpoint: The trial's checkpoint files (Pegasus checkpoint files): the checkpoint
+            (``*.keras``) first, then its JSON sidecar (see :mod:`mlwf_nb.ml.checkpoint`).
         train: Training patch shards (empty: cheap objective).
         val: Validation patch shards.
         dataset: The dataset description (zero or one file).
-        parents: Hyperband promotions: the previous rung's checkpoints (declared so Pegasus stages
-            them; hp.json's ``resume_from`` names the one to continue).
+        parents: Hyperband promotions: the previous rung's checkpoint files (declared so Pegasus
+            stages them; hp.json's ``resume_from`` names the one to continue).
         tensorboard: The trial's TensorBoard event files ``[train, validation]`` (none: no log);
             a skipped or failed trial leaves them valid and empty.
         cheap: Force the analytic objective.
@@ -95,9 +96,12 @@ def _ensure_event_files(files: list[Path]) -> None:
         log.close()
 
 
-def _trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[Path], val: list[Path],
+def _trial(spec: RunSpec, hp: Path, result: Path, checkpoint: list[Path], train: list[Path], val: list[Path],
            dataset: list[Path], tensorboard: list[Path], cheap: bool) -> None:
     doc = read_json(hp)
+    if not checkpoint:
+        raise StepError("trial: --checkpoint needs the trial's checkpoint file (and its .json sidecar)")
+    model = checkpoint[0]
     base = {"round": doc.get("round"), "trial": doc.get("trial"), "trial_id": doc.get("trial_id"),
             "values": doc.get("values", {}), "epochs": doc.get("epochs")}
     if doc.get("skip"):
@@ -109,7 +113,7 @@ def _trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[
     start = time.time()
     use_cheap = cheap or spec.hpo.cheap_objective or not (train and val)
     try:
-        metrics, epochs = _run(spec, doc, checkpoint, train, val, dataset, use_cheap, tensorboard)
+        metrics, epochs = _run(spec, doc, model, train, val, dataset, use_cheap, tensorboard)
         objective = metrics.get(spec.hpo.objective)
         if not isinstance(objective, (int, float)) or not math.isfinite(objective):
             raise StepError(f"objective {spec.hpo.objective!r} is missing or not finite in the "
@@ -120,7 +124,7 @@ def _trial(spec: RunSpec, hp: Path, result: Path, checkpoint: Path, train: list[
         out = {**base, "status": "failed", "objective": None, "metrics": {},
                "error": f"{type(err).__name__}: {err}"}
     out.update(seconds=round(time.time() - start, 3), cheap=use_cheap,
-               checkpoint=str(checkpoint) if _has(checkpoint) else None)
+               checkpoint=str(model) if _has(model) else None)
     write_json(result, out)
     emit("trial_finished", round=base["round"], trial=base["trial"], trial_id=base["trial_id"],
          status=out["status"], objective=out["objective"], error=out["error"])
@@ -152,8 +156,13 @@ def _train(spec: RunSpec, checkpoint: Path, train: list[Path], val: list[Path], 
     if not dataset:
         raise StepError("trial: training needs --dataset (the dataset.yaml) to know the classes")
     if resume is not None and _has(resume) and not _has(checkpoint):
-        with atomic_path(checkpoint, suffix=checkpoint.suffix) as tmp:
-            shutil.copyfile(resume, tmp)
+        from mlwf_nb.ml.checkpoint import sidecar_path
+
+        # the sidecar first, then the model: the pair the parent left (see mlwf_nb.ml.checkpoint)
+        for source, target in ((sidecar_path(resume), sidecar_path(checkpoint)), (resume, checkpoint)):
+            if _has(source):
+                with atomic_path(target, suffix=target.suffix) as tmp:
+                    shutil.copyfile(source, tmp)
     num_classes, metrics = _classes_and_metrics(dataset[0])
     if metrics is None:  # a detection dataset: the detector's own training path (val_map50, val_map)
         from mlwf_nb.data.samples import SampleDataset
@@ -187,7 +196,7 @@ def _classes_and_metrics(dataset: Path) -> tuple[int, list[Any] | None]:
         return ds.num_classes, segmentation_keras_metrics(ds.num_classes) if ds.task == "segmentation" else []
     from mlwf_nb.data.dataset import Dataset
 
-    return Dataset.open(dataset.parent).num_classes, []
+    return Dataset.describe(dataset).num_classes, []
 
 
 def _cheap(spec: RunSpec, doc: dict[str, Any], checkpoint: Path, epochs: int, initial: int,

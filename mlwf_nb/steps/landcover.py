@@ -23,53 +23,75 @@ __all__ = ["integrity", "split", "fit_stretch", "preprocess", "train", "evaluate
 
 
 @step("integrity", outputs=("report",))
-def integrity(dataset: Path, manifest: Path, files: list[Path], report: Path) -> None:
-    """Check every dataset file's sha256 against the manifest; fail naming the file."""
-    from mlwf_nb.data.integrity import verify
+def integrity(dataset: Path, manifest: Path, files: list[Path], keys: list[str], report: Path) -> None:
+    """Check every dataset file of the run against the manifest (sha256) and against dataset.yaml.
+
+    ``files`` are the staged files, ``keys`` their paths in the dataset folder (the manifest's
+    keys), in the same order. The report lists the scenes found (id and source), which the
+    ``split`` job splits.
+    """
+    from mlwf_nb.data.dataset import DATASET_FILE, Dataset
+    from mlwf_nb.data.integrity import read_manifest, verify
+    from mlwf_nb.steps._view import dataset_view
 
     if not files:
         raise StepError("integrity: no dataset files were given")
-    report_data = verify(dataset.parent, manifest, raise_on_error=True)
-    from mlwf_nb.data.dataset import Dataset
-
-    Dataset.open(dataset.parent).check()  # bands, dtype, nodata, label shape/transform/classes
-    _io.write_json(report, report_data.to_dict())
+    listed = read_manifest(manifest)
+    unknown = [k for k in keys if k not in listed["files"]]
+    if unknown:
+        raise StepError(f"integrity: {unknown[:5]} are not in the manifest {manifest}; rebuild it "
+                        "(mlwf data manifest DIR) or fix the workflow")
+    if len(keys) != len(files):
+        raise StepError(f"integrity: {len(files)} files but {len(keys)} keys; give each file's manifest key")
+    given = dict(zip(keys, files, strict=True))
+    given.setdefault(DATASET_FILE, dataset)
+    with dataset_view(list(given.values()), list(given)) as root:
+        report_data = verify(root, {**listed, "files": {k: listed["files"][k] for k in keys}},
+                             raise_on_error=True)
+        ds = Dataset.open(root)
+        ds.check()  # bands, dtype, nodata, label shape/transform/classes
+        scenes = [{"id": sc.id, "source": sc.source} for sc in ds.scenes]
+    _io.write_json(report, {**report_data.to_dict(), "scenes": scenes})
 
 
 @step("split", outputs=("split",))
 def split(spec: RunSpec, dataset: Path, integrity: Path, split: Path) -> None:
-    """Split scenes into train/val/test, deterministic by seed, stratified by source."""
-    from mlwf_nb.data.dataset import Dataset
+    """Split the checked scenes (from the integrity report) into train/val/test, by seed and source."""
     from mlwf_nb.data.split import split_scenes, write_split
 
-    ds = Dataset.open(dataset.parent)
-    result = split_scenes([(s.id, s.source) for s in ds.scenes], spec.split.train, spec.split.val,
+    scenes = _io.read_json(integrity).get("scenes")
+    if not scenes:
+        raise StepError(f"split: {integrity} lists no scenes; the integrity job found none")
+    result = split_scenes([(s["id"], s["source"]) for s in scenes], spec.split.train, spec.split.val,
                           spec.split.test, seed=spec.split.seed, stratify=spec.split.stratify)
     write_split(split, result)
     emit("log", level="info", message=" ".join(f"{k}={len(v)}" for k, v in result.items()))
 
 
 @step("fit-stretch", outputs=("params",))
-def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], params: Path,
+def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], scenes: list[str], params: Path,
                 source: str = "all") -> None:
-    """Fit the 16-to-8-bit stretch on the training scenes (of one sensor source)."""
-    from mlwf_nb.data.dataset import Dataset
+    """Fit the 16-to-8-bit stretch on the training scenes' ``images`` (of one sensor source).
+
+    ``scenes`` are the images' scene ids; each must be in the split's training part.
+    """
+    from mlwf_nb.data.raster import capped_block_cache, open_raster
     from mlwf_nb.data.split import read_split
     from mlwf_nb.data.stretch import fit_stretch as fit
 
-    ds = Dataset.open(dataset.parent)
-    train_ids = set(read_split(split)["train"])
-    chosen = [ds.scene(sid) for sid in sorted(train_ids)
-              if source == "all" or ds.scene(sid).source == source]
-    if not chosen:
-        raise StepError(f"fit-stretch: no training scenes for source {source!r} in {split}")
-    from mlwf_nb.data.raster import capped_block_cache
-
-    arrays = [ds.open_image(s.id) for s in chosen]
+    if not images:
+        raise StepError(f"fit-stretch: no training images for source {source!r}")
+    if len(scenes) != len(images):
+        raise StepError(f"fit-stretch: {len(images)} images but {len(scenes)} scene ids; give one id per image")
+    leaked = sorted(set(scenes) - set(read_split(split)["train"]))
+    if leaked:
+        raise StepError(f"fit-stretch: {leaked} are not training scenes of {split}; the stretch is fitted on "
+                        "the training split only")
+    arrays = [open_raster(p) for p in images]
     with capped_block_cache():  # streamed chunk by chunk: GDAL need not keep the tiles
         fitted = fit(arrays, method=spec.stretch.method, low=spec.stretch.low, high=spec.stretch.high,
                      nodata=spec.stretch.nodata)
-    _io.write_json(params, {"source": source, "scenes": [s.id for s in chosen], "params": fitted.to_dict()})
+    _io.write_json(params, {"source": source, "scenes": list(scenes), "params": fitted.to_dict()})
 
 
 def _load_stretch(path: Path) -> Any:
@@ -80,15 +102,18 @@ def _load_stretch(path: Path) -> Any:
 
 @step("preprocess", outputs=("out",))
 def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: Path, out: list[Path],
-               scene: str, mode: str = "patches") -> None:
-    """Stretch one scene to 8 bits; sample a patch shard (``patches``) or write the scene (``scene``)."""
-    from mlwf_nb.data.dataset import Dataset
+               scene: str, source: str, mode: str = "patches") -> None:
+    """Stretch one scene to 8 bits; sample a patch shard (``patches``) or write the scene (``scene``).
+
+    ``image`` and ``label`` are the scene's files, ``scene`` and ``source`` its id and sensor.
+    """
+    from mlwf_nb.data.dataset import Dataset, Scene
     from mlwf_nb.data.raster import capped_block_cache
     from mlwf_nb.data.stretch import apply_stretch
 
     if mode not in ("patches", "scene"):
         raise StepError(f"preprocess: mode must be 'patches' or 'scene', got {mode!r}")
-    ds = Dataset.open(dataset.parent)
+    ds = Dataset.describe(dataset, [Scene(scene, source, image, label)])
     params = _load_stretch(stretch)
     image_da = ds.open_image(scene)
     if mode == "scene":
@@ -107,8 +132,10 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
     x, y, meta = sample_patches(u8, lab, spec.patches.sizes, spec.patches.per_scene, spec.patches.input_size,
                                 spec.patches.min_purity, spec.patches.balance, np.random.default_rng(seed),
                                 ds.num_classes)
-    prefix = str(out[0])[: -len(".x.npy")]
-    write_shard(prefix, x, y, {**(meta or {}), "scene": scene, "source": ds.scene(scene).source})
+    prefix = shard_prefixes(out)
+    if len(prefix) != 1:
+        raise StepError(f"preprocess: the patch shard is one <prefix>.x.npy/.y.npy/.json triple, got {out}")
+    write_shard(prefix[0], x, y, {**(meta or {}), "scene": scene, "source": source})
 
 
 def _stable_hash(text: str) -> int:
@@ -190,7 +217,7 @@ def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], mode
     spec = with_best(spec, best)
     if spec.train.train_on_val:
         train, val = [*train, *val], []
-    ds = Dataset.open(dataset.parent)
+    ds = Dataset.describe(dataset)
     ckpt = next((p for p in checkpoint if str(p).endswith(".keras")), None)
     keras_model, result = train_from_shards(spec, train, val, checkpoint=ckpt, num_classes=ds.num_classes,
                                             tensorboard=tensorboard)
@@ -207,36 +234,50 @@ def _predict_fn(model: Any) -> Any:
     return predict
 
 
+def _scene_name(path: Path) -> str:
+    """A scene's id from a file name that carries it (``GF-2_002.stretched.tif`` -> ``GF-2_002``), for messages."""
+    return path.name.split(".")[0]
+
+
 def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], labels: list[Path],
                      maps: list[Path]) -> np.ndarray:
+    """Confusion matrix over ``scenes`` (8-bit, stretched) against ``labels``; writes ``maps``.
+
+    ``maps`` holds the same number of files per scene, in the order of ``scenes``
+    (e.g. ``<scene>.tif`` and ``<scene>.png``): a GeoTIFF of classes and an RGB picture.
+    """
+    from mlwf_nb.data.dataset import Scene
     from mlwf_nb.data.patches import class_map as to_class_map
     from mlwf_nb.data.raster import open_raster, write_like
     from mlwf_nb.ml.evaluate import confusion_matrix, predict_scene
     from mlwf_nb.ml.plots import class_map_rgb
 
+    if maps and len(maps) % len(scenes):
+        raise StepError(f"evaluate: {len(maps)} map files for {len(scenes)} scenes; give the same number per scene")
+    per_scene = len(maps) // len(scenes) if scenes else 0
     c = ds.num_classes
     cm = np.zeros((c, c), dtype=np.int64)
     colors = [cls.color for cls in sorted(ds.classes, key=lambda k: k.index)]
     input_size = int(model.input_shape[1])
     predict = _predict_fn(model)
-    for scene_path, label_path in zip(scenes, labels, strict=True):
+    for i, (scene_path, label_path) in enumerate(zip(scenes, labels, strict=True)):
         da = open_raster(scene_path, chunks=False)
         img = np.moveaxis(np.asarray(da), 0, -1)
         probs = predict_scene(predict, img, spec.evaluate.window_sizes, spec.evaluate.stride_fraction,
                               input_size, spec.evaluate.batch_size)
         pred = to_class_map(probs)
-        truth = np.asarray(open_raster(label_path, chunks=False)).squeeze()
-        if ds.layout == "gid":
-            truth = np.asarray(ds.open_label(scene_path.stem))
+        ds.scenes = [Scene(f"test-{i}", "", scene_path, label_path)]
+        truth = np.asarray(ds.open_label(f"test-{i}", chunks=False))  # class indices (gid: from colours)
         mask = truth > 0
         cm += confusion_matrix(truth[mask] - 1, pred[mask] - 1, c)
-        stem = scene_path.name[: -len(".tif")]
-        for target in maps:
-            if target.name == f"{stem}.tif":
+        for target in maps[i * per_scene:(i + 1) * per_scene]:
+            if target.suffix == ".tif":
                 write_like(target, pred[None].astype("uint8"), da)
-            elif target.name == f"{stem}.png":
+            elif target.suffix == ".png":
                 _save_png(target, class_map_rgb(pred, colors))
-        emit("log", level="info", message=f"evaluated {stem}: {int(mask.sum())} labelled pixels")
+            else:
+                raise StepError(f"evaluate: map {target.name!r} must end in .tif or .png")
+        emit("log", level="info", message=f"evaluated {_scene_name(scene_path)}: {int(mask.sum())} labelled pixels")
     return cm
 
 
@@ -258,7 +299,7 @@ def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labe
     from mlwf_nb.ml.evaluate import classification_metrics
     from mlwf_nb.ml.plots import plot_confusion_matrix, save_figure
 
-    ds = Dataset.open(dataset.parent)
+    ds = Dataset.describe(dataset)
     net = keras.models.load_model(model, compile=False)
     cm = _evaluate_scenes(spec, ds, net, scenes, labels, maps)
     result = classification_metrics(cm, ds.class_names)
@@ -291,25 +332,28 @@ def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
 
 @step("evaluate-hybrid", outputs=("comparison",), warm=True)
 def evaluate_hybrid(spec: RunSpec, dataset: Path, models: list[Path], global_model: Path, scenes: list[Path],
-                    labels: list[Path], comparison: Path, sources: str) -> None:
-    """Route each test scene to its source's model and compare with the single global model."""
+                    labels: list[Path], comparison: Path, sources: list[str], scene_sources: list[str]) -> None:
+    """Route each test scene to its source's model and compare with the single global model.
+
+    ``models[k]`` is the model of ``sources[k]``; ``scene_sources[i]`` the source of ``scenes[i]``.
+    """
     import keras
 
     from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.ml.evaluate import classification_metrics
 
-    ds = Dataset.open(dataset.parent)
-    names = sources.split(",")
-    if len(names) != len(models):
-        raise StepError(f"evaluate-hybrid: {len(models)} models for {len(names)} sources ({sources!r})")
-    per_source = {n: keras.models.load_model(m, compile=False) for n, m in zip(names, models, strict=True)}
+    ds = Dataset.describe(dataset)
+    if len(sources) != len(models):
+        raise StepError(f"evaluate-hybrid: {len(models)} models for {len(sources)} sources ({sources})")
+    if len(scene_sources) != len(scenes):
+        raise StepError(f"evaluate-hybrid: {len(scenes)} scenes but {len(scene_sources)} scene sources")
+    per_source = {n: keras.models.load_model(m, compile=False) for n, m in zip(sources, models, strict=True)}
     glob = keras.models.load_model(global_model, compile=False)
     c = ds.num_classes
     cms = {"hybrid": np.zeros((c, c), np.int64), "global": np.zeros((c, c), np.int64)}
     rows = []
-    for scene_path, label_path in zip(scenes, labels, strict=True):
-        sid = scene_path.name[: -len(".tif")]
-        src = ds.scene(sid).source
+    for scene_path, label_path, src in zip(scenes, labels, scene_sources, strict=True):
+        sid = _scene_name(scene_path)
         if src not in per_source:
             raise StepError(f"evaluate-hybrid: no model for source {src!r} of scene {sid}")
         row: dict[str, Any] = {"scene": sid, "source": src}

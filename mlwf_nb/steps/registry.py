@@ -10,7 +10,11 @@ Its parameters say what the job needs::
 * a parameter annotated ``RunSpec`` receives the run's spec (the job reads ``spec.yaml``);
 * parameters annotated ``Path`` or ``list[Path]`` are files: outputs when named in
   ``outputs`` (or ``checkpoints``), inputs otherwise;
-* every other parameter (``str``, ``int``, ``float``, ``bool``) is a plain value.
+* every other parameter (``str``, ``int``, ``float``, ``bool``, ``list[str]``) is a plain value.
+
+Files reach a step only as arguments: a job runs in a flat sandbox on an HTCondor pool
+(condorio), holding its declared files and nothing else, so a step never looks for a
+file beside another one (DESIGN.md, "Files inside a job: a flat sandbox").
 
 From the declaration the workflow builder makes the Pegasus job (files, arguments,
 dependencies) and ``mlwf step NAME`` makes the command line; nothing else knows the
@@ -51,7 +55,7 @@ class StepDef:
     files: dict[str, str]              # parameter -> FILE | FILES
     outputs: tuple[str, ...]
     checkpoints: tuple[str, ...]
-    values: dict[str, type]            # plain parameters and their types
+    values: dict[str, type]            # plain parameters and their types (``list`` for list[str])
     spec_param: str | None
     resources: dict[str, Any]
     doc: str
@@ -125,9 +129,11 @@ def _describe(name: str, func: Callable[..., Any], outputs: tuple[str, ...],
             files[pname] = FILES
         elif hint in (str, int, float, bool):
             values[pname] = hint
+        elif typing.get_origin(hint) is list and typing.get_args(hint) == (str,):
+            values[pname] = list
         else:
             raise StepError(f"step {name!r}: parameter {pname!r} has type {hint!r}; steps take "
-                            "RunSpec, Path, list[Path], str, int, float or bool")
+                            "RunSpec, Path, list[Path], str, int, float, bool or list[str]")
     for out in (*outputs, *checkpoints):
         if out not in files:
             raise StepError(f"step {name!r}: output {out!r} must be a Path or list[Path] parameter")
@@ -193,6 +199,10 @@ def build_parser(sdef: StepDef) -> argparse.ArgumentParser:
     sig = inspect.signature(sdef.func)
     for pname, typ in sdef.values.items():
         default = sig.parameters[pname].default
+        if typ is list:
+            parser.add_argument("--" + pname.replace("_", "-"), dest=pname, nargs="*", type=str,
+                                default=[] if default is inspect.Parameter.empty else list(default))
+            continue
         conv: Callable[[str], Any] = _parse_bool if typ is bool else typ
         parser.add_argument("--" + pname.replace("_", "-"), dest=pname, type=conv,
                             required=default is inspect.Parameter.empty,

@@ -36,26 +36,31 @@ def _parts(out: list[Path]) -> dict[str, str]:
 
 
 @step("verify-samples", outputs=("report",))
-def verify_samples(dataset: Path, manifest: Path, files: list[Path], report: Path) -> None:
-    """Check every dataset file's sha256 against the manifest, and every shard against dataset.yaml."""
+def verify_samples(dataset: Path, manifest: Path, files: list[Path], keys: list[str], report: Path) -> None:
+    """Check every dataset file's sha256 against the manifest, and every shard against dataset.yaml.
+
+    ``files`` are the staged files, ``keys`` their paths in the dataset folder (the manifest's keys).
+    """
     from mlwf_nb.data.integrity import verify
     from mlwf_nb.data.samples import SampleDataset
     from mlwf_nb.data.shards import read_shard
+    from mlwf_nb.steps._view import dataset_view
 
     if not files:
         raise StepError("verify-samples: no dataset files were given")
-    found = verify(dataset.parent, manifest, raise_on_error=True)
-    ds = SampleDataset.open(dataset)
-    total = 0
-    for rel in ds.shards:
-        X, y, _ = read_shard(dataset.parent / rel)
-        labels = y[..., 4] if ds.task == "detection" else y  # detection: [x0, y0, x1, y1, class] rows
-        if tuple(X.shape[1:]) != ds.shape or y.ndim != {"classification": 1}.get(ds.task, 3) or (
-                len(y) and int(labels.max()) >= ds.num_classes):
-            raise StepError(f"verify-samples: shard {rel!r} holds {X.shape[1:]} images and labels {y.shape} up to "
-                            f"{int(labels.max()) if len(y) else None}, but {dataset} says shape {list(ds.shape)}, task "
-                            f"{ds.task!r}, {ds.num_classes} classes; regenerate the dataset")
-        total += len(y)
+    with dataset_view(files, keys) as root:
+        found = verify(root, manifest, raise_on_error=True)
+        ds = SampleDataset.open(dataset)
+        total = 0
+        for rel in ds.shards:
+            X, y, _ = read_shard(root / rel)
+            labels = y[..., 4] if ds.task == "detection" else y  # detection: [x0, y0, x1, y1, class] rows
+            if tuple(X.shape[1:]) != ds.shape or y.ndim != {"classification": 1}.get(ds.task, 3) or (
+                    len(y) and int(labels.max()) >= ds.num_classes):
+                raise StepError(f"verify-samples: shard {rel!r} holds {X.shape[1:]} images and labels {y.shape} up "
+                                f"to {int(labels.max()) if len(y) else None}, but {dataset} says shape "
+                                f"{list(ds.shape)}, task {ds.task!r}, {ds.num_classes} classes; regenerate the dataset")
+            total += len(y)
     if total != ds.count:
         raise StepError(f"verify-samples: the shards hold {total} samples, {dataset} says {ds.count}")
     _io.write_json(report, {**found.to_dict(), "samples": total})

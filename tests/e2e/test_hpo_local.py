@@ -83,7 +83,7 @@ def test_one_tiny_real_training_search(tmp_path):
         "hpo.strategy=random", "hpo.trials=2", "hpo.parallel=2",
         "hpo.space=[{name: train.learning_rate, type: float, min: 0.001, max: 0.01, log: true}]"])
     assert run.state == "Success", run.status()["mlwf"]
-    results = sorted((run.dir / "work/hpo/round-0").glob("trial-*/result.json"))
+    results = sorted((run.dir / "work/hpo").glob("r0-t*.result.json"))
     assert len(results) == 2
     for r in results:
         doc = json.loads(r.read_text())

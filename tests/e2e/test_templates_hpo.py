@@ -18,7 +18,7 @@ def test_galaxy_search_with_two_real_trials_trains_with_the_best(tmp_path):
         "train.epochs=1", "execution.jobs=2", "hpo.strategy=random", "hpo.trials=2", "hpo.parallel=2",
         "hpo.space=[{name: train.learning_rate, type: float, min: 0.001, max: 0.01, log: true}]"])
     assert run.state == "Success", run.status()["mlwf"]
-    results = sorted((run.dir / "work/hpo/round-0").glob("trial-*/result.json"))
+    results = sorted((run.dir / "work/hpo").glob("r0-t*.result.json"))
     assert len(results) == 2
     docs = [json.loads(r.read_text()) for r in results]
     for doc in docs:

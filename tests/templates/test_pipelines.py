@@ -89,10 +89,10 @@ def test_search_rounds_feed_the_final_training(tmp_path, name, strategy, rounds)
     assert "outputs/hpo/best.json" in lfns(train, "input")
     children = {d["id"]: set(d["children"]) for d in wf.get("jobDependencies", [])}
     assert train["id"] in children[by_name["hpo_select"][0]["id"]]
-    propose = {r: next(j for j in by_name["hpo_propose"] if f"work/hpo/state-r{r}.json" in lfns(j, "output"))
+    propose = {r: next(j for j in by_name["hpo_propose"] if f"work/hpo/r{r}.state.json" in lfns(j, "output"))
                for r in range(rounds)}
     for r in range(rounds):  # propose[r] -> its trials -> propose[r+1]
-        trials = [t for t in by_name["trial"] if any(f"/round-{r}/" in f for f in lfns(t, "output"))]
+        trials = [t for t in by_name["trial"] if any(f.startswith(f"work/hpo/r{r}-t") for f in lfns(t, "output"))]
         assert len(trials) == 2
         for t in trials:
             assert t["id"] in children[propose[r]["id"]]

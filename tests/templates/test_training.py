@@ -24,7 +24,8 @@ def _prepare(name, tmp_path):
     get_pipeline(name).prepare(spec)
     root = tmp_path / "data"
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")
-    verify_samples(root / "dataset.yaml", root / "manifest.json", files, tmp_path / "integrity.json")
+    verify_samples(root / "dataset.yaml", root / "manifest.json", files,
+                   [f.relative_to(root).as_posix() for f in files], tmp_path / "integrity.json")
     parts = {p: [tmp_path / "split" / f"{p}{e}" for e in EXT] for p in ("train", "val", "test")}
     (tmp_path / "split").mkdir()
     split_samples(spec, root / "dataset.yaml", tmp_path / "integrity.json", [f for f in files if "shards" in str(f)],
@@ -103,7 +104,7 @@ def test_lung_trial_reports_dice_and_the_training_takes_best_json(tmp_path):
     hp, result = tmp_path / "hp.json", tmp_path / "result.json"
     hp.write_text(json.dumps({"round": 0, "trial": 0, "trial_id": "t0", "epochs": 1,
                               "values": {"train.learning_rate": 0.003}}))
-    trial(spec, hp, result, tmp_path / "trial.keras", parts["train"], parts["val"], [yaml_path], [], [])
+    trial(spec, hp, result, [tmp_path / "trial.keras"], parts["train"], parts["val"], [yaml_path], [], [])
     doc = json.loads(result.read_text())
     assert doc["status"] == "ok" and doc["cheap"] is False, doc["error"]
     assert {"val_dice", "val_iou", "dice", "iou"} <= set(doc["metrics"])

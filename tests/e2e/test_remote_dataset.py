@@ -40,7 +40,7 @@ def test_remote_files_are_registered_with_url_and_digest(served, tmp_path):
     spec = RunSpec.from_preset("tiny").with_overrides([*SMALL, f"dataset.path={url}"])
     run = write_run_dir(spec, tmp_path / "run")
     rc = yaml.safe_load((run / "replicas.yml").read_text())
-    images = [r for r in rc["replicas"] if r["lfn"].startswith("dataset/images/")]
+    images = [r for r in rc["replicas"] if r["lfn"].endswith(".image.tif")]
     assert len(images) == 4
     for r in images:
         assert r["pfns"][0]["pfn"].startswith(url)
@@ -52,8 +52,8 @@ def test_remote_dataset_is_staged_checked_and_trained_on(served, tmp_path):
     _, url = served
     run = submit("tiny", run_dir=tmp_path / "run", wait=True, overrides=[*SMALL, f"dataset.path={url}"])
     assert run.state == "Success", run.status()["mlwf"]
-    staged = run.dir / "dataset" / "images"
-    assert all(p.is_file() and not p.is_symlink() for p in staged.iterdir())
+    staged = sorted((run.dir / "dataset").glob("*.image.tif"))
+    assert len(staged) == 4 and all(p.is_file() and not p.is_symlink() for p in staged)
     assert (run.dir / "outputs" / "confusion_matrix.json").exists()
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mlwf_nb._io import atomic_path
 from mlwf_nb.errors import EvaluationError
@@ -53,7 +54,8 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str], class_colors: Seq
                               f"{'' if class_colors is None else f' and {len(class_colors)} colours'}")
     rows = counts.sum(axis=1, keepdims=True)
     shown = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0) if normalize else counts
-    fig = Figure(figsize=(1.2 + 0.9 * n, 1.0 + 0.8 * n), layout="constrained")
+    # at least 4.4 x 3.8 in: with two or three classes the title, colour bar and labels still fit
+    fig = Figure(figsize=(max(4.4, 1.6 + 0.9 * n), max(3.8, 1.2 + 0.8 * n)), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, int(counts.max())))
     fig.colorbar(image, ax=ax, label="fraction of true class" if normalize else "count")
@@ -67,7 +69,7 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str], class_colors: Seq
     ax.set_yticks(range(n), [str(c) for c in class_names])
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("confusion matrix")
+    fig.suptitle("confusion matrix", fontsize=11)  # over the whole figure, never over the colour bar
     if class_colors is not None:
         _add_swatches(ax, [_swatch_color(c) for c in class_colors])
         ax.tick_params(axis="both", pad=16, length=0)
@@ -78,7 +80,8 @@ def _add_swatches(ax: Any, colors: list[tuple[float, float, float]]) -> None:
     """Small coloured squares just outside the left and bottom edges of the heat map."""
     from matplotlib.patches import Rectangle
 
-    n, side = len(colors), 0.22
+    n = len(colors)
+    side = max(0.09, 0.22 * min(1.0, n / 5))  # in cells: few classes make big cells, keep the squares small
     for k, color in enumerate(colors):
         for xy in ((-0.5 - side - 0.06, k - side / 2), (k - side / 2, n - 0.5 + 0.06)):
             ax.add_patch(Rectangle(xy, side, side, facecolor=color, edgecolor="black", linewidth=0.5,
@@ -106,6 +109,7 @@ def plot_history(history: Mapping[str, Sequence[float]]) -> Figure:
             if values:
                 ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1, 2, never 1.2, 1.4
         ax.set_ylabel(base)
         ax.set_title(base)
         ax.grid(alpha=0.3)

@@ -56,3 +56,25 @@ def test_class_map_rgb():
     np.testing.assert_array_equal(rgb[0, 0], [0, 0, 0])
     with pytest.raises(EvaluationError, match="4 colours"):
         class_map_rgb(np.array([[4]]), dataset_colors)
+
+
+def test_history_epoch_ticks_are_whole_numbers():
+    from mlwf_nb.ml.plots import plot_history
+
+    fig = plot_history({"loss": [1.2, 0.6], "val_loss": [1.4, 1.3]})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks == [1.0, 2.0]
+
+
+def test_confusion_title_is_over_the_figure_not_the_colour_bar():
+    from mlwf_nb.ml.plots import plot_confusion_matrix
+
+    fig = plot_confusion_matrix([[5, 1], [2, 4]], ["background", "lung"], [(0, 0, 0), (255, 0, 0)])
+    fig.canvas.draw()
+    assert fig.get_suptitle() == "confusion matrix" and fig.axes[0].get_title() == ""
+    title = fig._suptitle.get_window_extent()
+    for ax in fig.axes:  # heat map and colour bar lie below the title
+        assert ax.get_window_extent().y1 <= title.y0 + 1

@@ -309,7 +309,7 @@ def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labe
     save_figure(plot_confusion_matrix(cm, ds.class_names, ds.class_colors), figure)
     _io.write_text(report, _report(title, result, ds.class_names, maps))
     emit("artifact", kind="confusion_matrix", path=str(confusion), figure=str(figure),
-         matrix=cm.tolist(), classes=ds.class_names)
+         matrix=cm.tolist(), classes=ds.class_names, colors=[list(c) for c in ds.class_colors])
     for target in maps:
         if target.suffix == ".png":
             emit("artifact", kind="map", path=str(target))

@@ -8,7 +8,7 @@ import traitlets
 
 from mlwf_nb.spec import AugmentSpec
 from mlwf_nb.widgets import figures, render, views
-from mlwf_nb.widgets._util import image_widget, quiet_set, set_image
+from mlwf_nb.widgets._util import StaticForm, image_widget, quiet_set, set_image, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 
 __all__ = ["AugmentationPreview", "AUGMENT_KEYS"]
@@ -17,7 +17,7 @@ AUGMENT_KEYS = ("rotation", "flip", "zoom", "shift_height", "shift_width")
 _FLIPS = ["none", "horizontal", "vertical", "horizontal_and_vertical"]
 
 
-class AugmentationPreview(W.VBox):
+class AugmentationPreview(StaticForm, W.VBox):
     """Rotation, flips, zoom and shifts; every change edits ``augment.*`` of the shared spec.
 
     ``patch`` is the (H, W, bands) uint8 patch to augment (e.g. a PatchExplorer's);
@@ -52,8 +52,8 @@ class AugmentationPreview(W.VBox):
         self._reseed = W.Button(description="Reseed", icon="refresh")
         self._error = W.HTML()
         self._grid = image_widget()
-        super().__init__(children=[W.HBox(list(self._controls.values())[:3]),
-                                   W.HBox([*list(self._controls.values())[3:], self._reseed]),
+        super().__init__(children=[wrap_row(list(self._controls.values())[:3]),
+                                   wrap_row([*list(self._controls.values())[3:], self._reseed]),
                                    self._error, self._grid], **kwargs)
         for ctl in self._controls.values():
             ctl.observe(self._on_control, names="value")

@@ -11,13 +11,13 @@ from mlwf_nb.data.dataset import Dataset
 from mlwf_nb.data.samples import SampleDataset, is_sample_dataset
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.widgets import figures, render, views
-from mlwf_nb.widgets._util import image_widget, set_image
+from mlwf_nb.widgets._util import StaticForm, image_widget, set_image, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 
 __all__ = ["DatasetPicker"]
 
 
-class DatasetPicker(W.VBox):
+class DatasetPicker(StaticForm, W.VBox):
     """Dataset folder, synthetic generation, scene table, integrity status and split preview.
 
     Edits ``dataset.path`` of the shared :class:`SpecModel`; ``dataset`` holds the
@@ -38,15 +38,16 @@ class DatasetPicker(W.VBox):
     def __init__(self, model: SpecModel | None = None, **kwargs) -> None:
         self.model = model or SpecModel()
         self._path = W.Text(description="dataset", layout=W.Layout(width="60%"))
-        self._open = W.Button(description="Open", icon="folder-open")
-        self._gen = W.Button(description="Generate synthetic", icon="magic")
-        self._verify = W.Button(description="Verify integrity", icon="check")
+        auto = W.Layout(width="auto")  # buttons as wide as their label ("Generate synthetic", not "Generate sy...")
+        self._open = W.Button(description="Open", icon="folder-open", layout=auto)
+        self._gen = W.Button(description="Generate synthetic", icon="magic", layout=auto)
+        self._verify = W.Button(description="Verify integrity", icon="check", layout=auto)
         self._error = W.HTML()
         self._table = W.HTML()
         self._integrity = W.HTML()
         self._split = W.HTML()
         self._grid = image_widget()
-        super().__init__(children=[W.HBox([self._path, self._open, self._gen, self._verify]), self._error,
+        super().__init__(children=[wrap_row([self._path, self._open, self._gen, self._verify], gap="4px"), self._error,
                                    self._table, self._grid, self._integrity, self._split], **kwargs)
         self._open.on_click(lambda _: self.load())
         self._gen.on_click(lambda _: self.generate())

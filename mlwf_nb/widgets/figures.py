@@ -113,3 +113,68 @@ def trials_figure(rows: Sequence[Mapping[str, object]], objective: str = "object
     fig.suptitle(f"{len(done)} trials", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def map_figure(png: str, class_names: Sequence[str] = (), class_colors: Sequence[Sequence[int]] = (),
+               max_px: int = 480, min_px: int = 240) -> Figure:
+    """A classification map at a readable size: title, class legend and a scale bar.
+
+    ``png`` is the map image a run wrote (``outputs/maps/<scene>.png``); a GeoTIFF beside
+    it (same stem, ``.tif``) gives the pixel size for the scale bar in metres, else the bar
+    counts pixels. Small maps are enlarged with nearest-neighbour (crisp class edges, never
+    blurred), to ``min_px`` on the longer side; big ones are shown at most ``max_px``.
+    """
+    from pathlib import Path
+
+    import matplotlib.image as mpimg
+    from matplotlib.patches import Patch
+
+    rgb = mpimg.imread(png)
+    h, w = rgb.shape[:2]
+    side = min(max_px, max(min_px, max(h, w)))
+    dpi = 100
+    fig = Figure(figsize=(side * w / max(h, w) / dpi + 1.9, side * h / max(h, w) / dpi + 0.5), dpi=dpi,
+                 layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(rgb, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"classification map {Path(png).stem}", fontsize=9)
+    res, unit = _pixel_size(Path(png).with_suffix(".tif"))
+    bar = _nice(w / 4)
+    ax.plot([w * 0.05, w * 0.05 + bar], [h * 0.95, h * 0.95], color="white", linewidth=4, solid_capstyle="butt")
+    ax.plot([w * 0.05, w * 0.05 + bar], [h * 0.95, h * 0.95], color="black", linewidth=2, solid_capstyle="butt")
+    label = f"{_nice(bar * res):g} {unit}" if res else f"{bar:g} px"
+    ax.text(w * 0.05, h * 0.91, label, fontsize=8, color="black",
+            bbox={"facecolor": "white", "alpha": 0.7, "pad": 1, "linewidth": 0})
+    if class_names and class_colors:
+        handles = [Patch(facecolor=(col[0] / 255, col[1] / 255, col[2] / 255), edgecolor="black", label=str(n))
+                   for n, col in zip(class_names, class_colors, strict=False)]
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+    return fig
+
+
+def _nice(value: float) -> float:
+    """The largest 1, 2 or 5 times a power of ten not above ``value`` (scale-bar lengths)."""
+    if value <= 0:
+        return 0.0
+    exp = 10 ** np.floor(np.log10(value))
+    return float(max(m * exp for m in (1, 2, 5) if m * exp <= value))
+
+
+def _pixel_size(tif: object) -> tuple[float, str]:
+    """Pixel size and unit of a GeoTIFF (0 when there is none or it has no CRS)."""
+    from pathlib import Path
+
+    if not Path(str(tif)).is_file():
+        return 0.0, ""
+    try:
+        import rasterio
+
+        with rasterio.open(str(tif)) as src:
+            if src.crs is None:
+                return 0.0, ""
+            unit = "m" if src.crs.is_projected else "deg"
+            return float(abs(src.transform.a)), unit
+    except Exception:
+        return 0.0, ""

@@ -9,6 +9,7 @@ import traitlets
 import yaml
 
 from mlwf_nb.widgets import render
+from mlwf_nb.widgets._util import StaticForm, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 
 __all__ = ["HPOConfigurator", "space_problems", "STRATEGIES"]
@@ -73,7 +74,7 @@ class _Row(W.HBox):
                 "max": float(self.c_max.value), "log": bool(self.c_log.value), "choices": []}
 
 
-class HPOConfigurator(W.VBox):
+class HPOConfigurator(StaticForm, W.VBox):
     """Edit ``hpo.*``; invalid rows put the widget in an error state and leave the spec as it was.
 
     Traits: ``strategy``, ``trials``, ``parallel``, ``space`` (list of row dicts),
@@ -102,7 +103,7 @@ class HPOConfigurator(W.VBox):
         self._rows = W.VBox()
         self._add = W.Button(description="Add parameter", icon="plus")
         self._error = W.HTML()
-        super().__init__(children=[W.HBox([self._strategy, self._trials, self._parallel]), self._rows, self._add,
+        super().__init__(children=[wrap_row([self._strategy, self._trials, self._parallel]), self._rows, self._add,
                                    self._error], **kwargs)
         for ctl, name in ((self._strategy, "strategy"), (self._trials, "trials"), (self._parallel, "parallel")):
             traitlets.link((ctl, "value"), (self, name))
@@ -141,6 +142,14 @@ class HPOConfigurator(W.VBox):
         self.problems = problems
         self.valid = not problems
         return self.valid
+
+    def static_parts(self) -> list[W.Widget | str]:
+        """Strategy, trials and parallelism, the search space as a table, and any problem."""
+        rows = [(r["name"], r["type"], *((", ".join(map(str, r["choices"])), "", "") if r["type"] == "choice"
+                                          else (f"{r['min']:g} .. {r['max']:g}", "log" if r.get("log") else "", "")))
+                for r in self.space]
+        table = render.table_html(["parameter", "type", "values", "scale", ""], rows) if rows else ""
+        return [self.children[0], table, self._error]
 
     @traitlets.observe("problems")
     def _on_problems(self, change) -> None:

@@ -19,6 +19,7 @@ which is meant for unattended runs (papermill).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,12 @@ import traitlets
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.runs import Follower, RunState
 from mlwf_nb.widgets import figures, render
-from mlwf_nb.widgets._util import image_widget, set_image
+from mlwf_nb.widgets._util import StaticForm, image_widget, set_image, wrap_row
 
 __all__ = ["RunMonitor"]
 
 
-class RunMonitor(W.VBox):
+class RunMonitor(StaticForm, W.VBox):
     """Live view of one run directory.
 
     Args:
@@ -69,6 +70,7 @@ class RunMonitor(W.VBox):
         self._follower: Follower | None = None
         self.run_state = RunState()
         self._failed_shown: tuple[tuple[str, ...], bool] | None = None
+        self._static_shown = 0.0  # when the static form was last redrawn
         self._status = W.HTML()
         self._progress = W.FloatProgress(min=0, max=100, description="progress")
         self._jobs = W.HTML()
@@ -83,7 +85,8 @@ class RunMonitor(W.VBox):
         self._trials = image_widget()
         self._failures = W.HTML()
         self._error = W.HTML()
-        training = W.VBox([W.HBox([self._curves, self._cm]), self._segmentation, self._detection, self._sweep,
+        # curves and confusion matrix side by side when they fit, else one under the other (never clipped)
+        training = W.VBox([wrap_row([self._curves, self._cm]), self._segmentation, self._detection, self._sweep,
                            self._map])
         tabs = W.Tab(children=[self._jobs, training, self._checkpoints, W.VBox([self._leaderboard, self._trials])])
         for i, title in enumerate(["jobs", "training", "checkpoints", "HPO leaderboard"]):
@@ -141,6 +144,12 @@ class RunMonitor(W.VBox):
             self._deferring = False
         for draw in list(self._deferred.values()):
             draw()
+        # a static form (papermill, MLWF_STATIC=1) follows the run too, every few seconds and at its end,
+        # so the saved notebook keeps the final state where the monitor was displayed
+        now = time.monotonic()
+        if self._static_handle is not None and (self.finished or now - self._static_shown > 3.0):
+            self._static_shown = now
+            self.refresh_static()
 
     def _set_traits(self, changed: set[str]) -> None:
         rs = self.run_state
@@ -237,7 +246,11 @@ class RunMonitor(W.VBox):
     @traitlets.observe("maps")
     def _draw_map(self, change) -> None:
         paths = change["new"]
-        self._later("map", lambda: setattr(self._map, "value", _read_image(paths[-1]) if paths else b""))
+        self._later("map", lambda: set_image(self._map, self._map_png(paths[-1]) if paths else None))
+
+    def _map_png(self, path: str) -> bytes:
+        c = self.run_state.confusion or {}
+        return _map_png(path, list(c.get("classes") or []), list(c.get("colors") or []))
 
     @traitlets.observe("failures")
     def _draw_failures(self, change) -> None:
@@ -250,7 +263,7 @@ class RunMonitor(W.VBox):
 
     # -- unattended use --------------------------------------------------------------------
     def wait(self, timeout: float | None = None, *, show: bool = True) -> str:
-        """Block until the run has finished, then show the static summary; returns the final state.
+        """Block until the run has finished, then show the static summary (once); returns the final state.
 
         This is the one blocking call of the widgets, for papermill and scripts:
         in an interactive notebook, leave the monitor running instead.
@@ -263,11 +276,20 @@ class RunMonitor(W.VBox):
         if f is not None and f.error is not None:
             self.error = f"monitor stopped: {f.error!r}"
         state = self.run_state.state
-        if show:
+        if self._static_handle is not None:  # shown statically already: that output gets the final state
+            self.refresh_static()
+        elif show:
             from mlwf_nb.display import show_monitor
 
             show_monitor(self)
         return state
+
+
+def _map_png(path: str, classes: list[str], colors: list[list[int]]) -> bytes:
+    """A classification map (title, legend, scale) for a geo map, or the run's own image for other kinds."""
+    if Path(path).with_suffix(".tif").is_file():
+        return figures.figure_png(figures.map_figure(path, classes, colors), dpi=100)
+    return _read_image(path)
 
 
 def _read_image(path: str) -> bytes:

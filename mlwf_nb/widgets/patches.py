@@ -13,13 +13,13 @@ from mlwf_nb.data.samples import SampleDataset
 from mlwf_nb.data.stretch import apply_stretch
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.widgets import figures, render, views
-from mlwf_nb.widgets._util import image_widget, set_image
+from mlwf_nb.widgets._util import StaticForm, image_widget, set_image, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 
 __all__ = ["PatchExplorer"]
 
 
-class PatchExplorer(W.VBox):
+class PatchExplorer(StaticForm, W.VBox):
     """Pick a scene, a location and a patch size (from ``patches.sizes``); see the patch.
 
     The thumbnail is a decimated read (``thumb_size`` pixels a side at most) and
@@ -48,14 +48,16 @@ class PatchExplorer(W.VBox):
         self._thumb: views.Thumbnail | None = None
         self._stretch: Any = None
         self._scene = W.Dropdown(description="scene")
-        self._size = W.ToggleButtons(description="patch")
+        # label and buttons on one line, buttons as narrow as the sizes they show
+        self._size = W.ToggleButtons(description="patch px", style={"button_width": "52px"},
+                                     layout=W.Layout(width="auto"))
         self._y = W.IntSlider(description="row", continuous_update=False)
         self._x = W.IntSlider(description="column", continuous_update=False)
         self._thumb_img = image_widget()
         self._patch_img = image_widget()
         self._error = W.HTML()
         self._message = W.HTML()
-        super().__init__(children=[self._message, W.HBox([self._scene, self._size]), W.HBox([self._y, self._x]),
+        super().__init__(children=[self._message, wrap_row([self._scene, self._size]), wrap_row([self._y, self._x]),
                                    self._error,
                                    self._thumb_img, self._patch_img], **kwargs)
         for ctl, name in ((self._scene, "scene"), (self._size, "size"), (self._y, "y"), (self._x, "x")):

@@ -11,6 +11,7 @@ import traitlets
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.widgets import render
+from mlwf_nb.widgets._util import StaticForm
 from mlwf_nb.widgets.augment import AugmentationPreview
 from mlwf_nb.widgets.dataset import DatasetPicker
 from mlwf_nb.widgets.hpo import HPOConfigurator
@@ -28,7 +29,7 @@ def _backends() -> tuple[list[str], dict[str, str]]:
     return backend_choices()
 
 
-class Studio(W.VBox):
+class Studio(StaticForm, W.VBox):
     """Data, patches, augmentation, HPO and run tabs over one shared spec.
 
     Args:
@@ -80,6 +81,12 @@ class Studio(W.VBox):
             self.model.set("execution.backend", change["new"])
             self.error = ""
 
+    def static_parts(self) -> list[W.Widget | str]:
+        """The Data tab, the spec (folded) and the backend; patches, augmentations and the run have their own cells."""
+        spec = (f"<details><summary>spec <code>{render._e(self.spec.name)}</code></summary>"
+                f"{self._spec_view.value}</details>")
+        return ["<b>Data</b>", self.picker, spec, self._backend, self._error]
+
     @property
     def spec(self) -> RunSpec:
         """The shared spec."""
@@ -92,8 +99,13 @@ class Studio(W.VBox):
     def _on_error(self, change) -> None:
         self._error.value = render.error_html(change["new"])
 
-    def start_run(self) -> RunMonitor | None:
-        """Submit the spec (through ``mlwf_nb.runs``) and attach a RunMonitor to the new run."""
+    def start_run(self, *, in_tab: bool = True) -> RunMonitor | None:
+        """Submit the spec (through ``mlwf_nb.runs``) and attach a RunMonitor to the new run.
+
+        Args:
+            in_tab: show the monitor in the Run tab (the Run button does); a notebook cell that
+                displays the returned monitor itself passes False, so the monitor is on the page once.
+        """
         from mlwf_nb.runs import submit as default_submit
 
         submit = self._submit if self._submit is not None else default_submit
@@ -110,6 +122,10 @@ class Studio(W.VBox):
             self._run_btn.disabled = False
         self.error = ""
         self.monitor = RunMonitor(self.run)
-        self._monitor_box.children = [self.monitor]
-        self.tabs.selected_index = 5
+        if in_tab:
+            self._monitor_box.children = [self.monitor]
+            self.tabs.selected_index = 5
+        else:
+            self._monitor_box.children = [W.HTML(f"<i>run <code>{render._e(self.monitor.run_dir)}</code> started; "
+                                                 "its monitor is shown by the cell that started it</i>")]
         return self.monitor

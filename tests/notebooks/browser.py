@@ -80,3 +80,40 @@ def wait_http(url: str, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing answered at {url} after {timeout:.0f} s: {err}") from err
             time.sleep(0.5)
+
+
+LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const visible = r => r.width > 0 && r.height > 0;
+  const cells = [...document.querySelectorAll('.jp-Cell')];
+  cells.forEach((cell, i) => {
+    const cb = cell.getBoundingClientRect();
+    const items = cell.querySelectorAll('.jp-OutputArea-output img, .jp-OutputArea-output table, .jupyter-widgets');
+    items.forEach(el => {
+      const r = el.getBoundingClientRect();
+      if (!visible(r)) return;
+      if (r.left < cb.left - 1 || r.right > cb.right + 1)
+        problems.push(`cell ${i}: ${el.tagName}.${el.className} spans x ${r.left|0}-${r.right|0}, cell ${cb.left|0}-${cb.right|0}`);
+      for (let p = el.parentElement; p && p !== cell; p = p.parentElement) {  // clipped by a container?
+        const s = getComputedStyle(p);
+        if (s.overflowX === 'visible' && s.overflowY === 'visible') continue;
+        const pr = p.getBoundingClientRect();
+        if (r.right > pr.right + 1 || r.bottom > pr.bottom + 1 && s.overflowY === 'hidden')
+          problems.push(`cell ${i}: ${el.tagName} clipped by ${p.className} (${r.right|0} > ${pr.right|0})`);
+        break;
+      }
+    });
+  });
+  document.querySelectorAll('.jp-OutputArea-output img').forEach(img => {
+    const r = img.getBoundingClientRect();
+    if (visible(r) && (!img.complete || img.naturalWidth === 0)) problems.push('broken image ' + img.src.slice(0, 60));
+  });
+  const stderr = document.querySelectorAll('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]');
+  stderr.forEach(e => problems.push('stderr box: ' + e.innerText.slice(0, 200)));
+  document.querySelectorAll('.jp-OutputArea-output').forEach(o => {
+    if (/^\\w+\\(children=|^\\w+\\(.*value=/.test(o.innerText.trim())) problems.push('widget repr: ' + o.innerText.slice(0, 80));
+  });
+  return problems;
+}"""
+"""Everything wrong with the page a reader would see: outputs outside or clipped by their cell, broken images,
+stderr boxes, widget reprs in place of views."""

@@ -102,11 +102,23 @@ def _pngs(nb):
 
 @pytest.mark.slow
 def test_01_quickstart(tmp_path, mlwf_kernel):
+    """Without a widget front end every view is saved as HTML with its figures, each once, the monitor final."""
     nb = _run("01_land_cover_quickstart.ipynb", tmp_path, mlwf_kernel, run_dir=str(tmp_path / "run"))
-    text = json.dumps([o for o in _outputs(nb)])
+    keep = tmp_path.parent / "01_land_cover_quickstart.static.ipynb"  # for the browser test's screenshot
+    nbformat.write(nb, keep)
+    outputs = _outputs(nb)
+    text = json.dumps(outputs)
     assert "run finished: Success" in text
-    assert "application/vnd.jupyter.widget-view+json" in text
-    assert len(_pngs(nb)) >= 3  # curves, confusion matrix, classification map
+    assert "application/vnd.jupyter.widget-view+json" not in text  # no widget views to lose
+    assert not [o for o in outputs if re.match(r"\w+\(", o.get("data", {}).get("text/plain", ""))]  # no reprs
+    html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    static = [h for h in html if "mlwf-static" in h]
+    assert len(static) == 4  # studio (data tab), patches, augmentations, monitor
+    monitor = static[-1]
+    assert "Success" in monitor and "100% done" in monitor
+    assert monitor.count("data:image/png;base64,") >= 3  # curves, confusion matrix, classification map
+    assert len(re.findall(r"train_ID\d+", "".join(html))) == 1  # the job table once
+    assert "Evaluation" in text  # the report
 
 
 @pytest.mark.slow

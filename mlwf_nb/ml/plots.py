@@ -109,7 +109,10 @@ def plot_history(history: Mapping[str, Sequence[float]]) -> Figure:
             if values:
                 ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1, 2, never 1.2, 1.4
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs 1, 2, never 1.2, 1.4
+        epochs = max((len(history.get(k, [])) for k in (base, f"val_{base}")), default=0)
+        if epochs:
+            ax.set_xlim(0.5, epochs + 0.5)  # one epoch too: a tick at 1, not 0.945 ... 1.050
         ax.set_ylabel(base)
         ax.set_title(base)
         ax.grid(alpha=0.3)

@@ -67,6 +67,10 @@ def test_history_epoch_ticks_are_whole_numbers():
     lo, hi = ax.get_xlim()
     ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
     assert ticks == [1.0, 2.0]
+    one = plot_history({"loss": [0.9]})
+    one.canvas.draw()
+    lo, hi = one.axes[0].get_xlim()
+    assert [t for t in one.axes[0].get_xticks() if lo <= t <= hi] == [1.0]
 
 
 def test_confusion_title_is_over_the_figure_not_the_colour_bar():

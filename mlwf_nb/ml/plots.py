@@ -115,6 +115,8 @@ def plot_history(history: Mapping[str, Sequence[float]]) -> Figure:
             ax.set_xlim(0.5, epochs + 0.5)  # one epoch too: a tick at 1, not 0.945 ... 1.050
         ax.set_ylabel(base)
         ax.set_title(base)
+        if base == "learning_rate" and ax.lines:  # chosen by hypergradient descent: spans decades
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()

@@ -80,8 +80,8 @@ class EpochLog:
             if val and len(runs) < 2:
                 continue
             runs[1 if val else 0][f"epoch_{key[4:] if val else key}"] = float(value)
-        if learning_rate is not None and runs:
-            runs[0]["epoch_learning_rate"] = float(learning_rate)
+        if learning_rate is not None and runs:  # an adapted rate (hypergradient) is in the metrics already
+            runs[0].setdefault("epoch_learning_rate", float(learning_rate))
         now = time.time()
         for writer, fh, scalars in zip(self._writers, self._files, runs, strict=True):
             if not scalars:

@@ -70,14 +70,16 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(name: str, learning_rate: float, *, momentum: float = 0.9,
-                   weight_decay: float = 0.0) -> keras.optimizers.Optimizer:
+                   weight_decay: float = 0.0, hypergradient_rate: float = 0.0) -> keras.optimizers.Optimizer:
     """Create an optimizer by name.
 
     Args:
         name: One of :data:`OPTIMIZERS`.
-        learning_rate: Learning rate.
+        learning_rate: Learning rate (the initial one with hypergradient descent).
         momentum: Momentum for ``sgd`` and ``rmsprop``.
         weight_decay: Decoupled weight decay (0 disables it).
+        hypergradient_rate: With a rate in (0, 1), the learning rate follows hypergradient
+            descent (:mod:`mlwf_nb.ml.hypergradient`); 0 keeps it fixed.
 
     Returns:
         The optimizer.
@@ -88,14 +90,19 @@ def make_optimizer(name: str, learning_rate: float, *, momentum: float = 0.9,
     wd = float(weight_decay) or None
     lr = float(learning_rate)
     key = name.lower()
+    classes: dict[str, Any] = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                               "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    extra: dict[str, Any] = {}
+    if hypergradient_rate:
+        from mlwf_nb.ml.hypergradient import HYPERGRADIENT_OPTIMIZERS
+
+        classes, extra = HYPERGRADIENT_OPTIMIZERS, {"hypergradient_rate": float(hypergradient_rate)}
     if key == "adam":
-        return keras.optimizers.Adam(lr, weight_decay=wd)
+        return classes[key](lr, weight_decay=wd, **extra)
     if key == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=wd or 0.004)
-    if key == "sgd":
-        return keras.optimizers.SGD(lr, momentum=float(momentum), weight_decay=wd)
-    if key == "rmsprop":
-        return keras.optimizers.RMSprop(lr, momentum=float(momentum), weight_decay=wd)
+        return classes[key](lr, weight_decay=wd or 0.004, **extra)
+    if key in ("sgd", "rmsprop"):
+        return classes[key](lr, momentum=float(momentum), weight_decay=wd, **extra)
     raise SpecError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)} (train.optimizer)")
 
 
@@ -236,7 +243,8 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         batch_size: int | None = None, ignore_class: int | None = None,
         callbacks: Sequence[keras.callbacks.Callback] = (), metrics: Sequence[Any] = (),
         loss: Any = None, epoch_metrics: EpochMetrics | None = None,
-        tensorboard: Sequence[str | os.PathLike[str]] = (), verbose: int = 0) -> dict[str, Any]:
+        tensorboard: Sequence[str | os.PathLike[str]] = (), lr_hypergradient: float = 0.0,
+        verbose: int = 0) -> dict[str, Any]:
     """Train ``model`` in place, resuming from and writing ``checkpoint``.
 
     Args:
@@ -263,6 +271,9 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
             join the epoch's metrics (history, events, TensorBoard), e.g. ``val_map50``.
         tensorboard: TensorBoard event files ``[train, validation]``
             (:func:`mlwf_nb.ml.tensorboard.event_files`), rewritten from the history on resume.
+        lr_hypergradient: Hypergradient rate in (0, 1): the learning rate adapts every step
+            (:mod:`mlwf_nb.ml.hypergradient`), resumes from the checkpoint, and each epoch's
+            metrics carry it as ``learning_rate``; 0 (default) keeps it fixed.
         verbose: Keras progress output level.
 
     Returns:
@@ -278,13 +289,14 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         raise SpecError(f"train.epochs must be >= 1, got {epochs}")
     keep_heap_top()
     seed_everything(seed)
-    compile_model(model, make_optimizer(optimizer, learning_rate, momentum=momentum,
-                                        weight_decay=weight_decay), ignore_class, metrics, loss)
+    compile_model(model, make_optimizer(optimizer, learning_rate, momentum=momentum, weight_decay=weight_decay,
+                                        hypergradient_rate=lr_hypergradient), ignore_class, metrics, loss)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     start, history = _resume(model, ckpt)
     if start and hasattr(train_data, "set_epoch"):
         train_data.set_epoch(start)  # the shuffles of an uninterrupted run, not epoch 0's again
-    model.optimizer.learning_rate = float(learning_rate)
+    if not (lr_hypergradient and start):  # an adapted learning rate is state: a resume keeps it
+        model.optimizer.learning_rate = float(learning_rate)
     result: dict[str, Any] = {"history": history, "resumed_from_epoch": start, "epochs_run": 0,
                               "epoch": start, "checkpoint": str(ckpt) if ckpt else None}
     log = EpochLog(tensorboard) if tensorboard else None
@@ -305,8 +317,9 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
             stack.callback(log.close)
         monitor = _Monitor(flag, history, save, int(checkpoint_every), float(checkpoint_minutes), on_epoch,
                            epoch_metrics, log)
+        logs_lr = [_lr_log()] if lr_hypergradient else []  # before the monitor, which emits the logs
         _run_fit(model, train_data, val_data, epochs=int(epochs), initial_epoch=start, batch_size=batch_size,
-                 callbacks=[monitor, *callbacks], verbose=verbose)
+                 callbacks=[*logs_lr, monitor, *callbacks], verbose=verbose)
     done = max(start, monitor.completed)
     result.update(epochs_run=done - start, epoch=done)
     if flag.is_set():
@@ -319,6 +332,12 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
     if monitor.saved_epoch != done:
         save(done)
     return result
+
+
+def _lr_log() -> keras.callbacks.Callback:
+    from mlwf_nb.ml.hypergradient import LearningRateLog
+
+    return LearningRateLog()
 
 
 def _run_fit(model: keras.Model, train_data: Any, val_data: Any, **kwargs: Any) -> None:

@@ -156,6 +156,10 @@ class RunSpec:
                     raise SpecError(f"{where} ({p.name}): min {p.min:g} > max {p.max:g}; swap them")
                 if p.log and p.min <= 0:
                     raise SpecError(f"{where} ({p.name}): log scale needs min > 0, got {p.min:g}")
+        if self.train.lr_hypergradient and self.train.distribution != "none":
+            raise SpecError(f"train.lr_hypergradient does not work with train.distribution="
+                            f"{self.train.distribution!r} (its per-step update is not replica-aware); "
+                            "set one of them off")
         if self.hpo.strategy != "none" and not self.hpo.space:
             raise SpecError(f"hpo.strategy is {self.hpo.strategy!r} but hpo.space is empty; "
                             "add at least one parameter or set hpo.strategy=none")

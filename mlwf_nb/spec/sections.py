@@ -96,6 +96,9 @@ class TrainSpec:
     seed: int = option(0, lo=0)
     distribution: Literal["none", "mirrored"] = option("none")
     train_on_val: bool = option(False, doc="final training on train+val (after HPO)")
+    lr_hypergradient: bool = option(False, doc="adapt the learning rate every step by hypergradient descent")
+    lr_hypergradient_rate: float = option(0.02, lo=0.0, hi=0.5, lo_open=True,
+                                          doc="hypergradient: a step changes the learning rate by at most this factor")
 
 
 @dataclass

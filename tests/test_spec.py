@@ -21,6 +21,10 @@ def test_paper_preset_is_the_published_setup():
     assert spec.patches.sizes == [56, 112, 224]
     assert spec.patches.input_size == 224
     assert spec.model.name == "resnet50"
+    # the paper's augmentation: rotations, zooms, shifts and flips (one affine warp per patch in the loader)
+    a = spec.augment
+    assert (a.rotation, a.zoom, a.shift_height, a.shift_width, a.flip) == (0.25, 0.1, 0.1, 0.1,
+                                                                          "horizontal_and_vertical")
 
 
 def test_overrides_parse_values_as_yaml():

@@ -6,8 +6,9 @@ batch 256, and report images/s over the epochs after the first (compilation
 excluded):
 
 * toolkit: :func:`mlwf_nb.ml.train.fit` fed by ``ShardSequence`` over patch
-  shards on disk (memory-mapped uint8), with the ``paper`` preset's augmentation
-  (flips, numpy on uint8 in the loader threads);
+  shards on disk (memory-mapped uint8), with the ``paper`` preset's full
+  augmentation (rotation, zoom, shifts and flips: one OpenCV affine warp per uint8
+  patch in the loader threads);
 * bare: ``model.fit`` fed by a threaded ``keras.utils.PyDataset`` prefetching
   batches from the same uint8 patches in memory, no augmentation.
 
@@ -103,6 +104,7 @@ def run(images: int, epochs: int, workers: int, tmp: Path) -> dict[str, Any]:
     aug = RunSpec.from_preset("paper").augment
     seq = ShardSequence([str(prefix)], BATCH, shuffle=True, seed=0, augment=aug, workers=workers,
                         max_queue_size=16)
+    loader = _loader_rate(seq)
     t_lib = _timer()
     t0 = time.perf_counter()
     fit(_model(0), seq, epochs=epochs, learning_rate=0.1, optimizer="sgd", momentum=0.9, weight_decay=1e-4,
@@ -122,11 +124,27 @@ def run(images: int, epochs: int, workers: int, tmp: Path) -> dict[str, Any]:
             "ratio": round(lib / base, 3), "target": TARGET, "met": lib >= TARGET * base,
             "toolkit_epoch_s": [round(t, 2) for t in t_lib.times], "bare_epoch_s": [round(t, 2) for t in t_bare.times],
             "toolkit_total_s": round(lib_total, 1), "bare_total_s": round(bare_total, 1),
-            "augment": {"flip": aug.flip, "rotation": aug.rotation, "zoom": aug.zoom},
+            "augment": {"flip": aug.flip, "rotation": aug.rotation, "zoom": aug.zoom,
+                        "shift_height": aug.shift_height, "shift_width": aug.shift_width},
+            "loader_one_thread_images_per_s": round(loader, 1),
             "images": images, "batch": BATCH, "policy": "mixed_bfloat16", "workers": workers,
             "backend": keras.backend.backend(), "keras": keras.__version__,
             "tensorflow_loaded": "tensorflow" in sys.modules,
             "devices": _devices()}
+
+
+def _loader_rate(seq: Any, batches: int = 4) -> float:
+    """Images/s of one loader thread making augmented batches, without the model (wall clock).
+
+    ``workers`` such threads run in parallel during ``fit`` (OpenCV and the float conversion
+    release the GIL): if this times ``workers`` is below the bare rate, the loader is what limits.
+    """
+    seq[0]  # maps the shard, imports OpenCV
+    t0 = time.perf_counter()
+    count = min(batches, len(seq))
+    for i in range(count):
+        seq[i]
+    return count * BATCH / (time.perf_counter() - t0)
 
 
 def _devices() -> list[str]:

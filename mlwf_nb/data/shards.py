@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mlwf_nb._io import atomic_path, read_json, write_json
+from mlwf_nb.data.augment import augment_batch, is_flip_only
 from mlwf_nb.errors import DatasetError
 from mlwf_nb.spec import AugmentSpec
 
@@ -130,9 +131,10 @@ class ShardBatches:
     it once when ``fit`` starts); ``set_epoch(initial_epoch)`` before
     ``fit(initial_epoch=...)`` repeats the orders of an uninterrupted run.
     Flip-only augmentation runs as numpy flips seeded by ``(seed, e, i)``
-    (exactly what RandomFlip does, much cheaper); other augmentation runs the
-    Keras layers of :func:`~mlwf_nb.data.augment.augment_layers` on the batch, with
-    seeds drawn from ``(seed, e, i)`` too.
+    (exactly what RandomFlip does, much cheaper); rotation, zoom and shifts (with
+    the flips) run as one affine warp per uint8 patch
+    (:func:`~mlwf_nb.data.augment.augment_batch`), drawn from ``(seed, e, i)`` too,
+    and masks move with their images.
     """
 
     def __init__(self, prefixes: Sequence[str | os.PathLike[str]], batch_size: int, shuffle: bool = True,
@@ -150,7 +152,6 @@ class ShardBatches:
         self._order = self._make_order()
         self._arrays: list[tuple[np.ndarray, np.ndarray]] | None = None
         self._pid = -1
-        self._augmenter: Any = None
 
     @property
     def total(self) -> int:
@@ -198,15 +199,11 @@ class ShardBatches:
             X_s, y_s = arrays[int(s)]
             x[rows[sort]] = X_s[local[sort]]
             y[rows[sort]] = y_s[local[sort]]
-        if self.augment is not None and _flip_only(self.augment):
+        if self.augment is not None and is_flip_only(self.augment):
             self._flip(x, index, y)  # on uint8, before conversion: 4x less memory traffic
-        xf = x.astype(np.float32)  # raw 0..255: every model rescales with its first layer
-        if self.augment is not None and not _flip_only(self.augment):
-            if y.ndim > 1:
-                raise DatasetError("augmentation beyond flips (rotation, zoom, shifts) would move the image but "
-                                   "not its mask; set augment.rotation/zoom/shift_* to 0 for segmentation")
-            xf = self._keras_augment(xf, index)
-        return xf, y
+        elif self.augment is not None:
+            x, y = self._warp(x, index, y)
+        return x.astype(np.float32), y  # raw 0..255: every model rescales with its first layer
 
     def _flip(self, x: np.ndarray, index: int, y: np.ndarray | None = None) -> None:
         """Random per-sample flips in place, seeded by (seed, epoch, batch); masks ``y`` flip along."""
@@ -219,25 +216,17 @@ class ShardBatches:
         if mode in ("vertical", "horizontal_and_vertical"):
             _flip_rows(x, masks, np.flatnonzero(rng.random(len(x)) < 0.5), axis=1)
 
-    def _keras_augment(self, x: np.ndarray, index: int) -> np.ndarray:
-        """The Keras layers' random transforms, drawn from seeds of (seed, epoch, batch).
+    def _warp(self, x: np.ndarray, index: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flips, rotation, zoom and shifts in one warp per uint8 patch, drawn from (seed, epoch, batch).
 
-        Each layer draws with an explicit seed instead of its own generator state, so a
-        batch gets the same transforms whichever loader thread makes it and in whatever
-        order (a shared stateful generator made runs with two loader threads differ), and
-        a resumed run gets the transforms of an uninterrupted one.
+        The draws depend on nothing else, so a batch is the same whichever loader thread
+        makes it and in whatever order, and a resumed run sees the transforms of an
+        uninterrupted one. Per-pixel masks move with their images (nearest neighbour).
         """
-        from mlwf_nb.data.augment import augment_layers
-
         assert self.augment is not None
-        if self._augmenter is None:
-            self._augmenter = augment_layers(self.augment, seed=self.seed)
-        seeds = np.random.default_rng([self.seed, self.epoch, index, 1]).integers(0, 2**31 - 1, len(self._augmenter))
-        out: Any = x
-        for layer, seed in zip(self._augmenter, seeds, strict=True):
-            change = layer.get_random_transformation(out, training=True, seed=int(seed))
-            out = layer.transform_images(out, change, training=True)
-        return np.asarray(out, dtype=np.float32)
+        rng = np.random.default_rng([self.seed, self.epoch, index, 2])
+        moved, masks = augment_batch(x, self.augment, rng, y if y.ndim > 1 else None)
+        return moved, (y if masks is None else masks)
 
 
 def loader_threads(cores: int | None = None) -> int:
@@ -267,12 +256,6 @@ def _flip_rows(x: np.ndarray, masks: np.ndarray | None, rows: np.ndarray, axis: 
     pixels[rows] = pixels[rows][flip]
     if masks is not None:
         masks[rows] = masks[rows][flip]
-
-
-def _flip_only(aug: AugmentSpec) -> bool:
-    from mlwf_nb.data.augment import is_flip_only
-
-    return is_flip_only(aug)
 
 
 _SEQUENCE_CLASS: type | None = None

@@ -36,9 +36,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                     "sources": ["GF-2", "GF-1", "JL-1", "ZY-3", "Sentinel-2A"]},
         "split": {"train": 0.6, "val": 0.2, "test": 0.2},
         "patches": {"sizes": [56, 112, 224], "input_size": 224, "per_scene": 2000},
-        # flips only by default: numpy flips on uint8 in the loader; Keras rotation/zoom/shift layers
-        # ran ~20x slower on CPU (benchmarks: augment) and 45x inside a jitted JAX model
-        "augment": {"flip": "horizontal_and_vertical"},
+        # the paper's augmentation: rotations, zooms, shifts and flips, one affine warp per uint8 patch in the
+        # loader threads (mlwf_nb.data.augment; docs/benchmarks.md, row "augment")
+        "augment": {"rotation": 0.25, "flip": "horizontal_and_vertical", "zoom": 0.1,
+                    "shift_height": 0.1, "shift_width": 0.1},
         "model": {"name": "resnet50", "dropout": 0.0},
         "train": {"epochs": 50, "batch_size": 256, "learning_rate": 1e-3, "optimizer": "sgd",
                   "momentum": 0.9, "weight_decay": 1e-4},

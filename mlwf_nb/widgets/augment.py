@@ -21,12 +21,16 @@ class AugmentationPreview(StaticForm, W.VBox):
     """Rotation, flips, zoom and shifts; every change edits ``augment.*`` of the shared spec.
 
     ``patch`` is the (H, W, bands) uint8 patch to augment (e.g. a PatchExplorer's);
-    ``preview`` holds the last ``(n, H, W, bands)`` augmented batch; ``reseed()``
-    draws a new one.
+    ``preview`` holds the last ``(n, H, W, bands)`` augmented batch, as training makes
+    it (one affine warp per patch); ``reseed()`` draws a new one. With ``compare``
+    on, ``reference`` holds the same draws through Keras's layers one after another,
+    drawn in a second row beside the first.
     """
 
     patch = traitlets.Any(None)
     preview = traitlets.Any(None)
+    reference = traitlets.Any(None)
+    compare = traitlets.Bool(False)
     seed = traitlets.Int(0)
     n = traitlets.Int(8)
     error = traitlets.Unicode("")
@@ -50,10 +54,12 @@ class AugmentationPreview(StaticForm, W.VBox):
                                          continuous_update=False),
         }
         self._reseed = W.Button(description="Reseed", icon="refresh")
+        self._compare = W.Checkbox(description="beside the Keras layers", indent=False)
+        traitlets.link((self._compare, "value"), (self, "compare"))
         self._error = W.HTML()
         self._grid = image_widget()
         super().__init__(children=[wrap_row(list(self._controls.values())[:3]),
-                                   wrap_row([*list(self._controls.values())[3:], self._reseed]),
+                                   wrap_row([*list(self._controls.values())[3:], self._reseed, self._compare]),
                                    self._error, self._grid], **kwargs)
         for ctl in self._controls.values():
             ctl.observe(self._on_control, names="value")
@@ -85,20 +91,30 @@ class AugmentationPreview(StaticForm, W.VBox):
     def _on_error(self, change) -> None:
         self._error.value = render.error_html(change["new"])
 
-    @traitlets.observe("patch", "seed", "n")
+    @traitlets.observe("patch", "seed", "n", "compare")
     def _on_patch(self, change) -> None:
         self.refresh()
 
     def refresh(self) -> None:
         """Recompute and redraw the augmented grid."""
         if self.patch is None:
-            self.preview = None
+            self.preview = self.reference = None
             set_image(self._grid, None)
             return
         patch = np.asarray(self.patch)
-        batch = views.augment_preview(patch, self.model.spec.augment, self.n, self.seed)
-        self.preview = batch
-        rgb = [b[..., [2, 1, 0]] if b.shape[-1] >= 3 else np.repeat(b[..., :1], 3, -1) for b in batch]
-        set_image(self._grid, figures.images_figure([patch[..., [2, 1, 0]] if patch.shape[-1] >= 3 else patch,
-                                                     *rgb], ["original", *[f"#{i + 1}" for i in range(len(rgb))]],
-                                                    cols=5, size=1.6))
+        aug = self.model.spec.augment
+        self.preview = views.augment_preview(patch, aug, self.n, self.seed)
+        self.reference = views.augment_reference(patch, aug, self.n, self.seed) if self.compare else None
+        images = [_rgb(patch), *map(_rgb, self.preview)]
+        titles = ["original", *[f"#{i + 1}" for i in range(self.n)]]
+        if self.reference is not None:  # one row each: training's warp above, the Keras layers below
+            images += [_rgb(patch), *map(_rgb, self.reference)]
+            titles = ["original", *[f"#{i + 1} one warp" for i in range(self.n)],
+                      "original", *[f"#{i + 1} Keras layers" for i in range(self.n)]]
+        cols = self.n + 1 if self.reference is not None else 5
+        set_image(self._grid, figures.images_figure(images, titles, cols=cols, size=1.6))
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+    """Bands 2, 1, 0 as RGB (as the preview has always drawn them); fewer than three bands as grey."""
+    return img[..., [2, 1, 0]] if img.shape[-1] >= 3 else np.repeat(img[..., :1], 3, -1)

@@ -21,7 +21,7 @@ from mlwf_nb.data.samples import SampleDataset
 from mlwf_nb.data.stretch import StretchParams, apply_stretch, band_histograms, fit_optimized_linear
 
 __all__ = ["Thumbnail", "read_thumbnail", "read_patch", "scene_rows", "rgb_views", "fit_view_stretch",
-           "sample_grid", "first_sample", "augment_preview"]
+           "sample_grid", "first_sample", "augment_preview", "augment_reference"]
 
 TRUE_COLOR = (2, 1, 0)   # R, G, B from bands (B, G, R, NIR)
 FALSE_COLOR = (3, 2, 1)  # NIR, R, G
@@ -154,3 +154,14 @@ def augment_preview(patch: np.ndarray, aug: Any, n: int = 8, seed: int = 0) -> n
     from mlwf_nb.data.augment import preview
 
     return np.asarray(preview(patch, aug, n=n, seed=seed))
+
+
+def augment_reference(patch: np.ndarray, aug: Any, n: int = 8, seed: int = 0) -> np.ndarray:
+    """The draws of :func:`augment_preview` through Keras's layers one after another (the reference).
+
+    :func:`mlwf_nb.data.augment.preview_keras`: put beside the preview, it shows that
+    training's single warp gives the picture the chained layers give.
+    """
+    from mlwf_nb.data.augment import preview_keras
+
+    return np.asarray(preview_keras(patch, aug, n=n, seed=seed))

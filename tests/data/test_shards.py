@@ -127,7 +127,7 @@ def test_flips_match_a_per_sample_reference(tmp_path, bands, mode):
         np.testing.assert_array_equal(y, ref_y)  # masks flip with their images
 
 
-def test_keras_augmentation_depends_only_on_seed_epoch_and_batch(tmp_path):
+def test_geometric_augmentation_depends_only_on_seed_epoch_and_batch(tmp_path):
     """Rotation/shift draws are a function of (seed, epoch, batch), not of the order or thread of the calls.
 
     Several loader threads call ``__getitem__`` in whatever order they get to it; a
@@ -157,6 +157,23 @@ def test_keras_augmentation_depends_only_on_seed_epoch_and_batch(tmp_path):
     later.set_epoch(1)
     forward.on_epoch_end()  # epoch 1 of an uninterrupted run
     assert np.array_equal(later[2][0], forward[2][0]) and not np.array_equal(later[2][0], ref[2])
+
+
+def test_geometric_augmentation_is_the_documented_warp_and_moves_masks(tmp_path):
+    from mlwf_nb.data.augment import compose, draw, layer_matrices, warp
+
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, (20, 12, 10, 4), dtype=np.uint8)
+    masks = rng.integers(0, 6, (20, 12, 10)).astype(np.int32)
+    write_shard(tmp_path / "s", X, masks)
+    aug = AugmentSpec(rotation=0.2, flip="horizontal_and_vertical", zoom=0.1, shift_height=0.1, shift_width=0.1)
+    seq = ShardBatches([tmp_path / "s"], 8, shuffle=False, seed=3, augment=aug)
+    seq.set_epoch(1)
+    x, y = seq[1]
+    m = compose(layer_matrices(draw(aug, 8, np.random.default_rng([3, 1, 1, 2])), 12, 10))  # (seed, epoch, batch)
+    np.testing.assert_array_equal(x, warp(X[8:16], m).astype(np.float32))
+    np.testing.assert_array_equal(y, warp(masks[8:16], m, nearest=True))
+    assert x.dtype == np.float32 and y.dtype == np.int32 and not np.array_equal(y, masks[8:16])
 
 
 def test_loader_threads_by_cores():

@@ -14,10 +14,13 @@ import pytest
 from mlwf_nb.rundir.events import read_events
 from mlwf_nb.rundir.jobstate import parse_jobstate, summarize
 from mlwf_nb.runs import submit
+from mlwf_nb.spec import PRESETS, RunSpec
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"
+# the paper preset's augmentation (rotations, zooms, shifts, flips): trained end to end, and reproducible
+PAPER_AUGMENT = [f"augment.{k}={v}" for k, v in PRESETS["paper"]["augment"].items()]
 SMALL = ["dataset.scenes=4", "dataset.height=64", "dataset.width=64", "patches.per_scene=24",
-         "train.epochs=2", "evaluate.window_sizes=[16]", "execution.jobs=2"]
+         "train.epochs=2", "evaluate.window_sizes=[16]", "execution.jobs=2", *PAPER_AUGMENT]
 pytestmark = pytest.mark.slow
 
 
@@ -39,6 +42,7 @@ def _digest(path: Path) -> str:
 
 def test_tiny_run_succeeds_with_all_outputs(first_run):
     assert first_run.state == "Success", first_run.status()["mlwf"]
+    assert RunSpec.from_preset("paper").augment == first_run.spec.augment  # it trained with the paper's
     outputs = first_run.outputs()
     for key in ("model", "metrics", "confusion_matrix", "confusion_matrix_png", "report", "history"):
         assert outputs[key].exists(), key

@@ -27,3 +27,5 @@ def test_resnet50_script_smoke_on_cpu():
     assert abs(out["ratio"] - out["toolkit_images_per_s"] / out["bare_images_per_s"]) < 0.01  # rates are rounded
     assert len(out["toolkit_epoch_s"]) == len(out["bare_epoch_s"]) == 2
     assert out["policy"] == "mixed_bfloat16" and out["augment"]["flip"] == "horizontal_and_vertical"
+    assert out["augment"]["rotation"] > 0 and out["augment"]["zoom"] > 0  # the paper's full augmentation
+    assert out["loader_one_thread_images_per_s"] > 0

@@ -84,6 +84,12 @@ def test_augmentation_preview_edits_spec_and_reseeds():
     before = aug.preview.copy()
     aug.reseed()
     assert aug.seed == 1 and aug.preview.shape == before.shape
+    assert aug.reference is None
+    aug.compare = True  # the same draws through the Keras layers, in a second row
+    assert aug.reference.shape == aug.preview.shape and aug._compare.value is True
+    assert aug.reference.dtype == np.uint8 and not np.array_equal(aug.reference, aug.preview)  # three resamplings
+    aug._compare.value = False
+    assert aug.reference is None
 
 
 @pytest.mark.parametrize(("rows", "needle"), [

@@ -18,7 +18,8 @@ import numpy as np
 
 from mlwf_nb.errors import DatasetError
 
-__all__ = ["resize", "resize_batch", "sample_patches", "sliding_windows", "extract_windows",
+__all__ = ["resize", "resize_batch", "sample_patches", "sample_windows", "crop_windows", "patches_from_crops",
+           "sliding_windows", "extract_windows",
            "stitch_probabilities", "stitch_multiscale", "class_map"]
 
 
@@ -111,20 +112,50 @@ def sample_patches(image: np.ndarray, label: np.ndarray, sizes: Sequence[int], n
     if image.ndim != 3 or label.shape != image.shape[:2]:
         raise DatasetError(f"sample_patches: image {image.shape} must be (H, W, B) and label "
                            f"{label.shape} (H, W) of the same size")
-    h, w = label.shape
-    usable = [s for s in sizes if s <= min(h, w)] or [min(h, w)]
-    cands, drawn = _draw(label, usable, n, min_purity, rng, num_classes, balance)
-    chosen = _choose(cands, n, balance, rng, num_classes)
-    wins = cands[chosen]
-    X = np.zeros((len(wins), input_size, input_size, image.shape[2]), dtype=np.uint8)
-    for s in np.unique(wins[:, 2]) if len(wins) else []:
-        rows = np.flatnonzero(wins[:, 2] == s)
-        crops = np.stack([image[y:y + s, x:x + s] for y, x, _, _ in wins[rows]])
-        X[rows] = resize_batch(crops, input_size)
+    wins, drawn = sample_windows(label, sizes, n, min_purity, balance, rng, num_classes)
+    X = patches_from_crops(crop_windows(image, wins), wins, input_size, image.shape[2])
     y = (wins[:, 3] - 1).astype(np.int32)
     meta = {"windows": wins[:, :3].tolist(), "requested": n, "drawn": drawn,
             "class_counts": {int(k): int((y == k).sum()) for k in range(num_classes)}}
     return X, y, meta
+
+
+def sample_windows(label: np.ndarray, sizes: Sequence[int], n: int, min_purity: float, balance: bool,
+                   rng: np.random.Generator, num_classes: int) -> tuple[np.ndarray, int]:
+    """The windows :func:`sample_patches` keeps, from the labels alone (no pixel values needed).
+
+    Returns:
+        ``(wins, drawn)``: rows ``(y0, x0, size, class index)`` int64 and how many windows were drawn.
+    """
+    h, w = label.shape
+    usable = [s for s in sizes if s <= min(h, w)] or [min(h, w)]
+    cands, drawn = _draw(label, usable, n, min_purity, rng, num_classes, balance)
+    return cands[_choose(cands, n, balance, rng, num_classes)], drawn
+
+
+def crop_windows(image: np.ndarray, wins: np.ndarray) -> dict[int, np.ndarray]:
+    """The crops of ``(H, W, B)`` ``image`` at ``wins`` (rows ``(y0, x0, size, ...)``), unresized.
+
+    Returns:
+        ``{size: (k, size, size, B)}``: the windows of each size, in the order they have in ``wins``.
+    """
+    sizes: list[int] = np.unique(wins[:, 2]).tolist() if len(wins) else []
+    return {s: np.stack([image[y:y + s, x:x + s] for y, x in wins[wins[:, 2] == s][:, :2]]) for s in sizes}
+
+
+def patches_from_crops(crops: dict[int, np.ndarray], wins: np.ndarray, input_size: int, bands: int,
+                       transform: Any = None) -> np.ndarray:
+    """``(N, input_size, input_size, B)`` uint8 patches in the order of ``wins`` from :func:`crop_windows`.
+
+    ``transform`` (e.g. a stretch of raw 16-bit crops to uint8) is applied to each
+    size's crops before they are resized, exactly where a stretched scene would
+    have been cropped.
+    """
+    X = np.zeros((len(wins), input_size, input_size, bands), dtype=np.uint8)
+    for s, group in crops.items():
+        rows = np.flatnonzero(wins[:, 2] == s)
+        X[rows] = resize_batch(group if transform is None else transform(group), input_size)
+    return X
 
 
 def _draw(label: np.ndarray, sizes: list[int], n: int, min_purity: float, rng: np.random.Generator,

@@ -133,3 +133,23 @@ def test_windows_roundtrip_recovers_label():
     wins = sliding_windows(40, 40, 4, 4)
     probs = np.eye(5)[[label[y, x] - 1 for y, x in wins]]
     np.testing.assert_array_equal(class_map(stitch_probabilities(40, 40, wins, 4, probs)), label)
+
+
+def test_windows_then_crops_then_patches_is_sample_patches():
+    """The pieces sample_patches is made of give its patches, also when a per-pixel map goes before the resize."""
+    from mlwf_nb.data.patches import crop_windows, patches_from_crops, sample_patches, sample_windows
+
+    rng = np.random.default_rng(1)
+    raw = rng.integers(0, 4000, (90, 80, 3), dtype=np.uint16)
+    lab = rng.integers(0, 4, (90, 80)).astype(np.uint8)
+    lab[:45] = 2
+
+    def to_u8(a):  # any per-pixel map, e.g. a stretch
+        return (a // 16).astype(np.uint8)
+
+    X, y, meta = sample_patches(to_u8(raw), lab, [12, 24, 40], 30, 16, 0.3, True, np.random.default_rng(5), 4)
+    wins, drawn = sample_windows(lab, [12, 24, 40], 30, 0.3, True, np.random.default_rng(5), 4)
+    crops = crop_windows(raw, wins)
+    assert sorted(crops) == sorted({int(s) for s in wins[:, 2]}) and all(c.dtype == np.uint16 for c in crops.values())
+    np.testing.assert_array_equal(patches_from_crops(crops, wins, 16, 3, to_u8), X)
+    assert wins[:, :3].tolist() == meta["windows"] and drawn == meta["drawn"] and (wins[:, 3] - 1 == y).all()

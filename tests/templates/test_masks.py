@@ -151,7 +151,8 @@ def test_a_search_trial_trains_the_detector_and_reports_val_map50(tmp_path):
     hp.write_text(json.dumps({"round": 0, "trial": 0, "trial_id": "t0", "epochs": 1,
                               "values": {"train.learning_rate": 0.003}}))
     tb = [tmp_path / f for f in event_files("trial[r0,0]")]
-    trial(spec, hp, result, tmp_path / "trial.keras", parts["train"], parts["val"], [yaml_path], [], tb)
+    trial(spec, hp, result, [tmp_path / "trial.keras", tmp_path / "trial.keras.json"], parts["train"], parts["val"],
+          [yaml_path], [], tb)
     doc = json.loads(result.read_text())
     assert doc["status"] == "ok" and doc["cheap"] is False, doc["error"]
     assert {"loss", "val_loss", "val_map50", "val_map"} <= set(doc["metrics"])

@@ -4,7 +4,7 @@
     >>> Studio("tiny")                      # tabs: Data, Patches, Augment, HPO, Spec, Run
 
 Each widget holds its state in traits and draws through pure render functions
-(:mod:`~mlwf_nb.widgets.render`, :mod:`~mlwf_nb.widgets.figures`); file work goes
+(:mod:`~mlwf_nb.views.render`, :mod:`~mlwf_nb.views.figures`); file work goes
 through ``mlwf_nb.data`` and ``mlwf_nb.runs``.
 """
 

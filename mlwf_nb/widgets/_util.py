@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as W
 from matplotlib.figure import Figure
 
-from mlwf_nb.widgets.figures import figure_png
+from mlwf_nb.views.figures import figure_png
 
 __all__ = ["set_image", "image_widget", "quiet_set", "widgets_attached", "static_html", "StaticForm", "wrap_row"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import traitlets
 
 from mlwf_nb.spec import AugmentSpec
-from mlwf_nb.widgets import figures, render, views
+from mlwf_nb.views import figures, render, scenes
 from mlwf_nb.widgets._util import StaticForm, image_widget, quiet_set, set_image, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 
@@ -103,8 +103,8 @@ class AugmentationPreview(StaticForm, W.VBox):
             return
         patch = np.asarray(self.patch)
         aug = self.model.spec.augment
-        self.preview = views.augment_preview(patch, aug, self.n, self.seed)
-        self.reference = views.augment_reference(patch, aug, self.n, self.seed) if self.compare else None
+        self.preview = scenes.augment_preview(patch, aug, self.n, self.seed)
+        self.reference = scenes.augment_reference(patch, aug, self.n, self.seed) if self.compare else None
         images = [_rgb(patch), *map(_rgb, self.preview)]
         titles = ["original", *[f"#{i + 1}" for i in range(self.n)]]
         if self.reference is not None:  # one row each: training's warp above, the Keras layers below

@@ -10,7 +10,7 @@ import traitlets
 from mlwf_nb.data.dataset import Dataset
 from mlwf_nb.data.samples import SampleDataset, is_sample_dataset
 from mlwf_nb.errors import MlwfError
-from mlwf_nb.widgets import figures, render, views
+from mlwf_nb.views import figures, render, scenes
 from mlwf_nb.widgets._util import StaticForm, image_widget, set_image, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 
@@ -111,7 +111,7 @@ class DatasetPicker(StaticForm, W.VBox):
         self.dataset = None
         try:
             ds = SampleDataset.open(self.path)
-            images, titles = views.sample_grid(ds, n=12)
+            images, titles = scenes.sample_grid(ds, n=12)
         except (MlwfError, OSError) as err:
             self.error = str(err)
             self._table.value = ""
@@ -169,7 +169,7 @@ class DatasetPicker(StaticForm, W.VBox):
         else:
             self._split.value = "<b>split preview</b>" + render.split_html(self.split)
         try:
-            rows = views.scene_rows(ds, self.split)
+            rows = scenes.scene_rows(ds, self.split)
         except MlwfError as err:
             self.error = str(err)
             return

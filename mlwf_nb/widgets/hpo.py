@@ -8,7 +8,7 @@ import ipywidgets as W
 import traitlets
 import yaml
 
-from mlwf_nb.widgets import render
+from mlwf_nb.views import render
 from mlwf_nb.widgets._util import StaticForm, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 

@@ -12,7 +12,7 @@ from mlwf_nb.data.dataset import Dataset
 from mlwf_nb.data.samples import SampleDataset
 from mlwf_nb.data.stretch import apply_stretch
 from mlwf_nb.errors import MlwfError
-from mlwf_nb.widgets import figures, render, views
+from mlwf_nb.views import figures, render, scenes
 from mlwf_nb.widgets._util import StaticForm, image_widget, set_image, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 
@@ -45,7 +45,7 @@ class PatchExplorer(StaticForm, W.VBox):
                  **kwargs) -> None:
         self.model = model or SpecModel()
         self.thumb_size = thumb_size
-        self._thumb: views.Thumbnail | None = None
+        self._thumb: scenes.Thumbnail | None = None
         self._stretch: Any = None
         self._scene = W.Dropdown(description="scene")
         # label and buttons on one line, buttons as narrow as the sizes they show
@@ -106,7 +106,7 @@ class PatchExplorer(StaticForm, W.VBox):
                         "scenes to cut patches from. The dataset tab shows a grid of samples; the first one "
                         "is handed to the augmentation preview.")
         try:
-            self.patch = views.first_sample(ds)
+            self.patch = scenes.first_sample(ds)
         except (MlwfError, OSError, IndexError) as err:
             self.error = f"cannot read the first sample of {ds.name!r}: {err}"
 
@@ -134,8 +134,8 @@ class PatchExplorer(StaticForm, W.VBox):
         if ds is None or not self.scene:
             return
         try:
-            self._thumb = views.read_thumbnail(ds, self.scene, self.thumb_size)
-            self._stretch = views.fit_view_stretch(self._thumb.image, ds.nodata,
+            self._thumb = scenes.read_thumbnail(ds, self.scene, self.thumb_size)
+            self._stretch = scenes.fit_view_stretch(self._thumb.image, ds.nodata,
                                                    self.model.spec.stretch.low, self.model.spec.stretch.high)
         except MlwfError as err:
             self.error = str(err)
@@ -153,17 +153,17 @@ class PatchExplorer(StaticForm, W.VBox):
         if ds is None or t is None or self._stretch is None or not self.size or not self.scene:
             return
         try:
-            image, label = views.read_patch(ds, self.scene, self.y, self.x, self.size)
+            image, label = scenes.read_patch(ds, self.scene, self.y, self.x, self.size)
         except MlwfError as err:
             self.error = str(err)
             return
         nodata = ds.nodata
-        true_c, false_c = views.rgb_views(t.image, self._stretch, nodata)
+        true_c, false_c = scenes.rgb_views(t.image, self._stretch, nodata)
         box = (self.y // t.step, self.x // t.step, max(1, self.size // t.step))
         set_image(self._thumb_img, figures.images_figure(
             [_outline(true_c, box), _outline(false_c, box)],
             [f"{self.scene} true colour (1:{t.step})", "NIR false colour"], cols=2, size=3.2))
-        p_true, p_false = views.rgb_views(image, self._stretch, nodata)
+        p_true, p_false = scenes.rgb_views(image, self._stretch, nodata)
         colors = [c.color for c in sorted(ds.classes, key=lambda c: c.index)]
         label_rgb = figures.class_map_rgb(label, colors) if label is not None and ds.layout != "gid" else None
         set_image(self._patch_img, figures.patch_figure(

@@ -10,7 +10,7 @@ import traitlets
 
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.spec import RunSpec
-from mlwf_nb.widgets import render
+from mlwf_nb.views import render
 from mlwf_nb.widgets._util import StaticForm
 from mlwf_nb.widgets.augment import AugmentationPreview
 from mlwf_nb.widgets.dataset import DatasetPicker

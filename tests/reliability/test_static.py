@@ -31,7 +31,7 @@ ALLOWED = {
     ("rundir/events.py", 'open(self.path, "ab"'): "the relay appends to events.jsonl",
     ("rundir/events.py", 'open(path, "rb+")'): "cuts a torn last line off an append-only file",
     ("kernel.py", '(src / "kernel.json").write_text'): "written into a TemporaryDirectory, then installed",
-    ("widgets/figures.py", "savefig(buf"): "into an in-memory buffer",
+    ("views/figures.py", "savefig(buf"): "into an in-memory buffer",
     ("cli.py", "os.open(os.devnull"): "redirects stdout to /dev/null, writes no file",
     ("workflow.py", "spec.save("): "RunSpec.save goes through _io.write_text",
     ("ml/train.py", "self.save(done)"): "calls save_checkpoint (atomic)",

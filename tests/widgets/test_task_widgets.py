@@ -11,7 +11,8 @@ import pytest
 from mlwf_nb.data.galaxy_synth import generate_galaxy_dataset
 from mlwf_nb.data.lung_synth import generate_lung_dataset
 from mlwf_nb.data.samples import SampleDataset
-from mlwf_nb.widgets import DatasetPicker, PatchExplorer, RunMonitor, SpecModel, Studio, figures, views
+from mlwf_nb.views import figures, scenes
+from mlwf_nb.widgets import DatasetPicker, PatchExplorer, RunMonitor, SpecModel, Studio
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -39,10 +40,10 @@ def test_picker_shows_a_sample_grid_for_the_samples_layout(sample_dirs, name):
 
 def test_sample_grid_titles_by_task_and_mask_overlay(sample_dirs):
     galaxy = SampleDataset.open(sample_dirs["galaxy"])
-    images, titles = views.sample_grid(galaxy, n=4)
+    images, titles = scenes.sample_grid(galaxy, n=4)
     assert len(images) == 4 and all(t.split(": ")[1] in galaxy.class_names for t in titles)
     lung = SampleDataset.open(sample_dirs["lung"])
-    images, titles = views.sample_grid(lung, n=3)
+    images, titles = scenes.sample_grid(lung, n=3)
     X, y = lung.load()
     assert all("%" in t and "lung" in t for t in titles)
     mask = y[0] > 0

@@ -121,7 +121,7 @@ def sample_grid(ds: SampleDataset, n: int = 12, alpha: float = 0.45) -> tuple[li
     from mlwf_nb.data.shards import read_shard
 
     X, y = read_shard(ds.root / ds.shards[0], mmap=True)[:2]
-    idx = np.unique(np.linspace(0, len(X) - 1, min(n, len(X))).astype(int)) if len(X) else []
+    idx = np.unique(np.linspace(0, len(X) - 1, min(n, len(X))).astype(int)) if len(X) else np.zeros(0, int)
     colors = np.asarray(ds.class_colors, dtype=float)
     images, titles = [], []
     for i in idx:

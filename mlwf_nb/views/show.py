@@ -15,7 +15,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from mlwf_nb._io import read_json
-from mlwf_nb.widgets import figures, render
+from mlwf_nb.views import figures, render
 
 __all__ = ["is_static", "show_figure", "show_dataset", "show_run", "show_monitor", "show_spec", "show_leaderboard"]
 
@@ -59,10 +59,10 @@ def show_spec(spec: Any) -> str:
 
 def show_dataset(ds: Any, split: dict[str, list[str]] | None = None) -> str:
     """Show a dataset's scene table (source, size, split, class fractions) and returns the HTML."""
-    from mlwf_nb.widgets import views
+    from mlwf_nb.views import scenes
 
     html = (f"<h4>{render._e(ds.name)}: {len(ds.scenes)} scenes, sources {', '.join(ds.sources)}</h4>"
-            + render.scenes_html(views.scene_rows(ds, split), ds.class_names, ds.class_colors))
+            + render.scenes_html(scenes.scene_rows(ds, split), ds.class_names, ds.class_colors))
     if split:
         html += render.split_html(split)
     _show(html)
@@ -73,7 +73,7 @@ def show_leaderboard(rows: list[dict[str, Any]], objective: str = "objective") -
     """Show an HPO leaderboard (rows best first)."""
     html = "<h4>HPO leaderboard</h4>" + render.leaderboard_html(rows, objective)
     _show(html)
-    from mlwf_nb.widgets.figures import trials_figure
+    from mlwf_nb.views.figures import trials_figure
 
     fig = trials_figure(rows, objective)
     if fig is not None:

@@ -1,7 +1,7 @@
 """HTML renderers: plain data in, HTML strings out (no widgets, no files).
 
 The widgets put these strings into ``ipywidgets.HTML`` values; the static
-fallback (:mod:`mlwf_nb.display`) shows the same strings with IPython.display,
+fallback (:mod:`mlwf_nb.views.show`) shows the same strings with IPython.display,
 so an executed notebook and a live one read alike.
 """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlwf_nb.widgets.figures import trials_figure
+from mlwf_nb.views.figures import trials_figure
 
 
 def _rows():

@@ -113,8 +113,8 @@ class RunState:
     types: RunLengthList[str] = field(default_factory=RunLengthList)  # of every event applied
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     total: int = 0
-    history: dict[str, list[float]] = field(default_factory=dict)
-    epochs: list[int] = field(default_factory=list)
+    histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # job id -> metric -> by epoch
+    training: str | None = None  # the job that began training last: whose curves :attr:`history` shows
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     trials: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
@@ -161,10 +161,7 @@ class RunState:
             self.finished = True
             return {"state"}
         if kind == "epoch":
-            self.epochs.append(int(ev.get("epoch", len(self.epochs) + 1)))
-            for key, value in (ev.get("metrics") or {}).items():
-                self.history.setdefault(key, []).append(float(value))
-            return {"history"}
+            return self._epoch(ev)
         if kind in ("checkpoint_saved", "checkpoint_restored"):
             self.checkpoints.append({"event": "saved" if kind == "checkpoint_saved" else "restored",
                                      "path": ev.get("path"), "epoch": ev.get("epoch"), "job": ev.get("job")})
@@ -202,6 +199,26 @@ class RunState:
         if ev.get("site"):
             entry["site"] = ev["site"]
         return {"jobs"}
+
+    def _epoch(self, ev: dict[str, Any]) -> set[str]:
+        """One epoch's metrics, per job; a retry that trains an epoch again replaces it (and those after it)."""
+        job = str(ev.get("job") or "")
+        hist = self.histories.get(job)
+        if hist is None:
+            hist = self.histories[job] = {}
+            self.training = job
+        epoch = int(ev.get("epoch") or 0)
+        for key, value in (ev.get("metrics") or {}).items():
+            series = hist.setdefault(key, [])
+            if 0 < epoch <= len(series):
+                del series[epoch - 1:]
+            series.append(float(value))
+        return {"history"} if job == self.training else set()
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Metric curves (``loss``, ``val_loss``, ...) of the job that began training last."""
+        return self.histories.get(self.training or "", {})
 
     def _trial(self, kind: str, ev: dict[str, Any]) -> set[str]:
         key = f"{ev.get('round', 0)}/{ev.get('trial', '?')}"

@@ -5,19 +5,26 @@ Every ``show_*`` function displays HTML tables and matplotlib figures with
 the dataset table, the training curves and the confusion matrix as outputs.
 
     >>> show_run(run)                   # state, jobs, curves, confusion matrix, maps, report
+
+A run is shown from its events (``Run.run_state()``), the one reading every view
+shares with ``Run.status()`` and the RunMonitor widget.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
-from mlwf_nb._io import read_json
+from mlwf_nb.errors import MlwfError
 from mlwf_nb.views import figures, render
 
-__all__ = ["is_static", "show_figure", "show_dataset", "show_run", "show_monitor", "show_spec", "show_leaderboard"]
+if TYPE_CHECKING:
+    from mlwf_nb.runs import Run, RunState
+
+__all__ = ["is_static", "show_figure", "show_dataset", "show_run", "show_state", "show_spec", "show_leaderboard"]
 
 
 def is_static(static: bool | None = None) -> bool:
@@ -81,21 +88,31 @@ def show_leaderboard(rows: list[dict[str, Any]], objective: str = "objective") -
     return html
 
 
-def show_monitor(monitor: Any) -> dict[str, Any]:
-    """Show a RunMonitor's summary statically (what :meth:`RunMonitor.wait` prints at the end)."""
-    rs = monitor.run_state
-    shown: dict[str, Any] = {"state": monitor.state}
-    parts = [f"<h4>run {render._e(monitor.run_dir)}</h4>",
-             render.status_line(monitor.state, rs.totals(), len(rs.types)),
-             render.progress_html(100.0 if monitor.state == "Success" else rs.totals()["percent_done"]),
+def show_state(rs: RunState, *, title: str = "", failures: list[dict[str, Any]] | None = None,
+               direction: str = "max") -> dict[str, Any]:
+    """Show what a run's events say (:class:`~mlwf_nb.runs.RunState`): state, jobs, curves, results.
+
+    Args:
+        rs: the folded run state (``Run.run_state()``, ``RunMonitor.run_state``).
+        title: a heading (the run directory).
+        failures: failed jobs with their stderr tails (``Run.failures``); default: the state's own.
+        direction: the HPO objective's direction, for the leaderboard's order.
+
+    Returns:
+        What was shown: ``state`` and, where there were any, ``history``/``confusion`` (Figures),
+        ``segmentation`` (HTML), ``leaderboard`` (rows) and ``maps`` (paths).
+    """
+    totals = rs.totals()
+    failures = rs.failures() if failures is None else failures
+    shown: dict[str, Any] = {"state": rs.state}
+    parts = [f"<h4>run {render._e(title)}</h4>" if title else "",
+             render.status_line(rs.state, totals, len(rs.types)),
+             render.progress_html(100.0 if rs.state == "Success" else totals["percent_done"]),
              render.jobs_html(rs.jobs)]
-    if monitor.failures:
-        parts.append(render.failures_html([f["job"] for f in monitor.failures],
-                                          {f["job"]: f for f in monitor.failures}))
+    if failures:
+        parts.append(render.failures_html([f["job"] for f in failures], {f["job"]: f for f in failures}))
     if rs.checkpoints:
         parts.append(render.checkpoints_html(rs.checkpoints))
-    if rs.trials:
-        parts.append("<h4>HPO leaderboard</h4>" + render.leaderboard_html(monitor.leaderboard))
     _show("".join(parts))
     if rs.history:
         shown["history"] = figures.history_figure(rs.history)
@@ -107,42 +124,33 @@ def show_monitor(monitor: Any) -> dict[str, Any]:
     if rs.segmentation:
         shown["segmentation"] = render.segmentation_html(rs.segmentation)
         _show(shown["segmentation"])
+    if rs.trials:
+        shown["leaderboard"] = rs.leaderboard(direction)
+        show_leaderboard(shown["leaderboard"])
+    shown["maps"] = list(rs.maps)
     if rs.maps:
         from IPython.display import Image
 
-        shown["maps"] = list(rs.maps)
-        _show(Image(filename=rs.maps[-1]))
+        for path in rs.maps[-4:]:
+            _show(f"<b>map {render._e(Path(path).stem)}</b>", Image(filename=path))
     return shown
 
 
-def show_run(run: Any) -> dict[str, Any]:
-    """Show a finished (or running) run: state, jobs, curves, confusion matrix, maps and report."""
-    from IPython.display import Image, Markdown
+def show_run(run: Run) -> dict[str, Any]:
+    """Show a finished (or running) run as its events tell it, then its report (see :func:`show_state`)."""
+    from IPython.display import Markdown
 
-    st = run.status()
-    m = st.get("mlwf", {})
-    jobs = m.get("jobs", {})
-    state = m.get("state") or st["dags"]["root"]["state"]
-    shown: dict[str, Any] = {"state": state}
-    _show(f"<h4>run {render._e(run.dir)}</h4>" + render.status_line(state, st["totals"])
-          + render.jobs_html(jobs) + render.failures_html(m.get("failed_jobs", []), jobs))
-    out = run.outputs()
-    if "history" in out:
-        hist = read_json(out["history"])
-        hist = hist.get("history", hist) if isinstance(hist, dict) else {}
-        shown["history"] = figures.history_figure(hist)
-        _show(shown["history"])
-    if "confusion_matrix" in out:
-        cm = read_json(out["confusion_matrix"])
-        shown["confusion"] = figures.confusion_figure(cm["matrix"], cm.get("classes") or [], cm.get("colors"))
-        _show(shown["confusion"])
-    if "leaderboard" in out:
-        board = read_json(out["leaderboard"])
-        rows = board.get("trials", board) if isinstance(board, dict) else board
-        shown["leaderboard"] = show_leaderboard(list(rows) if isinstance(rows, list) else [])
-    shown["maps"] = [p for k, p in out.items() if k.startswith("map:")]
-    for p in shown["maps"][:4]:
-        _show(f"<b>map {render._e(p.stem)}</b>", Image(filename=str(p)))
-    if "report" in out:
-        _show(Markdown(out["report"].read_text(encoding="utf-8")))
+    rs = run.run_state()
+    shown = show_state(rs, title=str(run.dir), failures=run.failures(rs), direction=_direction(run))
+    report = run.outputs().get("report")
+    if report is not None:
+        shown["report"] = report.read_text(encoding="utf-8")
+        _show(Markdown(shown["report"]))
     return shown
+
+
+def _direction(run: Run) -> str:
+    try:
+        return str(run.spec.hpo.direction)
+    except (MlwfError, OSError):
+        return "max"

@@ -29,6 +29,7 @@ import traitlets
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.runs import Follower, RunState
 from mlwf_nb.views import figures, render
+from mlwf_nb.views.show import show_state
 from mlwf_nb.widgets._util import StaticForm, image_widget, set_image, wrap_row
 
 __all__ = ["RunMonitor"]
@@ -279,9 +280,7 @@ class RunMonitor(StaticForm, W.VBox):
         if self._static_handle is not None:  # shown statically already: that output gets the final state
             self.refresh_static()
         elif show:
-            from mlwf_nb.views.show import show_monitor
-
-            show_monitor(self)
+            show_state(self.run_state, title=self.run_dir, failures=self.failures, direction=self._direction())
         return state
 
 

@@ -110,3 +110,15 @@ def test_status_has_pegasus_shape(tmp_path):
     assert st["dags"]["root"]["state"] == "Running" and st["dags"]["root"]["dagname"] == "wf.dag"
     assert st["totals"]["queued"] == 1 and st["totals"]["failed"] == 1 and st["totals"]["unready"] == 1
     assert st["mlwf"]["failed_jobs"] == ["b_ID2"] and json.dumps(st)
+
+
+def test_curves_are_kept_per_job_and_a_retrained_epoch_replaces_the_old_one():
+    rs = RunState()
+    ev = [{"type": "epoch", "job": "ID2", "epoch": 1, "metrics": {"loss": 0.9}},
+          {"type": "epoch", "job": "ID2", "epoch": 2, "metrics": {"loss": 0.8}},
+          {"type": "epoch", "job": "ID3", "epoch": 1, "metrics": {"loss": 5.0}},  # a parallel trial
+          {"type": "epoch", "job": "ID2", "epoch": 2, "metrics": {"loss": 0.7}},  # retried from epoch 2
+          {"type": "epoch", "job": "ID7", "epoch": 1, "metrics": {"loss": 0.5}}]  # the final training
+    rs.apply([{"seq": i, **e} for i, e in enumerate(ev[:4], 1)])
+    assert rs.histories["ID2"] == {"loss": [0.9, 0.7]} and rs.history == {"loss": [5.0]}
+    assert rs.apply([{"seq": 5, **ev[4]}]) == {"history", "events"} and rs.history == {"loss": [0.5]}

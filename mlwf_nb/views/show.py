@@ -124,6 +124,12 @@ def show_state(rs: RunState, *, title: str = "", failures: list[dict[str, Any]] 
     if rs.segmentation:
         shown["segmentation"] = render.segmentation_html(rs.segmentation)
         _show(shown["segmentation"])
+    if rs.detection:
+        shown["detection"] = render.detection_html(rs.detection)
+        _show(shown["detection"])
+    if rs.sweep:
+        shown["sweep"] = render.sweep_html([rs.sweep[i] for i in sorted(rs.sweep)])
+        _show(shown["sweep"])
     if rs.trials:
         shown["leaderboard"] = rs.leaderboard(direction)
         show_leaderboard(shown["leaderboard"])

@@ -56,7 +56,6 @@ def prepare(spec: RunSpec) -> None:
 
 def build(spec: RunSpec, g: Graph) -> None:
     """Add the mask-detection jobs for ``spec`` to ``g``."""
-
     parts = add_split(spec, g)
     best = add_search(spec, g, train=parts["train"], val=parts["val"], dataset=f"{DATA}/dataset.yaml")
     model = add_training(g, parts["train"], parts["val"], best)

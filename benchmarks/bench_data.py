@@ -8,6 +8,10 @@ Rows:
     patches: multi-scale patch sampling + resize + augmentation through
         ``mlwf_nb.data.patches`` / ``mlwf_nb.data.augment``, against the same
         operations in a plain numpy loop.
+    preparation: one read per scene (``mlwf_nb.data.scan``): a scene's scan job
+        (sha256, histograms, raw training windows) against a plain read of the
+        scene, and the whole preparation of N scenes (scan, fit from histogram
+        files, patches from the windows) against N plain reads.
 """
 
 from __future__ import annotations
@@ -252,4 +256,94 @@ def bench_patches(quick: bool) -> dict[str, Any]:
                        f"{repeats}; higher is better")
 
 
-ROWS = [bench_stretch, bench_patches]
+def prepare_scene(image: Path, label: Path, out: Path, per_scene: int, histograms: bool = True) -> dict[str, Any]:
+    """What one scene's scan job does: one read (sha256, histograms, pixels), then its raw windows to a file."""
+    import time
+
+    import rasterio
+
+    from mlwf_nb.data.patches import crop_windows, sample_windows
+    from mlwf_nb.data.scan import read_scene, write_histograms, write_windows
+
+    t0 = time.perf_counter()
+    got = read_scene(image, histograms=histograms, nodata=0)
+    with rasterio.open(label) as lab:
+        classes = lab.read(1)
+    t1 = time.perf_counter()
+    wins, drawn = sample_windows(classes, SIZES, per_scene, 0.6, True, np.random.default_rng(0), 5)
+    crops = crop_windows(got.image, wins)
+    write_windows(out / "s.windows.npz", crops, wins, {"drawn": drawn})
+    if got.histograms is not None:
+        write_histograms(out / "s.histogram.npz", got.histograms, {})
+    return {"read": t1 - t0, "windows": time.perf_counter() - t1, "count": len(wins),
+            "bytes": sum(c.nbytes for c in crops.values())}
+
+
+def patches_from_windows(windows: Path, params: Any, prefix: Path) -> int:
+    """What one scene's patches job does: its windows, stretched, resized to the model input, as a shard."""
+    from mlwf_nb.data.patches import patches_from_crops
+    from mlwf_nb.data.scan import read_windows
+    from mlwf_nb.data.shards import write_shard
+    from mlwf_nb.data.stretch import apply_stretch
+
+    crops, wins, _ = read_windows(windows)
+    X = patches_from_crops(crops, wins, INPUT, 4, lambda c: apply_stretch(c, params, axis=-1))
+    write_shard(prefix, X, (wins[:, 3] - 1).astype(np.int32))
+    return len(X)
+
+
+@row("preparation")
+def bench_preparation(quick: bool) -> list[dict[str, Any]]:
+    """One read per scene: a scene's scan job vs a plain read; the whole preparation of N scenes vs N reads."""
+    import time
+
+    from mlwf_nb.data.scan import fit_histograms, read_histograms
+
+    h, w = QUICK if quick else GID
+    per_scene = 200 if quick else 2000
+    n_scenes, repeats = (2, 1) if quick else (3, 3)
+    src = scene_path(h, w)
+    label = Path(str(src).replace("images", "labels"))
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        out = Path(tmp)
+        reads, jobs, parts = [], [], []
+        for _ in range(repeats):  # interleaved: load on the machine hits both columns alike
+            t0 = time.perf_counter()
+            full_read(src)
+            reads.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            parts.append(prepare_scene(src, label, out, per_scene))
+            jobs.append(time.perf_counter() - t0)
+        t_read, t_job = float(np.median(reads)), float(np.median(jobs))
+        last = parts[-1]
+        # the whole preparation of N training scenes, one after another (on a cluster they run side by side)
+        t0 = time.perf_counter()
+        for i in range(n_scenes):
+            (out / f"s{i}").mkdir()
+            prepare_scene(src, label, out / f"s{i}", per_scene)
+        t_scan = time.perf_counter() - t0
+        params = fit_histograms([read_histograms(out / f"s{i}" / "s.histogram.npz")[0] for i in range(n_scenes)],
+                                nodata=0)
+        t_fit = time.perf_counter() - t0 - t_scan
+        count = sum(patches_from_windows(out / f"s{i}" / "s.windows.npz", params, out / f"s{i}" / "shard")
+                    for i in range(n_scenes))
+        t_all = time.perf_counter() - t0
+        windows_mb = last["bytes"] / MB
+    size = f"{h}x{w}x4 uint16, {h * w * 8 / MB:.0f} MB"
+    return [
+        result("preparation", f"time, one scene's scan job: sha256 + histograms + {per_scene} raw windows ({size})",
+               t_read, t_job, "s", "<= 1.5x", t_job <= 1.5 * t_read,
+               note=f"baseline: rasterio .read() of the whole scene (page cache); median of {repeats} interleaved; "
+                    f"value: mlwf_nb.data.scan.read_scene (a thread hashes the file while GDAL's chunks are read and "
+                    f"counted on two more) {last['read']:.2f} s, then the label, sample_windows, crop_windows and the "
+                    f"windows file ({last['count']} windows, {windows_mb:.0f} MB raw uint16) {last['windows']:.2f} s"),
+        result("preparation", f"time, the whole preparation of {n_scenes} training scenes vs {n_scenes} plain reads",
+               n_scenes * t_read, t_all, "s", "report", None,
+               note=f"scan jobs {t_scan:.2f} s, fit from the histogram files {t_fit:.3f} s, patches jobs (windows "
+                    f"file, lookup-table stretch, resize to {INPUT} px, shard) {t_all - t_scan - t_fit:.2f} s, "
+                    f"{count} patches; one after another here: on a cluster each scene's scan and patches jobs run "
+                    "side by side, and the largest job reads one scene (docs/benchmarks.md, discussion)"),
+    ]
+
+
+ROWS = [bench_stretch, bench_patches, bench_preparation]

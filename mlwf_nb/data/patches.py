@@ -163,28 +163,59 @@ def _draw(label: np.ndarray, sizes: list[int], n: int, min_purity: float, rng: n
     """Draw random windows until ``4 n`` are pure or ``50 n`` are drawn.
 
     With ``balance`` drawing goes on (within ``50 n``) until every class seen
-    has an equal share of ``n`` among the pure windows.
+    has an equal share of ``n`` among the pure windows. A window's class counts
+    come from per-class summed-area tables (:func:`_class_tables`): four look-ups
+    a class instead of a count over its pixels, for the same windows, the same
+    draws and the same result as counting each window.
 
     Returns:
         Pure windows as rows ``(y0, x0, size, class index)`` and the number drawn.
     """
     h, w = label.shape
-    kept: list[tuple[int, int, int, int]] = []
+    tables = _class_tables(label, num_classes, max(sizes))
+    kept: list[np.ndarray] = []
     drawn, budget, target = 0, 50 * n, 4 * n
     per_class = np.zeros(num_classes + 1, dtype=np.int64)
-    while drawn < budget and not _enough(len(kept), target, per_class, n, balance):
+    while drawn < budget and not _enough(sum(map(len, kept)), target, per_class, n, balance):
         m = min(budget - drawn, 256)
         s = rng.choice(np.asarray(sizes), size=m)
         ys = (rng.random(m) * (h - s + 1)).astype(np.int64)
         xs = (rng.random(m) * (w - s + 1)).astype(np.int64)
-        for y0, x0, sz in zip(ys, xs, s, strict=True):
-            counts = np.bincount(label[y0:y0 + sz, x0:x0 + sz].ravel(), minlength=num_classes + 1)
-            k = int(np.argmax(counts[1:num_classes + 1])) + 1
-            if counts[k] > 0 and counts[k] >= min_purity * sz * sz:
-                kept.append((int(y0), int(x0), int(sz), k))
-                per_class[k] += 1
+        counts = _window_counts(tables, ys, xs, s)  # (m, classes 1..C)
+        best = np.argmax(counts, axis=1)  # the first of equal counts, as np.argmax of one window's counts
+        top = counts[np.arange(m), best]
+        pure = (top > 0) & (top >= min_purity * s * s)
+        k = best + 1
+        kept.append(np.stack([ys, xs, s, k], axis=1)[pure])
+        np.add.at(per_class, k[pure], 1)
         drawn += m
-    return np.asarray(kept, dtype=np.int64).reshape(-1, 4), drawn
+    return (np.concatenate(kept) if kept else np.zeros((0, 4), np.int64)).astype(np.int64), drawn
+
+
+def _class_tables(label: np.ndarray, num_classes: int, largest: int) -> np.ndarray:
+    """``(C, H + 1, W + 1)`` summed-area tables of ``label == k`` for classes ``k = 1..C``.
+
+    Kept modulo ``2**16`` (``2**32`` for windows of 256 px and more): a window's count is
+    the wrap-around difference of four entries, exact while it stays below the modulus
+    (a window of ``s`` px holds at most ``s * s`` pixels); half the memory of int32 tables.
+    """
+    h, w = label.shape
+    dtype = np.uint16 if largest * largest < 1 << 16 else np.uint32
+    out = np.zeros((num_classes, h + 1, w + 1), dtype=dtype)
+    present = np.bincount(label.ravel(), minlength=num_classes + 1)
+    for k in range(1, num_classes + 1):
+        if present[k]:
+            inner = out[k - 1, 1:, 1:]
+            np.cumsum(label == k, axis=0, dtype=dtype, out=inner)
+            np.cumsum(inner, axis=1, dtype=dtype, out=inner)
+    return out
+
+
+def _window_counts(tables: np.ndarray, ys: np.ndarray, xs: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``(m, C)`` int64 pixel counts of each class in the windows ``(ys, xs, s)`` (see :func:`_class_tables`)."""
+    y1, x1 = ys + s, xs + s
+    counts = tables[:, y1, x1] - tables[:, ys, x1] - tables[:, y1, xs] + tables[:, ys, xs]  # wraps: exact
+    return counts.T.astype(np.int64)
 
 
 def _enough(kept: int, target: int, per_class: np.ndarray, n: int, balance: bool) -> bool:

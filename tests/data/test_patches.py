@@ -153,3 +153,17 @@ def test_windows_then_crops_then_patches_is_sample_patches():
     assert sorted(crops) == sorted({int(s) for s in wins[:, 2]}) and all(c.dtype == np.uint16 for c in crops.values())
     np.testing.assert_array_equal(patches_from_crops(crops, wins, 16, 3, to_u8), X)
     assert wins[:, :3].tolist() == meta["windows"] and drawn == meta["drawn"] and (wins[:, 3] - 1 == y).all()
+
+
+@pytest.mark.parametrize("sizes", [[8, 16, 32], [300], [5, 17]])  # 300 px: the 32-bit tables
+def test_window_counts_from_tables_are_the_pixel_counts(sizes):
+    from mlwf_nb.data.patches import _class_tables, _window_counts
+
+    rng = np.random.default_rng(4)
+    label = rng.integers(0, 7, (320, 330)).astype(np.uint8)  # values above num_classes are ignored
+    s = rng.choice(sizes, 200)
+    ys = (rng.random(200) * (320 - s + 1)).astype(np.int64)
+    xs = (rng.random(200) * (330 - s + 1)).astype(np.int64)
+    got = _window_counts(_class_tables(label, 5, max(sizes)), ys, xs, s)
+    want = [np.bincount(label[y:y + k, x:x + k].ravel(), minlength=7)[1:6] for y, x, k in zip(ys, xs, s, strict=True)]
+    np.testing.assert_array_equal(got, np.array(want))

@@ -5,12 +5,20 @@ parameter is already log-scaled, so a move of 0.1 is a tenth of the range
 whatever the units. The search starts at the centre of the cube; each
 *iteration* is one round of K trials around the current centre ``x``:
 
+* ``spsa`` (simultaneous perturbation, the default): pair p probes
+  ``x ± c_k Δ_p`` with random signs ``Δ_p ∈ {-1, +1}^d`` and estimates the whole
+  gradient as ``(f+ - f-) / (2 c_k) Δ_p``; the pairs are averaged;
 * ``central`` (central differences): pair p probes one coordinate,
   ``x ± c_k e_i``, the coordinates taken in turn across pairs and iterations,
-  so a round of K trials measures K // 2 partial derivatives;
-* ``spsa`` (simultaneous perturbation): pair p probes ``x ± c_k Δ_p`` with random
-  signs ``Δ_p ∈ {-1, +1}^d`` and estimates the whole gradient as
-  ``(f+ - f-) / (2 c_k) Δ_p``; the pairs are averaged.
+  so a round of K trials measures K // 2 partial derivatives.
+
+Measured (docs/hpo.md, ``make bench`` rows ``hpo gradient*``): central
+differences win with a smooth, nearly noise-free objective and few pairs
+(each pair measures one derivative exactly); SPSA wins once the objective is
+noisy, the more so with more pairs (each pair measures every derivative, so
+the noise averages out), and it needs one pair whatever the number of
+parameters. On the analytic objective and the tiny real training the two are
+within the seeds' spread. Trial objectives are noisy, so SPSA is the default.
 
 An odd K spends its last trial on the centre itself; K = 1 spreads a pair over
 two rounds. A direction that repeats within an iteration (one parameter, or more
@@ -55,7 +63,7 @@ from keras_tuner.engine import hyperparameters as hp_module
 __all__ = ["GradientOracle", "ESTIMATORS", "INTEGERS", "step_length", "perturbation_size",
            "estimate_gradient", "project"]
 
-ESTIMATORS = ("central", "spsa")
+ESTIMATORS = ("spsa", "central")
 INTEGERS = ("descend", "hold")
 _ALPHA, _GAMMA = 0.602, 0.101  # Spall (1998): decay exponents of the gain and of the perturbation
 _ENDED = ("COMPLETED", "FAILED", "INVALID", "STOPPED")
@@ -106,7 +114,7 @@ class GradientOracle(keras_tuner.Oracle):
 
     Args:
         round_size: Trials per round (K, the spec's ``hpo.parallel``).
-        estimator: ``"central"`` or ``"spsa"`` (see the module docstring).
+        estimator: ``"spsa"`` or ``"central"`` (see the module docstring).
         step: First move's length in the unit cube (the longest move).
         perturbation: First probes' half-width in the unit cube.
         integers: ``"descend"`` (like floats, rounded) or ``"hold"`` (like choices).
@@ -116,7 +124,7 @@ class GradientOracle(keras_tuner.Oracle):
         ValueError: Bad options, or a space with nothing to differentiate.
     """
 
-    def __init__(self, round_size: int = 4, estimator: str = "central", step: float = 0.2,
+    def __init__(self, round_size: int = 4, estimator: str = "spsa", step: float = 0.2,
                  perturbation: float = 0.1, integers: str = "descend", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if estimator not in ESTIMATORS or integers not in INTEGERS:

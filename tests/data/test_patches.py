@@ -167,3 +167,15 @@ def test_window_counts_from_tables_are_the_pixel_counts(sizes):
     got = _window_counts(_class_tables(label, 5, max(sizes)), ys, xs, s)
     want = [np.bincount(label[y:y + k, x:x + k].ravel(), minlength=7)[1:6] for y, x, k in zip(ys, xs, s, strict=True)]
     np.testing.assert_array_equal(got, np.array(want))
+
+
+@pytest.mark.parametrize("after", [0, 10**9])  # summed-area tables from the first draw, or never
+def test_sampling_is_the_same_whichever_way_windows_are_counted(monkeypatch, after):
+    from mlwf_nb.data import patches
+
+    rng = np.random.default_rng(6)
+    label = np.kron(rng.integers(0, 6, (9, 10)), np.ones((20, 20), int)).astype(np.uint8)
+    ref = patches.sample_windows(label, [16, 32, 64], 40, 0.6, True, np.random.default_rng(2), 5)
+    monkeypatch.setattr(patches, "TABLES_AFTER", after)
+    got = patches.sample_windows(label, [16, 32, 64], 40, 0.6, True, np.random.default_rng(2), 5)
+    assert got[1] == ref[1] and np.array_equal(got[0], ref[0]) and len(got[0]) == 40

@@ -60,6 +60,8 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_module
 
+from mlwf_nb.rundir.events import emit
+
 __all__ = ["GradientOracle", "ESTIMATORS", "INTEGERS", "step_length", "perturbation_size",
            "estimate_gradient", "project"]
 
@@ -107,6 +109,16 @@ def estimate_gradient(pairs: Sequence[tuple[float, float, Sequence[float], float
         total += (f_plus - f_minus) / (2.0 * c) * d  # 1 / d_i = d_i for the ±1 and the 1 of e_i
         counts += d != 0
     return [float(t / n) if n else 0.0 for t, n in zip(total, counts, strict=True)]
+
+
+def _describe(entry: dict[str, Any], pairs: int) -> str:
+    """One line for the run's log: what an iteration measured and where the centre went."""
+    centre = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry["center"].items())
+    if not entry["pairs"]:
+        return (f"gradient search, step {entry['iteration'] + 1}: none of its {pairs} pairs completed, "
+                f"the centre stays at {centre}")
+    return (f"gradient search, step {entry['iteration'] + 1}: {entry['pairs']} of {pairs} pairs complete, "
+            f"moved {entry['step']:.3g} of the range to {centre}")
 
 
 class GradientOracle(keras_tuner.Oracle):
@@ -249,9 +261,11 @@ class GradientOracle(keras_tuner.Oracle):
             # the move starts from the centre itself: probing nearer the middle is no reason to leave a bound
             self.center = project([x + length * g / norm for x, g in zip(self.center, gradient, strict=True)])
         names = [hp.name for hp in self._numeric()]
-        self.path.append({"iteration": self.iteration, "pairs": len(complete), "step": length,
-                          "gradient": dict(zip(names, gradient, strict=True)) if gradient else None,
-                          "center": self._values(self.center, {})})
+        entry = {"iteration": self.iteration, "pairs": len(complete), "step": length,
+                 "gradient": dict(zip(names, gradient, strict=True)) if gradient else None,
+                 "center": self._values(self.center, {})}
+        self.path.append(entry)
+        emit("log", level="info" if complete else "warning", message=_describe(entry, len(self.pairs)))
         self.iteration += 1
         self.probes, self.pairs = [], []
 

@@ -201,3 +201,14 @@ def test_bad_options_and_spaces_are_refused() -> None:
         _oracle(SPACE, estimator="newton")
     with pytest.raises(ValueError, match="step in"):
         _oracle(SPACE, step=2.0)
+
+
+def test_each_step_is_told_in_the_run_log(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlwf_nb.rundir.events import ENV_EVENTS, read_events
+
+    monkeypatch.setenv(ENV_EVENTS, str(tmp_path / "events.jsonl"))
+    _rounds(SPACE, 3, fail=lambda r, i: r == 1)
+    logs = [e["message"] for e in read_events(tmp_path / "events.jsonl") if e["type"] == "log"]
+    assert logs[0].startswith("gradient search, step 1: 2 of 2 pairs complete, moved 0.2 of the range to "
+                              "train.learning_rate=")
+    assert logs[1].startswith("gradient search, step 2: none of its 2 pairs completed, the centre stays at")

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from mlwf_nb.errors import HPOError
-from mlwf_nb.hpo.gradient import GradientOracle, estimate_gradient, perturbation_size, step_length
+from mlwf_nb.hpo.gradient import estimate_gradient, perturbation_size, step_length
+from mlwf_nb.hpo.gradient_oracle import GradientOracle
 from mlwf_nb.hpo.objective import analytic_objective, optimum
 from mlwf_nb.hpo.oracles import finish_trial, kt_seed, oracle_from_json, oracle_to_json, scratch_project
 from mlwf_nb.hpo.rounds import _check_failures

@@ -59,11 +59,30 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["ESTIMATORS", "INTEGERS", "step_length", "perturbation_size", "estimate_gradient", "project"]
+__all__ = ["ESTIMATORS", "INTEGERS", "NO_NUMERIC", "option_problems", "step_length", "perturbation_size",
+           "estimate_gradient", "project"]
 
 ESTIMATORS = ("spsa", "central")
 INTEGERS = ("descend", "hold")
 _ALPHA, _GAMMA = 0.602, 0.101  # Spall (1998): decay exponents of the gain and of the perturbation
+NO_NUMERIC = ("gradient search needs at least one numeric ({kinds}) parameter in hpo.space; choices are held, "
+              "not differentiated: use bayesian or evolutionary for a space of choices")
+
+
+def option_problems(estimator: object, step: object, perturbation: object, integers: object,
+                    round_size: object = 1) -> list[str]:
+    """What is wrong with the search's options (empty: nothing), one phrase each."""
+    problems = []
+    if estimator not in ESTIMATORS:
+        problems.append(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    if integers not in INTEGERS:
+        problems.append(f"integers must be one of {', '.join(INTEGERS)}, got {integers!r}")
+    for name, value, hi in (("step", step, 1.0), ("perturbation", perturbation, 0.5)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= hi:
+            problems.append(f"{name} must be in (0, {hi:g}] (a fraction of each range), got {value!r}")
+    if isinstance(round_size, bool) or not isinstance(round_size, int) or round_size < 1:
+        problems.append(f"round_size must be an int >= 1, got {round_size!r}")
+    return problems
 
 
 def step_length(k: int, step: float) -> float:

@@ -14,7 +14,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_module
 
-from mlwf_nb.hpo.gradient import ESTIMATORS, INTEGERS, estimate_gradient, perturbation_size, project, step_length
+from mlwf_nb.hpo.gradient import NO_NUMERIC, estimate_gradient, option_problems, perturbation_size, project, step_length
 from mlwf_nb.rundir.events import emit
 
 __all__ = ["GradientOracle"]
@@ -50,19 +50,13 @@ class GradientOracle(keras_tuner.Oracle):
     def __init__(self, round_size: int = 4, estimator: str = "spsa", step: float = 0.2,
                  perturbation: float = 0.1, integers: str = "descend", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if estimator not in ESTIMATORS or integers not in INTEGERS:
-            raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)} and integers one of "
-                             f"{', '.join(INTEGERS)}; got {estimator!r}, {integers!r}")
-        if round_size < 1 or not 0.0 < step <= 1.0 or not 0.0 < perturbation <= 0.5:
-            raise ValueError("round_size must be >= 1, step in (0, 1] and perturbation in (0, 0.5] "
-                             f"(unit-cube lengths); got {round_size}, {step}, {perturbation}")
+        problems = option_problems(estimator, step, perturbation, integers, round_size)
+        if problems:
+            raise ValueError("; ".join(problems))
         self.round_size, self.estimator, self.integers = round_size, estimator, integers
         self.step, self.perturbation = step, perturbation
         if not self._numeric():
-            kinds = "float or int" if integers == "descend" else "float"
-            raise ValueError(f"gradient search needs at least one numeric ({kinds}) parameter in "
-                             "hpo.space; choices are held, not differentiated: use bayesian or "
-                             "evolutionary for a space of choices")
+            raise ValueError(NO_NUMERIC.format(kinds="float or int" if integers == "descend" else "float"))
         self.iteration = 0
         self.center = [0.5] * len(self._numeric())
         self.probes: list[dict[str, Any]] = []  # this iteration's trials: trial_id, pair, sign

@@ -19,9 +19,11 @@ from mlwf_nb.views.show import (
     show_dataset,
     show_figure,
     show_leaderboard,
+    show_report,
     show_run,
     show_spec,
     show_state,
 )
 
-__all__ = ["is_static", "show_figure", "show_dataset", "show_run", "show_state", "show_spec", "show_leaderboard"]
+__all__ = ["is_static", "show_figure", "show_dataset", "show_run", "show_report", "show_state", "show_spec",
+           "show_leaderboard"]

@@ -18,7 +18,7 @@ from mlwf_nb.ml.plots import class_map_rgb, plot_confusion_matrix, plot_history
 
 __all__ = [
     "history_figure", "confusion_figure", "images_figure", "patch_figure", "class_map_rgb",
-    "figure_png", "trials_figure",
+    "figure_png", "trials_figure", "map_figure", "map_png",
 ]
 
 
@@ -152,6 +152,23 @@ def map_figure(png: str, class_names: Sequence[str] = (), class_colors: Sequence
                    for n, col in zip(class_names, class_colors, strict=False)]
         fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
     return fig
+
+
+def map_png(path: str, class_names: Sequence[str] = (), class_colors: Sequence[Sequence[int]] = ()) -> bytes:
+    """PNG bytes of a run's ``map`` artifact, as every view shows it.
+
+    A classification map with a GeoTIFF beside it (land cover) is drawn by :func:`map_figure`
+    (title, class legend, scale bar); any other map image (a template's predictions, a sweep's
+    plot) is shown as the run wrote it. ``b""`` while the file cannot be read (not written yet).
+    """
+    from pathlib import Path
+
+    if Path(path).with_suffix(".tif").is_file():
+        return figure_png(map_figure(path, class_names, class_colors), dpi=100)
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
 
 
 def _nice(value: float) -> float:

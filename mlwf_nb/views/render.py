@@ -7,15 +7,21 @@ so an executed notebook and a live one read alike.
 
 from __future__ import annotations
 
+import base64
 import html
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "table_html", "jobs_html", "progress_html", "leaderboard_html", "checkpoints_html",
     "failures_html", "error_html", "scenes_html", "split_html", "swatch_html", "status_line",
-    "segmentation_html", "detection_html", "sweep_html", "samples_html",
+    "segmentation_html", "detection_html", "sweep_html", "samples_html", "image_html", "png_size",
+    "MAX_IMAGE_WIDTH",
 ]
+
+#: widest an image is shown (CSS px): a 1000-1400 px notebook keeps its margins
+MAX_IMAGE_WIDTH = 900
 
 _STATE_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "queued": "#6a1b9a",
                  "Success": "#2e7d32", "Failure": "#c62828", "Running": "#1565c0", "Lost": "#ef6c00",
@@ -74,11 +80,26 @@ def jobs_html(jobs: Mapping[str, Mapping[str, Any]], limit: int = 200) -> str:
 
 
 def progress_html(percent: float, width_px: int = 300) -> str:
-    """A static progress bar (the live widget uses an IntProgress)."""
+    """A static progress bar (the live widget uses a FloatProgress), labelled in whole percent."""
     pct = max(0.0, min(100.0, float(percent)))
-    return (f"<div style='width:{width_px}px;border:1px solid #999;height:12px'>"
+    return (f"<div style='width:{width_px}px;max-width:100%;border:1px solid #999;height:12px'>"
             f"<div style='width:{pct:.1f}%;background:#1565c0;height:100%'></div></div>"
-            f"<small>{pct:.1f}% done</small>")
+            f"<small>{pct:.0f}% done</small>")
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) of PNG bytes, read from the header ((0, 0) for anything else)."""
+    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n":
+        return 0, 0
+    w, h = struct.unpack(">II", png[16:24])
+    return int(w), int(h)
+
+
+def image_html(png: bytes, max_width: int = MAX_IMAGE_WIDTH) -> str:
+    """A PNG inline at its natural width (at most ``max_width`` px, never wider than its cell, never stretched)."""
+    width = min(png_size(png)[0], max_width)
+    return (f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' width='{width}' "
+            "style='max-width:100%;height:auto;display:block'>")
 
 
 def leaderboard_html(rows: Sequence[Mapping[str, Any]], objective: str = "objective", top: int = 20) -> str:

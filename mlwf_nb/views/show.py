@@ -13,7 +13,6 @@ shares with ``Run.status()`` and the RunMonitor widget.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
@@ -24,7 +23,8 @@ from mlwf_nb.views import figures, render
 if TYPE_CHECKING:
     from mlwf_nb.runs import Run, RunState
 
-__all__ = ["is_static", "show_figure", "show_dataset", "show_run", "show_state", "show_spec", "show_leaderboard"]
+__all__ = ["is_static", "show_figure", "show_dataset", "show_run", "show_report", "show_state", "show_spec",
+           "show_leaderboard"]
 
 
 def is_static(static: bool | None = None) -> bool:
@@ -46,9 +46,13 @@ def _show(*objs: Any) -> None:
 
 
 def _png(fig: Figure) -> Any:
+    return _image(figures.figure_png(fig, dpi=90))
+
+
+def _image(png: bytes) -> Any:
     from IPython.display import Image
 
-    return Image(data=figures.figure_png(fig, dpi=90), format="png")
+    return Image(data=png, format="png")
 
 
 def show_figure(fig: Figure) -> Figure:
@@ -89,7 +93,7 @@ def show_leaderboard(rows: list[dict[str, Any]], objective: str = "objective") -
 
 
 def show_state(rs: RunState, *, title: str = "", failures: list[dict[str, Any]] | None = None,
-               direction: str = "max") -> dict[str, Any]:
+               direction: str = "max", scores: bool = True) -> dict[str, Any]:
     """Show what a run's events say (:class:`~mlwf_nb.runs.RunState`): state, jobs, curves, results.
 
     Args:
@@ -97,6 +101,8 @@ def show_state(rs: RunState, *, title: str = "", failures: list[dict[str, Any]] 
         title: a heading (the run directory).
         failures: failed jobs with their stderr tails (``Run.failures``); default: the state's own.
         direction: the HPO objective's direction, for the leaderboard's order.
+        scores: show the segmentation and detection score tables (False where the run's
+            report, which holds the same scores, is shown next).
 
     Returns:
         What was shown: ``state`` and, where there were any, ``history``/``confusion`` (Figures),
@@ -121,10 +127,10 @@ def show_state(rs: RunState, *, title: str = "", failures: list[dict[str, Any]] 
         c = rs.confusion
         shown["confusion"] = figures.confusion_figure(c["matrix"], c.get("classes") or [], c.get("colors"))
         _show(shown["confusion"])
-    if rs.segmentation:
+    if rs.segmentation and scores:
         shown["segmentation"] = render.segmentation_html(rs.segmentation)
         _show(shown["segmentation"])
-    if rs.detection:
+    if rs.detection and scores:
         shown["detection"] = render.detection_html(rs.detection)
         _show(shown["detection"])
     if rs.sweep:
@@ -134,25 +140,43 @@ def show_state(rs: RunState, *, title: str = "", failures: list[dict[str, Any]] 
         shown["leaderboard"] = rs.leaderboard(direction)
         show_leaderboard(shown["leaderboard"])
     shown["maps"] = list(rs.maps)
-    if rs.maps:
-        from IPython.display import Image
-
-        for path in rs.maps[-4:]:
-            _show(f"<b>map {render._e(Path(path).stem)}</b>", Image(filename=path))
+    classes = list((rs.confusion or {}).get("classes") or [])
+    colors = list((rs.confusion or {}).get("colors") or [])
+    for path in rs.maps[-4:]:  # land-cover maps with title, legend and scale bar; others as written
+        png = figures.map_png(path, classes, colors)
+        if png:
+            _show(_image(png))
     return shown
 
 
 def show_run(run: Run) -> dict[str, Any]:
-    """Show a finished (or running) run as its events tell it, then its report (see :func:`show_state`)."""
+    """Show a finished (or running) run as its events tell it, then its report (see :func:`show_state`).
+
+    Each table is shown once: where the run has a report, its scores come from the report only.
+    """
+    rs = run.run_state()
+    has_report = "report" in run.outputs()
+    shown = show_state(rs, title=str(run.dir), failures=run.failures(rs), direction=_direction(run),
+                       scores=not has_report)
+    if has_report:
+        shown["report"] = show_report(run)
+    return shown
+
+
+def show_report(run: Run) -> str:
+    """Show a run's evaluation report (``outputs/report.md``) as Markdown and return its text.
+
+    A run without one (still running, or failed before its evaluation) shows a line that says so.
+    """
     from IPython.display import Markdown
 
-    rs = run.run_state()
-    shown = show_state(rs, title=str(run.dir), failures=run.failures(rs), direction=_direction(run))
     report = run.outputs().get("report")
-    if report is not None:
-        shown["report"] = report.read_text(encoding="utf-8")
-        _show(Markdown(shown["report"]))
-    return shown
+    if report is None:
+        text = f"*no evaluation report in `{run.dir}` (the run is {run.state})*"
+    else:
+        text = report.read_text(encoding="utf-8")
+    _show(Markdown(text))
+    return text
 
 
 def _direction(run: Run) -> str:

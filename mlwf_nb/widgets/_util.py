@@ -12,35 +12,23 @@ live widgets.
 
 from __future__ import annotations
 
-import base64
 import html
 import os
-import struct
 from typing import Any
 
 import ipywidgets as W
 from matplotlib.figure import Figure
 
 from mlwf_nb.views.figures import figure_png
+from mlwf_nb.views.render import MAX_IMAGE_WIDTH, image_html, png_size, progress_html
 
 __all__ = ["set_image", "image_widget", "quiet_set", "widgets_attached", "static_html", "StaticForm", "wrap_row"]
-
-#: widest an image is shown (CSS px): a 1000-1400 px notebook keeps its margins
-MAX_IMAGE_WIDTH = 900
 
 
 def image_widget() -> W.Image:
     """An empty PNG image widget, hidden until it has an image, shown at its natural size (never stretched)."""
     return W.Image(format="png", layout=W.Layout(display="none", align_self="flex-start", max_width="100%",
                                                  object_fit="contain"))
-
-
-def png_size(png: bytes) -> tuple[int, int]:
-    """(width, height) of PNG bytes, from the header."""
-    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n":
-        return 0, 0
-    w, h = struct.unpack(">II", png[16:24])
-    return int(w), int(h)
 
 
 def set_image(img: W.Image, fig: Figure | bytes | None, dpi: int = 80) -> None:
@@ -90,12 +78,6 @@ def widgets_attached() -> bool:
     return bool(getattr(getattr(shell, "kernel", None), "_allow_stdin", False))
 
 
-def _img(png: bytes) -> str:
-    width = min(png_size(png)[0], MAX_IMAGE_WIDTH)
-    return (f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' width='{width}' "
-            "style='max-width:100%;height:auto;display:block'>")
-
-
 def _walk(w: Any, out: list[str]) -> None:
     if isinstance(w, str):  # HTML a widget adds to its static form
         out.append(w)
@@ -117,17 +99,15 @@ def _walk(w: Any, out: list[str]) -> None:
             out.extend(sub)
         elif sub:
             out.append("<div style='display:flex;flex-flow:row wrap;gap:4px 16px;align-items:flex-start'>"
-                       + "".join(f"<div>{s}</div>" for s in sub) + "</div>")
+                       + "".join(f"<div style='flex:0 0 auto;max-width:100%'>{s}</div>" for s in sub) + "</div>")
     elif isinstance(w, W.HTML):
         if w.value and not w.value.startswith("<i>no "):  # placeholders such as "no checkpoints yet"
             out.append(w.value)
     elif isinstance(w, W.Image):
         if w.value:
-            out.append(_img(bytes(w.value)))
+            out.append(image_html(bytes(w.value)))
     elif isinstance(w, (W.FloatProgress, W.IntProgress)):
-        pct = 100.0 * (w.value - w.min) / ((w.max - w.min) or 1)
-        out.append(f"<div style='width:300px;border:1px solid #999;height:10px'><div style='width:{pct:.0f}%;"
-                   f"background:#1565c0;height:100%'></div></div><small>{pct:.0f}% done</small>")
+        out.append(progress_html(100.0 * (w.value - w.min) / ((w.max - w.min) or 1)))
     elif isinstance(w, W.Button):
         return
     elif hasattr(w, "value") and getattr(w, "description", None):
@@ -151,6 +131,8 @@ class StaticForm:
     """
 
     _static_handle: Any = None
+    #: whether the widget was displayed (live or as its static form)
+    shown: bool = False
 
     def static_parts(self) -> list[W.Widget | str]:
         """The widgets (and HTML strings) whose content the static form shows."""
@@ -159,6 +141,7 @@ class StaticForm:
     def _ipython_display_(self) -> None:
         from IPython.display import HTML, display
 
+        self.shown = True
         if widgets_attached():
             display(self._repr_mimebundle_(), raw=True)  # type: ignore[attr-defined]
             return

@@ -120,6 +120,11 @@ class RunMonitor(StaticForm, W.VBox):
             self._follower.stop()
 
     @property
+    def run(self) -> Any:
+        """The :class:`~mlwf_nb.runs.Run` followed (None for a bare folder of events)."""
+        return self._run
+
+    @property
     def following(self) -> bool:
         """Whether the follower thread is running."""
         return self._follower is not None and self._follower.alive
@@ -251,7 +256,7 @@ class RunMonitor(StaticForm, W.VBox):
 
     def _map_png(self, path: str) -> bytes:
         c = self.run_state.confusion or {}
-        return _map_png(path, list(c.get("classes") or []), list(c.get("colors") or []))
+        return figures.map_png(path, list(c.get("classes") or []), list(c.get("colors") or []))
 
     @traitlets.observe("failures")
     def _draw_failures(self, change) -> None:
@@ -264,10 +269,12 @@ class RunMonitor(StaticForm, W.VBox):
 
     # -- unattended use --------------------------------------------------------------------
     def wait(self, timeout: float | None = None, *, show: bool = True) -> str:
-        """Block until the run has finished, then show the static summary (once); returns the final state.
+        """Block until the run has finished; returns the final state.
 
         This is the one blocking call of the widgets, for papermill and scripts:
-        in an interactive notebook, leave the monitor running instead.
+        in an interactive notebook, leave the monitor running instead. A monitor that
+        was displayed (live, or as its static form, which now gets the final state) is
+        not shown again; one that never was shows the run's summary here when ``show``.
         """
         f = self._follower
         if f is not None and not f.alive and not f.finished.is_set():
@@ -279,24 +286,9 @@ class RunMonitor(StaticForm, W.VBox):
         state = self.run_state.state
         if self._static_handle is not None:  # shown statically already: that output gets the final state
             self.refresh_static()
-        elif show:
+        elif show and not self.shown:
             show_state(self.run_state, title=self.run_dir, failures=self.failures, direction=self._direction())
         return state
-
-
-def _map_png(path: str, classes: list[str], colors: list[list[int]]) -> bytes:
-    """A classification map (title, legend, scale) for a geo map, or the run's own image for other kinds."""
-    if Path(path).with_suffix(".tif").is_file():
-        return figures.figure_png(figures.map_figure(path, classes, colors), dpi=100)
-    return _read_image(path)
-
-
-def _read_image(path: str) -> bytes:
-    """The bytes of an image artifact (a ``map`` PNG); ``b""`` when it cannot be read (yet)."""
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        return b""
 
 
 def _as_run(run: Any) -> Any:

@@ -124,6 +124,7 @@ class Studio(StaticForm, W.VBox):
         self.monitor = RunMonitor(self.run)
         if in_tab:
             self._monitor_box.children = [self.monitor]
+            self.monitor.shown = self.shown  # on the page inside the studio
             self.tabs.selected_index = 5
         else:
             self._monitor_box.children = [W.HTML(f"<i>run <code>{render._e(self.monitor.run_dir)}</code> started; "

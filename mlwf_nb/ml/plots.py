@@ -114,13 +114,42 @@ def plot_history(history: Mapping[str, Sequence[float]]) -> Figure:
         if epochs:
             ax.set_xlim(0.5, epochs + 0.5)  # one epoch too: a tick at 1, not 0.945 ... 1.050
         ax.set_ylabel(base)
-        ax.set_title(base)
+        ax.set_title(base if epochs != 1 else f"{base} after 1 epoch")
         if base == "learning_rate" and ax.lines:  # chosen by hypergradient descent: spans decades
             ax.set_yscale("log")
+        elif 0 < epochs <= FEW_EPOCHS:
+            _few_points(ax, fractions=base != "loss")
         ax.grid(alpha=0.3)
         if ax.lines:
-            ax.legend()
+            ax.legend(loc="best")
     return fig
+
+
+#: up to this many epochs the curves are a few dots: values are written beside them
+FEW_EPOCHS = 3
+
+
+def _few_points(ax: Any, fractions: bool) -> None:
+    """A few epochs read as numbers: the last value written beside its point, the y axis from 0.
+
+    At one epoch the train value stands left of its point and the validation value right of it;
+    later the values of the last epoch stand right of it, moved apart when they are close.
+    Scores in [0, 1] (accuracy, Dice, IoU, mAP) get the whole 0-1 axis.
+    """
+    ys = [float(y) for line in ax.lines for y in line.get_ydata()]
+    if ys and min(ys) >= 0:
+        ax.set_ylim(0, 1.05 if fractions and max(ys) <= 1 else max(ys) * 1.25)
+    lo, hi = ax.get_ylim()
+    last = [float(line.get_ydata()[-1]) for line in ax.lines]
+    close = len(last) == 2 and abs(last[0] - last[1]) < 0.08 * (hi - lo)
+    for k, line in enumerate(ax.lines):
+        line.set_markersize(8)
+        x, y = line.get_xdata()[-1], float(line.get_ydata()[-1])
+        left = len(line.get_xdata()) == 1 and k == 0
+        dy = 0 if not close else (7 if last[k] >= last[1 - k] else -7)
+        ax.annotate(f"{y:.3f}" if fractions else f"{y:.3g}", (x, y), xytext=(-9 if left else 9, dy),
+                    textcoords="offset points", ha="right" if left else "left", va="center", fontsize=9,
+                    color=line.get_color())
 
 
 def class_map_rgb(class_map: Any, colors: Sequence[Color]) -> np.ndarray:

@@ -82,3 +82,17 @@ def test_confusion_title_is_over_the_figure_not_the_colour_bar():
     title = fig._suptitle.get_window_extent()
     for ax in fig.axes:  # heat map and colour bar lie below the title
         assert ax.get_window_extent().y1 <= title.y0 + 1
+
+
+def test_one_epoch_reads_as_numbers_on_axes_from_zero():
+    """A first run of one epoch is two dots per panel: each labelled with its value, the axes start at 0."""
+    fig = plot_history({"loss": [1.235], "val_loss": [1.47], "accuracy": [0.527], "val_accuracy": [0.407]})
+    loss, acc = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["loss after 1 epoch", "accuracy after 1 epoch"]
+    assert [t.get_text() for t in loss.texts] == ["1.24", "1.47"]
+    assert [t.get_text() for t in acc.texts] == ["0.527", "0.407"]
+    assert loss.get_ylim()[0] == 0 and acc.get_ylim() == (0, 1.05)  # accuracy on its whole 0-1 scale
+    sides = [t.get_horizontalalignment() for t in acc.texts]
+    assert sides == ["right", "left"]  # train left of its dot, validation right: never on top of each other
+    many = plot_history({"loss": list(np.linspace(2, 1, 8)), "val_loss": list(np.linspace(2.2, 1.2, 8))})
+    assert not many.axes[0].texts and many.axes[0].get_title() == "loss"  # a real curve speaks for itself

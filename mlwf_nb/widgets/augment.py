@@ -54,12 +54,12 @@ class AugmentationPreview(StaticForm, W.VBox):
                                          continuous_update=False),
         }
         self._reseed = W.Button(description="Reseed", icon="refresh")
-        self._compare = W.Checkbox(description="beside the Keras layers", indent=False)
-        traitlets.link((self._compare, "value"), (self, "compare"))
+        self._beside_keras = W.Checkbox(description="beside the Keras layers", indent=False)
+        traitlets.link((self._beside_keras, "value"), (self, "compare"))
         self._error = W.HTML()
         self._grid = image_widget()
         super().__init__(children=[wrap_row(list(self._controls.values())[:3]),
-                                   wrap_row([*list(self._controls.values())[3:], self._reseed, self._compare]),
+                                   wrap_row([*list(self._controls.values())[3:], self._reseed, self._beside_keras]),
                                    self._error, self._grid], **kwargs)
         for ctl in self._controls.values():
             ctl.observe(self._on_control, names="value")

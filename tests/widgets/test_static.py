@@ -125,3 +125,16 @@ def test_the_static_monitor_keeps_each_table_once(tmp_path, monkeypatch):
     assert len(re.findall(r"<b>jobs</b>", page)) == 1 and page.count("train_ID1") == 1
     assert page.count("mlwf-status") == 1
     assert page.count("<img ") == 1  # the curves (no confusion matrix, no map in these events)
+
+
+def test_every_widget_has_a_live_form(tmp_path):
+    """What a front end gets (the widget view and its text repr): a child named like an ipywidgets method broke it."""
+    from mlwf_nb.widgets import Studio
+
+    studio = Studio("tiny", run_dir=str(tmp_path / "run"))
+    for widget in (studio, studio.picker, studio.patches, studio.augment, studio.hpo):
+        bundle = widget._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle and bundle["text/plain"]
+    names = {n for cls in type(studio.augment).__mro__ if cls.__module__.startswith("ipywidgets") for n in vars(cls)}
+    for widget in (studio, studio.picker, studio.patches, studio.augment, studio.hpo):
+        assert not names & set(vars(widget)), f"{type(widget).__name__} hides ipywidgets' {names & set(vars(widget))}"

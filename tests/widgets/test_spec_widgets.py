@@ -86,9 +86,9 @@ def test_augmentation_preview_edits_spec_and_reseeds():
     assert aug.seed == 1 and aug.preview.shape == before.shape
     assert aug.reference is None
     aug.compare = True  # the same draws through the Keras layers, in a second row
-    assert aug.reference.shape == aug.preview.shape and aug._compare.value is True
+    assert aug.reference.shape == aug.preview.shape and aug._beside_keras.value is True
     assert aug.reference.dtype == np.uint8 and not np.array_equal(aug.reference, aug.preview)  # three resamplings
-    aug._compare.value = False
+    aug._beside_keras.value = False
     assert aug.reference is None
 
 

@@ -192,6 +192,23 @@ def markdown_report(results: Sequence[dict[str, Any]], command: str, quick: bool
         f"- Python {info['python']} on {info['platform']}",
         f"- Date: {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Command: `{command}`" + (" (quick mode: small inputs, smoke test only)" if quick else ""),
+        *_runs(results),
         "",
     ]
     return "\n".join(parts)
+
+
+def _runs(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Which command measured which rows (``--only`` keeps the other rows of earlier runs in the report)."""
+    runs: dict[tuple[str, str], list[str]] = {}
+    for r in results:
+        names = runs.setdefault((r.get("command", ""), r.get("measured", "")), [])
+        if r["row"] not in names:
+            names.append(r["row"])
+    if len(runs) < 2:
+        return []
+    lines = ["- Rows by run (each row's baseline and value come from the same run):"]
+    for (command, when), names in runs.items():
+        run = f"`{command}`, {when}" if command else "an earlier run (command not recorded)"
+        lines.append(f"  - {run}: {', '.join(names)}")
+    return lines

@@ -17,6 +17,7 @@ Rows:
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -306,15 +307,18 @@ def bench_preparation(quick: bool) -> list[dict[str, Any]]:
     label = Path(str(src).replace("images", "labels"))
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
         out = Path(tmp)
-        reads, jobs, parts = [], [], []
+        reads, jobs, parts, cpu_read, cpu_job = [], [], [], [], []
         for _ in range(repeats):  # interleaved: load on the machine hits both columns alike
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             full_read(src)
             reads.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
+            cpu_read.append(time.process_time() - c0)
+            t0, c0 = time.perf_counter(), time.process_time()
             parts.append(prepare_scene(src, label, out, per_scene))
             jobs.append(time.perf_counter() - t0)
+            cpu_job.append(time.process_time() - c0)
         t_read, t_job = float(np.median(reads)), float(np.median(jobs))
+        cpu_ratio = float(np.median(cpu_job) / np.median(cpu_read))
         last = parts[-1]
         # the whole preparation of N training scenes, one after another (on a cluster they run side by side)
         t0 = time.perf_counter()
@@ -333,7 +337,8 @@ def bench_preparation(quick: bool) -> list[dict[str, Any]]:
     return [
         result("preparation", f"time, one scene's scan job: sha256 + histograms + {per_scene} raw windows ({size})",
                t_read, t_job, "s", "<= 1.5x", t_job <= 1.5 * t_read,
-               note=f"baseline: rasterio .read() of the whole scene (page cache); median of {repeats} interleaved; "
+               note=f"baseline: rasterio .read() of the whole scene (page cache); median of {repeats} interleaved "
+                    f"(load average {os.getloadavg()[0]:.1f}; CPU of all threads: {cpu_ratio:.1f}x the read's); "
                     f"value: mlwf_nb.data.scan.read_scene (a thread hashes the file while GDAL's chunks are read and "
                     f"counted on two more) {last['read']:.2f} s, then the label, sample_windows, crop_windows and the "
                     f"windows file ({last['count']} windows, {windows_mb:.0f} MB raw uint16) {last['windows']:.2f} s"),

@@ -96,19 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown row(s) {unknown}; known rows: {names}")
         rows = [fn for fn in rows if row_name(fn) in args.only]
+    command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + \
+        (f" --only {' '.join(args.only)}" if args.only else "")
+    measured = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())  # when this run began
     results: list[dict[str, Any]] = []
     ok = True
     for fn in rows:
         out, good = _run_row(fn, args.quick)
-        results.extend(out)
+        results.extend({**r, "command": command, "measured": measured} for r in out)  # which run: kept by --only
         ok &= good
     print(format_table(results))
     if not args.no_write:
         from mlwf_nb._io import write_text
 
         report = _merge(_previous(args.out), results) if args.only else results
-        command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + \
-            (f" --only {' '.join(args.only)}" if args.only else "")
         text = markdown_report(report, command, args.quick)
         write_text(args.out, text + f"\n<!-- results: {json.dumps(report, allow_nan=True, default=_plain)} -->\n")
         print(f"wrote {args.out}", file=sys.stderr)

@@ -33,7 +33,7 @@ EXIT_TEMPFAIL = 75  # a step stopped to checkpoint (SIGTERM); the retry resumes
 
 def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", nargs="?", help="a spec YAML file")
-    p.add_argument("--preset", help="start from a preset: tiny, cpu, paper")
+    p.add_argument("--preset", help="start from a preset: tiny, cpu, paper, or a pipeline's own (galaxy:tiny)")
     p.add_argument("--pipeline", help="a registered pipeline (default: the spec's, landcover)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a spec value (repeatable)")
@@ -56,7 +56,7 @@ def _load(args: argparse.Namespace) -> Any:
         return load_spec(args.spec, overrides=overrides)
     from mlwf_nb.pipelines import preset_spec
 
-    return preset_spec(args.preset or "tiny", getattr(args, "pipeline", None) or "landcover", overrides)
+    return preset_spec(args.preset or "tiny", getattr(args, "pipeline", None), overrides)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlwf_nb.errors import ParameterError, SpecError
+from mlwf_nb.errors import HPOError, ParameterError, SpecError
 from mlwf_nb.spec import RunSpec
 
 __all__ = ["tutorial_spec", "check_choice", "preset_names", "backend_choices", "parse_overrides", "run_folder"]
@@ -97,7 +97,11 @@ def tutorial_spec(preset: str, *, pipeline: str = "landcover", dataset_dir: str 
     named = dict(settings or {})
     try:
         spec = spec.with_overrides({key: value for key, value in named.values()})
-    except SpecError as err:
+        if spec.hpo.strategy != "none":  # a registered strategy, with options it takes
+            from mlwf_nb.hpo.strategies import get_strategy
+
+            get_strategy(spec.hpo, max_epochs=spec.train.epochs)
+    except (SpecError, HPOError) as err:
         name, (_key, value) = next(((n, kv) for n, kv in named.items() if kv[0] in str(err)),
                                   next(iter(named.items())))
         raise ParameterError(f"{name}={value!r}: {err}") from err

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlwf_nb.backends import _REGISTRY as BACKENDS
-from mlwf_nb.backends import register_backend, usable_backends
+from mlwf_nb.backends import BACKENDS, register_backend, usable_backends
 from mlwf_nb.backends.local import LocalBackend
 from mlwf_nb.errors import ParameterError, SpecError
 from mlwf_nb.params import backend_choices, parse_overrides, preset_names, run_folder, tutorial_spec
@@ -24,7 +23,7 @@ class _Nowhere(LocalBackend):
 def nowhere_backend():
     register_backend("nowhere", _Nowhere)
     yield
-    BACKENDS.pop("nowhere", None)
+    BACKENDS.unregister("nowhere")
 
 
 @pytest.mark.parametrize("pipeline", ["landcover", "galaxy", "lung"])
@@ -64,7 +63,7 @@ def test_bad_preset_and_bad_settings_name_the_parameter():
     with pytest.raises(ParameterError, match=r"^preset='huge' is not one of 'tiny', 'cpu', 'paper'$"):
         tutorial_spec("huge", pipeline="lung")
     space = [{"name": "train.learning_rate", "type": "float", "min": 1e-4, "max": 1e-2}]
-    with pytest.raises(ParameterError, match=r"^strategy='bayes': hpo.strategy must be one of 'none', 'grid'"):
+    with pytest.raises(ParameterError, match=r"^strategy='bayes': unknown HPO strategy 'bayes'; available HPO strategies: bayesian"):
         tutorial_spec("tiny", settings={"trials": ("hpo.trials", 4), "strategy": ("hpo.strategy", "bayes"),
                                         "space": ("hpo.space", space)})
     with pytest.raises(ParameterError, match=r"^overrides: train.epochs must be >= 1"):

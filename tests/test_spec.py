@@ -47,7 +47,6 @@ def test_overrides_do_not_mutate_the_original():
     ("train.epochs=abc", ["train.epochs", "integer"]),
     ("train.epocs=3", ["train.epocs", "epochs"]),
     ("trainer.epochs=3", ["trainer", "train"]),
-    ("hpo.strategy=magic", ["hpo.strategy", "bayesian"]),
     ("train.learning_rate=0", ["train.learning_rate", "> 0"]),
     ("model.per_source=maybe", ["model.per_source", "true or false"]),
     ("split.train=0.9", ["sum to 1"]),
@@ -106,3 +105,30 @@ def test_get_and_parse_override():
         parse_override("novalue")
     with pytest.raises(SpecError, match="unknown key"):
         spec.get("train.nope")
+
+
+@pytest.mark.parametrize(("preset", "pipeline", "model"), [
+    ("tiny", "landcover", "small_cnn"), ("galaxy:tiny", "galaxy", "small_cnn"), ("lung:paper", "lung", "unet"),
+    ("masks:tiny", "masks", "centernet")])
+def test_one_preset_syntax_everywhere(preset, pipeline, model):
+    from mlwf_nb.pipelines import preset_spec
+    from mlwf_nb.spec import load_spec
+    from mlwf_nb.widgets import SpecModel, Studio
+
+    specs = [RunSpec.from_preset(preset), load_spec(preset=preset), preset_spec(preset), SpecModel(preset).spec,
+             Studio(preset).model.spec]
+    assert all(s == specs[0] for s in specs)
+    assert specs[0].pipeline == pipeline and specs[0].model.name == model
+
+
+def test_paper_lung_is_the_lung_unet_set_up_and_bad_presets_say_which_exist():
+    from mlwf_nb.errors import SpecError
+    from mlwf_nb.pipelines import preset_spec
+
+    lung = preset_spec("paper", "lung")
+    assert (lung.pipeline, lung.model.name, lung.dataset.height) == ("lung", "unet", 256)
+    assert lung == RunSpec.from_preset("lung:paper")
+    with pytest.raises(SpecError, match="pipeline 'galaxy' has no preset 'huge'; its presets: tiny, cpu, paper"):
+        RunSpec.from_preset("galaxy:huge")
+    with pytest.raises(SpecError, match="belongs to pipeline 'galaxy', not 'lung'"):
+        preset_spec("galaxy:tiny", "lung")

@@ -17,7 +17,7 @@ __all__ = [
     # space
     "build_hyperparameters", "apply_hp", "validate_space",
     # oracles
-    "make_oracle", "STRATEGIES", "EvolutionaryOracle",
+    "make_oracle", "STRATEGIES", "Strategy", "register_strategy", "EvolutionaryOracle",
     # rounds
     "RoundPlan", "round_plans", "plan_rounds", "propose", "select", "state_path",
     # objective, leaderboard
@@ -26,7 +26,8 @@ __all__ = [
 
 _WHERE = {
     "build_hyperparameters": "space", "apply_hp": "space", "validate_space": "space",
-    "make_oracle": "oracles", "STRATEGIES": "oracles", "EvolutionaryOracle": "evolutionary",
+    "make_oracle": "oracles", "STRATEGIES": "strategies", "Strategy": "strategies",
+    "register_strategy": "strategies", "EvolutionaryOracle": "evolutionary",
     "RoundPlan": "rounds", "round_plans": "rounds", "plan_rounds": "rounds", "propose": "rounds",
     "select": "rounds", "state_path": "rounds",
     "analytic_objective": "objective", "optimum": "objective",

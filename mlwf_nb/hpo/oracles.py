@@ -30,15 +30,12 @@ import keras_tuner
 from keras_tuner.engine.trial import Trial
 
 from mlwf_nb.errors import HPOError
-from mlwf_nb.hpo.evolutionary import EvolutionaryOracle
 
 __all__ = [
-    "STRATEGIES", "kt_seed", "make_oracle", "scratch_project", "oracle_to_json", "oracle_from_json",
+    "kt_seed", "make_oracle", "scratch_project", "oracle_to_json", "oracle_from_json",
     "finish_trial", "hyperband_plan", "grid_size", "RoundGridOracle", "RoundHyperbandOracle",
 ]
 
-STRATEGIES = ("grid", "random", "bayesian", "hyperband", "evolutionary")
-_NEVER = 10**9  # keras-tuner's own failure limit is switched off: the workflow counts
 
 
 def kt_seed(seed: int) -> int:
@@ -132,19 +129,16 @@ class RoundHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
 
 def make_oracle(strategy: str, hps: keras_tuner.HyperParameters, objective: str, direction: str,
                 max_trials: int | None, seed: int, **kw: Any) -> keras_tuner.Oracle:
-    """Create the oracle of a strategy over a fixed search space.
+    """The oracle of a registered strategy over a fixed search space (see :mod:`mlwf_nb.hpo.strategies`).
 
     Args:
-        strategy: One of :data:`STRATEGIES`.
+        strategy: A name of :data:`~mlwf_nb.hpo.strategies.STRATEGIES`.
         hps: The search space (:func:`mlwf_nb.hpo.space.build_hyperparameters`).
         objective: Metric name, e.g. ``val_accuracy``.
         direction: ``"max"`` or ``"min"``.
         max_trials: Trial budget (ignored by Hyperband, which has its own).
         seed: The spec's seed (mapped through :func:`kt_seed`).
-        **kw: Strategy options: ``max_epochs``/``factor`` (hyperband),
-            ``num_initial_points``/``alpha``/``beta`` (bayesian),
-            ``population_size``/``tournament_size``/``mutation_rate``/
-            ``mutation_scale``/``crossover_rate``/``elitism`` (evolutionary).
+        **kw: ``max_epochs`` (Hyperband), then the strategy's options.
 
     Returns:
         A quiet oracle (no console table) with keras-tuner's failure limit off.
@@ -152,26 +146,13 @@ def make_oracle(strategy: str, hps: keras_tuner.HyperParameters, objective: str,
     Raises:
         HPOError: For an unknown strategy or options it does not take.
     """
-    common: dict[str, Any] = {
-        "objective": keras_tuner.Objective(objective, direction), "hyperparameters": hps,
-        "seed": kt_seed(seed), "tune_new_entries": False, "allow_new_entries": False,
-        "max_consecutive_failed_trials": _NEVER,
-    }
-    classes: dict[str, Any] = {
-        "grid": RoundGridOracle, "random": keras_tuner.oracles.RandomSearchOracle,
-        "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
-        "hyperband": RoundHyperbandOracle, "evolutionary": EvolutionaryOracle,
-    }
-    if strategy not in classes:
-        raise HPOError(f"unknown hpo.strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
-    if strategy != "hyperband":
-        common["max_trials"] = max_trials
-    try:
-        oracle = classes[strategy](**common, **kw)
-    except TypeError as err:
-        raise HPOError(f"hpo.strategy {strategy!r} does not take these options {sorted(kw)}: {err}") from err
-    oracle.verbose = 0
-    return oracle
+    from mlwf_nb.hpo.strategies import get_strategy
+    from mlwf_nb.spec import HPOSpec
+
+    max_epochs = kw.pop("max_epochs", None)
+    hpo = HPOSpec(strategy=strategy, trials=max_trials or 1, objective=objective,
+                  direction="min" if direction == "min" else "max", seed=seed)
+    return get_strategy(hpo, max_epochs=max_epochs, **kw).make_oracle(hps)
 
 
 @contextlib.contextmanager

@@ -28,13 +28,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from mlwf_nb._io import read_json, write_json
 from mlwf_nb.errors import HPOError
 from mlwf_nb.hpo.leaderboard import best_result, load_results, rank_results
+from mlwf_nb.hpo.strategies import NO_SEARCH, RoundPlan, Strategy, get_strategy, initial_points
 from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import HPOSpec, RunSpec
 
@@ -45,93 +45,28 @@ STATE_FORMAT = "mlwf-hpo-state"
 _STATE_VERSION = 1
 
 
-@dataclasses.dataclass(frozen=True)
-class RoundPlan:
-    """One round of a search: how many trials, and (Hyperband) their epoch budget."""
-
-    index: int
-    size: int
-    epochs: int | None = None
-    initial_epoch: int = 0
-    bracket: int | None = None
-    rung: int | None = None
-    iteration: int = 0
-
-
-def _unpack(hpo: HPOSpec | RunSpec, max_epochs: int | None) -> tuple[HPOSpec, int | None]:
-    if isinstance(hpo, RunSpec):
-        return hpo.hpo, max_epochs if max_epochs is not None else hpo.train.epochs
-    return hpo, max_epochs
-
-
-def round_plans(hpo: HPOSpec | RunSpec, *, max_epochs: int | None = None,
-                factor: int = 3) -> list[RoundPlan]:
-    """Every round of the search, from the spec alone (deterministic).
-
-    * grid / random / bayesian: rounds of ``hpo.parallel`` (K) trials until
-      ``hpo.trials`` (grid: or the number of grid points, if fewer);
-    * evolutionary: generations of K (the population size);
-    * hyperband: each rung of each bracket is a round, with its epoch budget;
-      whole brackets are taken in Hyperband's order (repeating iterations) while
-      they fit in ``hpo.trials``; if none fits, the one-rung bracket is cut to size.
+def round_plans(hpo: HPOSpec | RunSpec, *, max_epochs: int | None = None, **options: Any) -> list[RoundPlan]:
+    """Every round of the search, from the spec alone (deterministic): the strategy's plan.
 
     Args:
         hpo: The HPO section, or a whole spec (then ``max_epochs`` defaults to ``train.epochs``).
-        max_epochs: Hyperband's largest budget (the spec's ``train.epochs``).
-        factor: Hyperband's reduction factor.
+        max_epochs: The most epochs one model trains (Hyperband's largest budget).
+        **options: Strategy options over ``hpo.options`` (see :mod:`mlwf_nb.hpo.strategies`).
 
     Raises:
-        HPOError: Hyperband without ``max_epochs``; an invalid space.
+        HPOError: An unknown strategy or option; Hyperband without ``max_epochs``; an invalid space.
     """
-    hpo, max_epochs = _unpack(hpo, max_epochs)
-    if hpo.strategy == "none":
+    if isinstance(hpo, RunSpec):
+        max_epochs = max_epochs if max_epochs is not None else hpo.train.epochs
+        hpo = hpo.hpo
+    if hpo.strategy == NO_SEARCH:
         return []
-    if hpo.strategy == "hyperband":
-        if max_epochs is None:
-            raise HPOError("hyperband needs max_epochs: pass plan_rounds(spec) or "
-                           "plan_rounds(spec.hpo, max_epochs=spec.train.epochs)")
-        return _hyperband_rounds(hpo.trials, max_epochs, factor)
-    total = hpo.trials
-    if hpo.strategy == "grid":
-        from mlwf_nb.hpo.oracles import grid_size
-        from mlwf_nb.hpo.space import build_hyperparameters
-
-        total = min(total, grid_size(build_hyperparameters(hpo.space)))
-    k = hpo.parallel
-    return [RoundPlan(i, min(k, total - i * k)) for i in range(math.ceil(total / k))]
+    return get_strategy(hpo, max_epochs=max_epochs, **options).rounds()
 
 
-def _hyperband_rounds(budget: int, max_epochs: int, factor: int) -> list[RoundPlan]:
-    from mlwf_nb.hpo.oracles import hyperband_plan
-
-    brackets = hyperband_plan(max_epochs, factor)
-    chosen: list[tuple[int, list[dict[str, int]]]] = []
-    used, iteration = 0, 0
-    while True:
-        added = False
-        for rungs in brackets:
-            cost = sum(r["size"] for r in rungs)
-            if used + cost <= budget:
-                chosen.append((iteration, rungs))
-                used += cost
-                added = True
-        if not added:
-            break
-        iteration += 1
-    if not chosen:
-        last = dict(brackets[-1][0], size=min(brackets[-1][0]["size"], budget))
-        chosen = [(0, [last])]
-    plans: list[RoundPlan] = []
-    for it, rungs in chosen:
-        for r in rungs:
-            plans.append(RoundPlan(len(plans), r["size"], r["epochs"], r["initial_epoch"],
-                                   r["bracket"], r["rung"], it))
-    return plans
-
-
-def plan_rounds(hpo: HPOSpec | RunSpec, *, max_epochs: int | None = None, factor: int = 3) -> list[int]:
+def plan_rounds(hpo: HPOSpec | RunSpec, *, max_epochs: int | None = None, **options: Any) -> list[int]:
     """Number of trials in each round (see :func:`round_plans`)."""
-    return [p.size for p in round_plans(hpo, max_epochs=max_epochs, factor=factor)]
+    return [p.size for p in round_plans(hpo, max_epochs=max_epochs, **options)]
 
 
 def state_path(state_dir: Path, round_index: int) -> Path:
@@ -143,7 +78,7 @@ def state_path(state_dir: Path, round_index: int) -> Path:
 
 def propose(state_dir: Path, round_index: int, results: list[Path], hpo: HPOSpec,
             out_hp: list[Path], *, state_in: Path | None = None, state_out: Path | None = None,
-            max_epochs: int | None = None, factor: int = 3, **options: Any) -> Path:
+            max_epochs: int | None = None, **options: Any) -> Path:
     """Feed the previous round's results to the oracle and propose this round's trials.
 
     Args:
@@ -154,9 +89,8 @@ def propose(state_dir: Path, round_index: int, results: list[Path], hpo: HPOSpec
         out_hp: One ``hp.json`` path per trial of this round.
         state_in: State of round r-1 (default ``state_dir/state-r{r-1}.json``; none for r=0).
         state_out: State to write (default ``state_dir/state-r{r}.json``).
-        max_epochs: Hyperband's largest budget (the spec's ``train.epochs``).
-        factor: Hyperband's reduction factor.
-        **options: Extra oracle options (see :func:`mlwf_nb.hpo.oracles.make_oracle`).
+        max_epochs: The most epochs one model trains (the spec's ``train.epochs``).
+        **options: Strategy options over ``hpo.options`` (see :mod:`mlwf_nb.hpo.strategies`).
 
     Returns:
         The state file written.
@@ -169,15 +103,15 @@ def propose(state_dir: Path, round_index: int, results: list[Path], hpo: HPOSpec
     if state_in is None and round_index > 0:
         state_in = state_path(state_dir, round_index - 1)
     state_out = Path(state_out) if state_out is not None else state_path(state_dir, round_index)
-    digest = _digest(state_in, results, hpo, round_index, len(out_hp), max_epochs, factor, options)
+    digest = _digest(state_in, results, hpo, round_index, len(out_hp), max_epochs, options)
     if state_out.exists():
         done = read_json(state_out)
         if done.get("round") == round_index and done.get("inputs_digest") == digest:
             _write_proposals(done["proposals"], out_hp)
             return state_out
     doc = _read_state(state_in, hpo) if state_in is not None else None
-    proposals, state = _run_round(doc, round_index, results, hpo, len(out_hp), max_epochs, factor,
-                                  options)
+    strategy = get_strategy(hpo, max_epochs=max_epochs, **options)
+    proposals, state = _run_round(doc, round_index, results, strategy, len(out_hp))
     _write_proposals(proposals, out_hp)
     write_json(state_out, {"format": STATE_FORMAT, "version": _STATE_VERSION,
                            "strategy": hpo.strategy, "round": round_index,
@@ -186,9 +120,9 @@ def propose(state_dir: Path, round_index: int, results: list[Path], hpo: HPOSpec
 
 
 def _digest(state_in: Path | None, results: list[Path], hpo: HPOSpec, round_index: int,
-            count: int, max_epochs: int | None, factor: int, options: dict[str, Any]) -> str:
+            count: int, max_epochs: int | None, options: dict[str, Any]) -> str:
     h = hashlib.sha256()
-    head = [dataclasses.asdict(hpo), round_index, count, max_epochs, factor, options]
+    head = [dataclasses.asdict(hpo), round_index, count, max_epochs, options]
     h.update(json.dumps(head, sort_keys=True, default=str).encode())
     for path in ([state_in] if state_in is not None else []) + list(results):
         h.update(str(path).encode())
@@ -208,15 +142,16 @@ def _read_state(path: Path, hpo: HPOSpec) -> dict[str, Any]:
     return doc
 
 
-def _run_round(doc: dict[str, Any] | None, r: int, results: list[Path], hpo: HPOSpec, count: int,
-               max_epochs: int | None, factor: int,
-               options: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _run_round(doc: dict[str, Any] | None, r: int, results: list[Path], strategy: Strategy,
+               count: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from threadpoolctl import threadpool_limits  # ships with scikit-learn
 
     from mlwf_nb.hpo.oracles import oracle_from_json, oracle_to_json, scratch_project
+    from mlwf_nb.hpo.space import build_hyperparameters
 
-    plans = round_plans(hpo, max_epochs=max_epochs, factor=factor)
-    oracle = _make(hpo, max_epochs, factor, options)
+    hpo = strategy.hpo
+    plans = strategy.rounds()
+    oracle = strategy.make_oracle(build_hyperparameters(hpo.space))
     book: dict[str, Any] = {"checkpoints": {}, "history": []}
     # One BLAS thread: the Gaussian process matrices are tiny, and on a busy node
     # threaded BLAS made a Bayesian proposal 4-10x slower (measured, 2 shared cores).
@@ -226,42 +161,9 @@ def _run_round(doc: dict[str, Any] | None, r: int, results: list[Path], hpo: HPO
             book = doc["book"]
             _feed(oracle, doc.get("proposals", []), load_results(results), book)
         _check_failures(oracle, hpo)
-        if hpo.strategy == "hyperband":
-            oracle.rung = dataclasses.asdict(plans[r]) if r < len(plans) else {"size": 0}
+        strategy.before_round(oracle, plans[r] if r < len(plans) else None)
         proposals = [_propose_one(oracle, r, i, book) for i in range(1, count + 1)]
         return proposals, {"oracle": oracle_to_json(oracle), "book": book}
-
-
-def _make(hpo: HPOSpec, max_epochs: int | None, factor: int, options: dict[str, Any]) -> Any:
-    from mlwf_nb.hpo.oracles import make_oracle
-    from mlwf_nb.hpo.space import build_hyperparameters
-
-    kw = dict(options)
-    if hpo.strategy == "hyperband":
-        if max_epochs is None:
-            raise HPOError("hyperband needs max_epochs (the spec's train.epochs)")
-        kw.update(max_epochs=max_epochs, factor=factor)
-    elif hpo.strategy == "evolutionary":
-        kw.setdefault("population_size", hpo.parallel)
-    elif hpo.strategy == "bayesian":
-        kw.setdefault("num_initial_points", initial_points(hpo))
-    return make_oracle(hpo.strategy, build_hyperparameters(hpo.space), hpo.objective,
-                       hpo.direction, hpo.trials, hpo.seed, **kw)
-
-
-def initial_points(hpo: HPOSpec) -> int:
-    """Random trials before the Gaussian process takes over, in whole rounds.
-
-    keras-tuner's default is ``max(3 * dimensions, 3)`` *completed* trials. In
-    rounds a partial last random round would make the whole next round random
-    too, so the default is rounded down to whole rounds of K (at least one).
-    (Measured on the analytic objective, 3 dimensions, 12 trials, K=4, 3 seeds:
-    8 random + 4 GP reached 0.952 mean best, 4 random + 8 GP only 0.865, and
-    keras-tuner's sequential search 0.936.)
-    """
-    k = hpo.parallel
-    n = max(3 * len(hpo.space), 3)
-    return max(k, (n // k) * k)
 
 
 def _feed(oracle: Any, previous: list[dict[str, Any]], results: list[dict[str, Any]],

@@ -15,15 +15,26 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlwf_nb.errors import SpecError
+from mlwf_nb.registry import Registry
 
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["register_model", "build_model", "available_models", "ModelBuilder"]
+__all__ = ["MODELS", "register_model", "build_model", "available_models", "ModelBuilder"]
 
 ModelBuilder = Callable[..., "keras.Model"]
 
-_REGISTRY: dict[str, ModelBuilder] = {}
+
+def _check(name: str, obj: Any) -> ModelBuilder:
+    if not callable(obj):
+        raise SpecError(f"model {name!r}: {obj!r} is not a builder (a function (input_shape, num_classes, **kw))")
+    return obj  # type: ignore[no-any-return]
+
+
+MODELS: Registry[ModelBuilder] = Registry(
+    "model", "mlwf_nb.models", error=SpecError, check=_check,
+    hint="set model.name to one of them, or register yours with mlwf_nb.ml.models.register_model or the "
+         "mlwf_nb.models entry-point group")
 
 
 def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
@@ -38,7 +49,7 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
     """
 
     def decorator(builder: ModelBuilder) -> ModelBuilder:
-        _REGISTRY[name] = builder
+        MODELS.register(name, builder)
         return builder
 
     return decorator
@@ -46,7 +57,7 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
 
 def available_models() -> list[str]:
     """Names of the registered models, sorted."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwargs: Any) -> keras.Model:
@@ -65,17 +76,14 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwarg
     Raises:
         SpecError: ``name`` is not registered, or the shape/classes are invalid.
     """
-    if name not in _REGISTRY:
-        raise SpecError(f"unknown model {name!r}; registered models are {available_models()} "
-                        "(set train.model to one of them, or register yours with "
-                        "mlwf_nb.ml.models.register_model)")
+    builder = MODELS.get(name)
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise SpecError(f"model {name!r}: input_shape must be (height, width, bands), "
                         f"got {tuple(input_shape)}")
     if int(num_classes) < 2:
         raise SpecError(f"model {name!r}: num_classes must be >= 2, got {num_classes}")
-    return _REGISTRY[name](shape, int(num_classes), **kwargs)
+    return builder(shape, int(num_classes), **kwargs)
 
 
 def _scaled_input(input_shape: tuple[int, ...]) -> tuple[Any, Any]:

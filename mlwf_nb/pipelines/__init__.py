@@ -6,79 +6,71 @@ entry-point group by third-party packages.
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
+from typing import Any
 
 from mlwf_nb.errors import SpecError
 from mlwf_nb.pipelines.base import Graph, InputFile, JobNode, Pipeline
+from mlwf_nb.registry import Registry
 from mlwf_nb.spec import RunSpec
+from mlwf_nb.spec.presets import register_presets
 
-__all__ = ["Pipeline", "Graph", "JobNode", "InputFile", "register_pipeline", "get_pipeline",
+__all__ = ["Pipeline", "Graph", "JobNode", "InputFile", "PIPELINES", "register_pipeline", "get_pipeline",
            "available_pipelines", "preset_spec"]
 
-_REGISTRY: dict[str, Pipeline | str] = {
-    "landcover": "mlwf_nb.pipelines.landcover:PIPELINE",
-    "galaxy": "mlwf_nb.pipelines.galaxy:PIPELINE",
-    "lung": "mlwf_nb.pipelines.lung:PIPELINE",
-    "masks": "mlwf_nb.pipelines.masks:PIPELINE",
-    "sweep": "mlwf_nb.pipelines.sweep:PIPELINE",
-}
-_LOADED_ENTRY_POINTS = False
+
+def _check(name: str, obj: Any) -> Pipeline:
+    if not isinstance(obj, Pipeline):
+        raise SpecError(f"pipeline {name!r}: {obj!r} is not a mlwf_nb.pipelines.Pipeline")
+    if obj.presets:
+        register_presets(obj.name, obj.presets)
+    return obj
+
+
+PIPELINES: Registry[Pipeline] = Registry(
+    "pipeline", "mlwf_nb.pipelines", error=SpecError, check=_check,
+    hint="register more with mlwf_nb.pipelines.register_pipeline or the mlwf_nb.pipelines entry-point group")
+for _name in ("landcover", "galaxy", "lung", "masks", "sweep"):
+    PIPELINES.register(_name, f"mlwf_nb.pipelines.{_name}:PIPELINE")
 
 
 def register_pipeline(pipeline: Pipeline, *, replace: bool = False) -> Pipeline:
-    """Register a pipeline object under its name."""
-    if pipeline.name in _REGISTRY and not replace:
-        existing = _REGISTRY[pipeline.name]
-        if existing is not pipeline and isinstance(existing, Pipeline):
+    """Register a pipeline object under its name (and its presets, for ``"name:preset"``).
+
+    Raises:
+        SpecError: another pipeline object already has the name and ``replace`` is false.
+    """
+    if not replace and pipeline.name in PIPELINES and PIPELINES.loaded(pipeline.name):
+        existing = PIPELINES.get(pipeline.name)
+        if existing is not pipeline:
             raise SpecError(f"pipeline {pipeline.name!r} is already registered; pass replace=True")
-    _REGISTRY[pipeline.name] = pipeline
+    PIPELINES.register(pipeline.name, pipeline)
     return pipeline
 
 
-def _load_entry_points() -> None:
-    global _LOADED_ENTRY_POINTS
-    if _LOADED_ENTRY_POINTS:
-        return
-    _LOADED_ENTRY_POINTS = True
-    for ep in entry_points(group="mlwf_nb.pipelines"):
-        _REGISTRY.setdefault(ep.name, ep.value)
-
-
 def get_pipeline(name: str) -> Pipeline:
-    """The pipeline called ``name`` (imports it on first use)."""
-    _load_entry_points()
-    if name not in _REGISTRY:
-        raise SpecError(f"unknown pipeline {name!r}; available pipelines: {', '.join(available_pipelines())}")
-    entry = _REGISTRY[name]
-    if isinstance(entry, str):
-        mod, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(mod), attr)
-        if not isinstance(entry, Pipeline):
-            raise SpecError(f"pipeline entry {name!r} -> {_REGISTRY[name]!r} is not a Pipeline")
-        _REGISTRY[name] = entry
-    return entry
+    """The pipeline called ``name`` (imported on first use).
+
+    Raises:
+        SpecError: an unknown name (the message lists the registered ones).
+    """
+    return PIPELINES.get(name)
 
 
 def available_pipelines() -> list[str]:
-    """Names of all known pipelines."""
-    _load_entry_points()
-    return sorted(_REGISTRY)
+    """Names of all known pipelines (installed packages' included)."""
+    return PIPELINES.names()
 
 
-def preset_spec(preset: str = "tiny", pipeline: str = "landcover",
-                overrides: list[str] | dict | None = None) -> RunSpec:
-    """A preset for a pipeline: the general preset, the pipeline's own overrides, then ``overrides``.
+def preset_spec(preset: str = "tiny", pipeline: str | None = None,
+                overrides: list[str] | dict[str, Any] | None = None) -> RunSpec:
+    """The spec of a preset: ``"tiny"``, ``"galaxy:tiny"``, or ``preset_spec("tiny", "galaxy")``.
 
-    A pipeline with its own preset table offers only those presets (a template's ``paper`` is its own
-    published set-up, never land cover's).
+    The one resolution of presets (:meth:`RunSpec.from_preset`), after the pipeline is
+    loaded so that an installed pipeline's own presets are known; then ``overrides``.
+
+    Raises:
+        SpecError: an unknown pipeline or preset (the message lists the valid ones).
     """
-    own_table = get_pipeline(pipeline).presets
-    if own_table and preset not in own_table:
-        raise SpecError(f"pipeline {pipeline!r} has no preset {preset!r}; its presets: {', '.join(own_table)}")
-    spec = RunSpec.from_preset(preset).with_overrides({"pipeline": pipeline, "name": f"{pipeline}-{preset}"}
-                                                     if pipeline != "landcover" else {})
-    own = get_pipeline(pipeline).presets.get(preset)
-    if own:
-        spec = spec.with_overrides(dict(own))
-    return spec.with_overrides(overrides or [])
+    named, _, _ = preset.rpartition(":")
+    get_pipeline(pipeline or named or "landcover")
+    return RunSpec.from_preset(preset, pipeline=pipeline).with_overrides(overrides or [])

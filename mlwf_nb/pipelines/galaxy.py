@@ -17,28 +17,15 @@ from mlwf_nb.pipelines._samples import DATA, OUT, WORK, add_split, add_training,
 from mlwf_nb.pipelines.base import Graph, Pipeline
 from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
+from mlwf_nb.spec.presets import PIPELINE_PRESETS
 
 __all__ = ["PIPELINE", "build", "prepare", "TARGET_SHARE", "PRESETS"]
 
 TARGET_SHARE = 0.15
 """augment-minority oversamples every class below this share of the training set."""
 
-PRESETS: dict[str, dict[str, object]] = {
-    "tiny": {"dataset.path": "data/galaxy-synth-tiny", "dataset.scenes": 320, "dataset.height": 32,
-             "dataset.width": 32, "split.train": 0.6, "split.val": 0.2, "split.test": 0.2,
-             "model.name": "small_cnn", "model.width": 8, "model.dropout": 0.0,
-             "train.epochs": 6, "train.batch_size": 32, "train.learning_rate": 3e-3},
-    "cpu": {"dataset.path": "data/galaxy-synth-cpu", "dataset.scenes": 3000, "dataset.height": 64,
-            "dataset.width": 64, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
-            "model.name": "small_cnn", "model.width": 16, "model.dropout": 0.2,
-            "train.epochs": 10, "train.batch_size": 64, "train.learning_rate": 2e-3},
-    # Galaxy10-DECaLS-like (10,000 cut-outs, the spec's maximum; 128 px) on a ResNet-50, on GPU nodes
-    "paper": {"dataset.path": "data/galaxy-synth-paper", "dataset.scenes": 10000, "dataset.height": 128,
-              "dataset.width": 128, "split.train": 0.8, "split.val": 0.1, "split.test": 0.1,
-              "augment.flip": "horizontal_and_vertical", "model.name": "resnet50", "model.dropout": 0.0,
-              "train.epochs": 50, "train.batch_size": 128, "train.learning_rate": 1e-3, "train.optimizer": "sgd",
-              "train.momentum": 0.9, "train.weight_decay": 1e-4, "execution.site": "gpus", "execution.gpus": 1},
-}
+PRESETS = PIPELINE_PRESETS["galaxy"]
+"""The template's own presets (kept with every preset in :mod:`mlwf_nb.spec.presets`)."""
 
 
 def _generate(spec: RunSpec, root: Path) -> None:

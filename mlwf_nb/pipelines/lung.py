@@ -17,25 +17,12 @@ from mlwf_nb.pipelines._samples import DATA, OUT, add_split, add_training, prepa
 from mlwf_nb.pipelines.base import Graph, Pipeline
 from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
+from mlwf_nb.spec.presets import PIPELINE_PRESETS
 
 __all__ = ["PIPELINE", "build", "prepare", "PRESETS"]
 
-PRESETS: dict[str, dict[str, object]] = {
-    "tiny": {"dataset.path": "data/lung-synth-tiny", "dataset.scenes": 96, "dataset.height": 32,
-             "dataset.width": 32, "split.train": 0.6, "split.val": 0.2, "split.test": 0.2,
-             "augment.flip": "horizontal", "model.name": "unet", "model.width": 8, "model.dropout": 0.0,
-             "train.epochs": 6, "train.batch_size": 8, "train.learning_rate": 3e-3},
-    "cpu": {"dataset.path": "data/lung-synth-cpu", "dataset.scenes": 600, "dataset.height": 64,
-            "dataset.width": 64, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
-            "augment.flip": "horizontal", "model.name": "unet", "model.width": 16, "model.dropout": 0.1,
-            "train.epochs": 8, "train.batch_size": 16, "train.learning_rate": 2e-3},
-    # Montgomery + Shenzhen sized (800 chest X-rays), 256 x 256, a U-Net of width 32, on GPU nodes
-    "paper": {"dataset.path": "data/lung-synth-paper", "dataset.scenes": 800, "dataset.height": 256,
-              "dataset.width": 256, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
-              "augment.flip": "horizontal", "model.name": "unet", "model.width": 32, "model.dropout": 0.1,
-              "train.epochs": 50, "train.batch_size": 8, "train.learning_rate": 1e-3,
-              "execution.site": "gpus", "execution.gpus": 1},
-}
+PRESETS = PIPELINE_PRESETS["lung"]
+"""The template's own presets (kept with every preset in :mod:`mlwf_nb.spec.presets`)."""
 
 
 def _generate(spec: RunSpec, root: Path) -> None:

@@ -17,26 +17,12 @@ from mlwf_nb.pipelines._samples import DATA, OUT, add_split, add_training, prepa
 from mlwf_nb.pipelines.base import Graph, Pipeline
 from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
+from mlwf_nb.spec.presets import PIPELINE_PRESETS
 
 __all__ = ["PIPELINE", "build", "prepare", "PRESETS"]
 
-_COMMON: dict[str, object] = {"model.name": "centernet", "augment.flip": "horizontal", "augment.rotation": 0.0,
-                              "augment.zoom": 0.25, "augment.shift_width": 0.15, "augment.shift_height": 0.15,
-                              "hpo.objective": "val_map50", "hpo.direction": "max"}
-PRESETS: dict[str, dict[str, object]] = {
-    "tiny": {**_COMMON, "dataset.path": "data/masks-synth-tiny", "dataset.scenes": 64, "dataset.height": 64,
-             "dataset.width": 64, "split.train": 0.5, "split.val": 0.25, "split.test": 0.25, "model.width": 4,
-             "model.dropout": 0.0, "train.epochs": 2, "train.batch_size": 16, "train.learning_rate": 3e-3,
-             "evaluate.batch_size": 64},
-    "cpu": {**_COMMON, "dataset.path": "data/masks-synth-cpu", "dataset.scenes": 2000, "dataset.height": 96,
-            "dataset.width": 96, "split.train": 0.75, "split.val": 0.1, "split.test": 0.15, "model.width": 12,
-            "model.dropout": 0.0, "train.epochs": 10, "train.batch_size": 32, "train.learning_rate": 2e-3,
-            "evaluate.batch_size": 128},
-    "paper": {**_COMMON, "dataset.path": "data/masks-synth-paper", "dataset.scenes": 10000, "dataset.height": 256,
-              "dataset.width": 256, "split.train": 0.8, "split.val": 0.1, "split.test": 0.1, "model.width": 32,
-              "model.dropout": 0.1, "train.epochs": 60, "train.batch_size": 64, "train.learning_rate": 1e-3,
-              "train.optimizer": "adamw", "evaluate.batch_size": 128},
-}
+PRESETS = PIPELINE_PRESETS["masks"]
+"""The template's own presets (kept with every preset in :mod:`mlwf_nb.spec.presets`)."""
 
 
 def _generate(spec: RunSpec, root: Path) -> None:

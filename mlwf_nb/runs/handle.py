@@ -42,20 +42,28 @@ def check_spec(spec: RunSpec) -> RunSpec:
     Raises:
         SpecError: unknown pipeline or model (the message lists the registered ones).
         BackendError: unknown backend.
+        HPOError: unknown HPO strategy or an option it does not take.
         UnsafeNameError: ``name`` would escape the runs folder (``..``, ``/``).
     """
-    from mlwf_nb.backends import get_backend
+    from mlwf_nb.backends import BACKENDS
     from mlwf_nb.errors import SpecError
-    from mlwf_nb.ml.models import available_models
-    from mlwf_nb.pipelines import get_pipeline
+    from mlwf_nb.hpo.strategies import NO_SEARCH, get_strategy
+    from mlwf_nb.ml.models import MODELS
+    from mlwf_nb.pipelines import PIPELINES
     from mlwf_nb.safety import check_name
 
     check_name(spec.name, "run name (spec key `name`)")
-    get_pipeline(spec.pipeline)
-    get_backend(spec.execution.backend)
-    if spec.model.name not in available_models():
-        raise SpecError(f"model.name: unknown model {spec.model.name!r}; registered models are "
-                        f"{available_models()} (set model.name to one of them)")
+    PIPELINES.get(spec.pipeline)
+    BACKENDS.get(spec.execution.backend)
+    try:
+        MODELS.get(spec.model.name)
+    except SpecError as err:
+        raise SpecError(f"model.name: {err}") from err
+    if spec.hpo.strategy != NO_SEARCH:
+        get_strategy(spec.hpo, max_epochs=spec.train.epochs)
+    elif spec.hpo.options:
+        raise SpecError(f"hpo.options {spec.hpo.options} are set but hpo.strategy is none; "
+                        "choose a strategy or remove the options")
     return spec
 
 
@@ -101,6 +109,8 @@ def _as_spec(spec: RunSpec | str | os.PathLike[str] | None, overrides: list[str]
     if Path(text).suffix in (".yaml", ".yml") or Path(text).exists():
         return load_spec(text, overrides=overrides)
     from mlwf_nb.pipelines import preset_spec
+
+    return preset_spec(text, overrides=overrides)  # "tiny" or "galaxy:tiny"
 
     pipeline, _, preset = text.rpartition(":")  # "tiny" or "galaxy:tiny"
     return preset_spec(preset, pipeline or "landcover", overrides)

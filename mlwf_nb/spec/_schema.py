@@ -111,6 +111,10 @@ def _check(hint: Any, value: Any, where: str, meta: Any) -> Any:
         if value not in allowed:
             raise SpecError(f"{where} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
         return value
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise SpecError(f"{where} must be a mapping of names to values, got {type(value).__name__} {value!r}")
+        return dict(value)
     if origin is list:
         if not isinstance(value, list):
             raise SpecError(f"{where} must be a list, got {type(value).__name__} {value!r}")

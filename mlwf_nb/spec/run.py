@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from mlwf_nb.errors import SpecError
+from mlwf_nb.spec import presets
 from mlwf_nb.spec._schema import build, field_names, known, option, parse_override, set_path
-from mlwf_nb.spec.presets import PRESETS
 from mlwf_nb.spec.sections import (
     AugmentSpec,
     DatasetSpec,
@@ -92,11 +92,18 @@ class RunSpec:
             raise SpecError(f"{source}: {err}") from err
 
     @classmethod
-    def from_preset(cls, name: str) -> RunSpec:
-        """Start from a named preset (tiny, cpu, paper)."""
-        if name not in PRESETS:
-            raise SpecError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
-        return cls.from_dict(copy.deepcopy(PRESETS[name]))
+    def from_preset(cls, name: str, pipeline: str | None = None) -> RunSpec:
+        """Start from a preset: ``"tiny"``, ``"cpu"``, ``"paper"``, or a pipeline's own, ``"galaxy:tiny"``.
+
+        ``from_preset("tiny", "lung")`` is ``from_preset("lung:tiny")``. See :mod:`mlwf_nb.spec.presets`.
+
+        Raises:
+            SpecError: an unknown preset (the message lists the valid ones).
+        """
+        data = presets.resolve(name, pipeline)
+        own = data.pop("__overrides__", None)
+        spec = cls.from_dict(data)
+        return spec.with_overrides(own) if own else spec
 
     # -- output ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

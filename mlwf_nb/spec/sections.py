@@ -127,7 +127,8 @@ class HPOParam:
 class HPOSpec:
     """Hyper-parameter search, unrolled into rounds of trial jobs."""
 
-    strategy: Literal["none", "grid", "random", "bayesian", "hyperband", "evolutionary"] = option("none")
+    strategy: str = option("none", doc="none, or a registered strategy: grid, random, bayesian, hyperband, "
+                                       "evolutionary, ... (mlwf_nb.hpo.strategies)")
     trials: int = option(8, lo=1, hi=100_000)
     parallel: int = option(2, lo=1, hi=10_000, doc="trials per round (K)")
     objective: str = option("val_accuracy")
@@ -136,6 +137,7 @@ class HPOSpec:
     seed: int = option(0, lo=0)
     max_consecutive_failures: int = option(3, lo=1)
     cheap_objective: bool = option(False, doc="replace training by an analytic function (tests)")
+    options: dict[str, Any] = option({}, doc="the strategy's own options, e.g. {factor: 3} for hyperband")
 
 
 @dataclass

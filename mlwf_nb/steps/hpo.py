@@ -24,9 +24,7 @@ from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.registry import step
 
-__all__ = ["hpo_propose", "trial", "hpo_select", "HYPERBAND_FACTOR"]
-
-HYPERBAND_FACTOR = 3
+__all__ = ["hpo_propose", "trial", "hpo_select"]
 
 
 @step("hpo-propose", outputs=("hp", "state_out"), warm=True)
@@ -50,7 +48,7 @@ def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[
         raise StepError(f"hpo-propose round {round} needs --state (the state of round {round - 1})")
     propose(state_out.parent, round, list(results), spec.hpo, list(hp),
             state_in=state[0] if state else None, state_out=state_out,
-            max_epochs=spec.train.epochs, factor=HYPERBAND_FACTOR)
+            max_epochs=spec.train.epochs)
 
 
 @step("trial", outputs=("result", "tensorboard"), checkpoints=("checkpoint",), warm=True)

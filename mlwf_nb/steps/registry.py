@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import inspect
 import os
 import typing
@@ -35,15 +34,20 @@ from pathlib import Path
 from typing import Any
 
 from mlwf_nb.errors import StepError
+from mlwf_nb.registry import Registry, load_target
 
-__all__ = ["StepDef", "step", "get_step", "available_steps", "run_step", "FILE", "FILES"]
+__all__ = ["StepDef", "STEPS", "step", "get_step", "available_steps", "run_step", "FILE", "FILES"]
 
 FILE = "file"
 FILES = "files"
-_REGISTRY: dict[str, StepDef] = {}
 _BUILTIN_MODULES = ("mlwf_nb.steps.landcover", "mlwf_nb.steps.hpo", "mlwf_nb.steps.samples",
                     "mlwf_nb.steps.galaxy", "mlwf_nb.steps.lung", "mlwf_nb.steps.masks",
                     "mlwf_nb.steps.notebook")
+STEPS: Registry[StepDef] = Registry(
+    "step", "mlwf_nb.steps", error=StepError, modules=_BUILTIN_MODULES,
+    check=lambda name, obj: _check_step(name, obj),
+    hint="declare steps with @mlwf_nb.steps.step in an importable module, or list them in the mlwf_nb.steps "
+         "entry-point group")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,11 +107,11 @@ def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: S
                 "file (e.g. my_steps.py next to the notebook) and import it from there")
         sdef = _describe(name or func.__name__.replace("_", "-"), func, tuple(outputs), tuple(checkpoints),
                          {"cores": cores, "memory_mb": memory_mb, "gpus": gpus}, warm)
-        old = _REGISTRY.get(sdef.name)
+        old = STEPS.get(sdef.name) if STEPS.loaded(sdef.name) else None
         if old is not None and old.reference != sdef.reference and not replace:
             raise StepError(f"step name {sdef.name!r} is already taken by {old.reference}; "
                             "choose another name or pass replace=True")
-        _REGISTRY[sdef.name] = sdef
+        STEPS.register(sdef.name, sdef)
         return sdef
 
     return deco
@@ -142,38 +146,27 @@ def _describe(name: str, func: Callable[..., Any], outputs: tuple[str, ...],
                    inspect.getdoc(func) or "", warm)
 
 
-def _load_builtins() -> None:
-    for mod in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as err:
-            if err.name != mod:
-                raise
+def _check_step(name: str, obj: Any) -> StepDef:
+    if not isinstance(obj, StepDef):
+        raise StepError(f"step {name!r}: {obj!r} is not a step (declare it with @mlwf_nb.steps.step)")
+    return obj
 
 
 def get_step(name: str) -> StepDef:
-    """Find a step by name, or by ``module:function`` reference (imports the module)."""
-    if name not in _REGISTRY and ":" in name:
-        mod, _, attr = name.partition(":")
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as err:
-            raise StepError(f"step {name!r}: cannot import module {mod!r} ({err}); install it or put "
-                            "its folder on PYTHONPATH so jobs can import it") from err
-        obj = getattr(module, attr, None)
-        if isinstance(obj, StepDef):
-            return obj
-    if name not in _REGISTRY:
-        _load_builtins()
-    if name not in _REGISTRY:
-        raise StepError(f"unknown step {name!r}; available steps: {', '.join(available_steps())}")
-    return _REGISTRY[name]
+    """Find a step by name, or by ``module:function`` reference (imports the module).
+
+    Raises:
+        StepError: an unknown name (the message lists the registered steps), or a reference
+            whose module cannot be imported.
+    """
+    if ":" in name and name not in STEPS:
+        return _check_step(name, load_target(name, error=StepError, what=f"step {name!r}"))
+    return STEPS.get(name)
 
 
 def available_steps() -> list[str]:
-    """Names of the registered steps (built-ins loaded)."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    """Names of the registered steps (built-ins and installed packages' included)."""
+    return STEPS.names()
 
 
 def _parse_bool(text: str) -> bool:

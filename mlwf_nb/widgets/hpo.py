@@ -8,13 +8,12 @@ import ipywidgets as W
 import traitlets
 import yaml
 
+from mlwf_nb.hpo.strategies import strategy_names
 from mlwf_nb.views import render
 from mlwf_nb.widgets._util import StaticForm, wrap_row
 from mlwf_nb.widgets.model import SpecModel
 
-__all__ = ["HPOConfigurator", "space_problems", "STRATEGIES"]
-
-STRATEGIES = ["none", "grid", "random", "bayesian", "hyperband", "evolutionary"]
+__all__ = ["HPOConfigurator", "space_problems"]
 _TYPES = ["float", "int", "choice"]
 
 
@@ -81,12 +80,19 @@ class HPOConfigurator(StaticForm, W.VBox):
     ``problems`` (messages), ``valid``.
     """
 
-    strategy = traitlets.Enum(STRATEGIES, default_value="none")
+    strategy = traitlets.Unicode("none")
     trials = traitlets.Int(8)
     parallel = traitlets.Int(2)
     space = traitlets.List()
     problems = traitlets.List()
     valid = traitlets.Bool(True)
+
+    @traitlets.validate("strategy")
+    def _registered(self, proposal):
+        names = strategy_names()
+        if proposal["value"] not in names:
+            raise traitlets.TraitError(f"strategy must be one of {', '.join(names)}, got {proposal['value']!r}")
+        return proposal["value"]
 
     @traitlets.validate("trials", "parallel")
     def _positive(self, proposal):
@@ -97,7 +103,7 @@ class HPOConfigurator(StaticForm, W.VBox):
     def __init__(self, model: SpecModel | None = None, **kwargs) -> None:
         self.model = model or SpecModel()
         h = self.model.spec.hpo
-        self._strategy = W.Dropdown(description="strategy", options=STRATEGIES, value=h.strategy)
+        self._strategy = W.Dropdown(description="strategy", options=strategy_names(), value=h.strategy)
         self._trials = W.BoundedIntText(description="trials", min=1, max=100_000, value=h.trials)
         self._parallel = W.BoundedIntText(description="parallel", min=1, max=10_000, value=h.parallel)
         self._rows = W.VBox()

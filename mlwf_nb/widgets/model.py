@@ -32,7 +32,9 @@ class SpecModel(traitlets.HasTraits):
 
     def __init__(self, spec: RunSpec | str | None = None, **kwargs: Any) -> None:
         if spec is None or isinstance(spec, str):
-            spec = RunSpec.from_preset(spec or "tiny")
+            from mlwf_nb.pipelines import preset_spec
+
+            spec = preset_spec(spec or "tiny")  # "tiny" or a pipeline's own, "galaxy:tiny"
         super().__init__(spec=spec, **kwargs)
 
     def get(self, key_path: str) -> Any:

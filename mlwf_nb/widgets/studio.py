@@ -33,7 +33,7 @@ class Studio(StaticForm, W.VBox):
     """Data, patches, augmentation, HPO and run tabs over one shared spec.
 
     Args:
-        spec: A RunSpec or a preset name (default ``tiny``).
+        spec: A RunSpec or a preset (default ``tiny``; a pipeline's own as ``"galaxy:tiny"``).
         submit: The function the Run button calls, ``submit(spec, backend=..., run_dir=...)``
             (default :func:`mlwf_nb.runs.submit`); tests pass a fake.
         run_dir: Where the next run goes (default: a fresh folder under ./runs).

@@ -38,7 +38,7 @@ def test_registry_lists_and_loads():
     register_backend("broken", "mlwf_nb.backends.no_such_module:X")
     with pytest.raises(BackendError, match="no_such_module"):
         get_backend("broken")
-    with pytest.raises(BackendError, match="module:Class"):
+    with pytest.raises(BackendError, match=r"package\.module:attr"):
         register_backend("bad", "no-colon")
 
 

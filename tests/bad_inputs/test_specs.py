@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlwf_nb.cli import main
-from mlwf_nb.errors import BackendError, MlwfError, SpecError
+from mlwf_nb.errors import BackendError, HPOError, MlwfError, SpecError
 from mlwf_nb.runs import check_spec
 from mlwf_nb.safety import UnsafeNameError
 from mlwf_nb.spec import load_spec
@@ -38,7 +38,8 @@ CASES = [
     ("hpo-empty-space", "hpo: {strategy: random}\n", [], SpecError, r"hpo.space is empty"),
     ("hpo-empty-choices", "hpo: {strategy: grid, space: [{name: model.width, type: choice}]}\n", [],
      SpecError, r"choices is empty"),
-    ("unknown-strategy", "hpo: {strategy: genetic}\n", [], SpecError, r"hpo.strategy must be one of"),
+    ("unknown-strategy", "hpo: {strategy: genetic, space: [{name: model.width, type: int, min: 4, max: 8}]}\n", [],
+     HPOError, r"unknown HPO strategy 'genetic'; available HPO strategies: .*bayesian.*set hpo.strategy"),
     ("unknown-optimizer", None, ["train.optimizer=adagrad"], SpecError, r"train.optimizer must be one of"),
     ("unknown-backend", None, ["execution.backend=slurm"], BackendError, r"unknown backend 'slurm'"),
     ("unknown-pipeline", "pipeline: galaxies\n", [], SpecError, r"unknown pipeline 'galaxies'"),

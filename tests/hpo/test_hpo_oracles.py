@@ -96,7 +96,7 @@ def test_failed_trials_are_recorded_not_retried(space: list[HPOParam]) -> None:
 
 
 def test_make_oracle_rejects_unknown_strategy_and_options(space: list[HPOParam]) -> None:
-    with pytest.raises(HPOError, match=r"unknown hpo\.strategy 'annealing'"):
+    with pytest.raises(HPOError, match=r"unknown HPO strategy 'annealing'"):
         _new("annealing", space)
     with pytest.raises(HPOError, match="does not take"):
         _new("random", space, population_size=3)

@@ -18,12 +18,11 @@ def test_registry_lists_builtin_models():
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(SpecError, match=r"unknown model 'vgg'.*'resnet50', 'small_cnn', 'unet'"):
+    with pytest.raises(SpecError, match=r"unknown model 'vgg'; available models: .*resnet50, small_cnn, unet"):
         build_model("vgg", (16, 16, 4), 5)
 
 
-def test_register_custom_model(monkeypatch):
-    monkeypatch.setattr(models, "_REGISTRY", dict(models._REGISTRY))
+def test_register_custom_model():
     calls = []
 
     @register_model("tiny")
@@ -34,6 +33,7 @@ def test_register_custom_model(monkeypatch):
     assert build_model("tiny", [8, 8, 3], 2, width=4) == "built"
     assert calls == [((8, 8, 3), 2, {"width": 4})]
     assert "tiny" in available_models()
+    models.MODELS.unregister("tiny")
 
 
 @pytest.mark.parametrize(("name", "shape", "kwargs", "out"), [

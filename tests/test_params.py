@@ -63,7 +63,8 @@ def test_bad_preset_and_bad_settings_name_the_parameter():
     with pytest.raises(ParameterError, match=r"^preset='huge' is not one of 'tiny', 'cpu', 'paper'$"):
         tutorial_spec("huge", pipeline="lung")
     space = [{"name": "train.learning_rate", "type": "float", "min": 1e-4, "max": 1e-2}]
-    with pytest.raises(ParameterError, match=r"^strategy='bayes': unknown HPO strategy 'bayes'; available HPO strategies: bayesian"):
+    with pytest.raises(ParameterError,
+                       match=r"^strategy='bayes': unknown HPO strategy 'bayes'; available HPO strategies: bayesian"):
         tutorial_spec("tiny", settings={"trials": ("hpo.trials", 4), "strategy": ("hpo.strategy", "bayes"),
                                         "space": ("hpo.space", space)})
     with pytest.raises(ParameterError, match=r"^overrides: train.epochs must be >= 1"):

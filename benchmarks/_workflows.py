@@ -17,8 +17,12 @@ from pathlib import Path
 __all__ = ["write_run", "wide", "chain", "rounds", "in_run_dir", "timed_execute"]
 
 
-def write_run(root: Path, jobs: Sequence[Sequence[str]], edges: Sequence[tuple[int, int]] = ()) -> Path:
-    """A run directory whose job ``i`` runs ``jobs[i]`` (argv); ``edges`` are (parent, child) indices."""
+def write_run(root: Path, jobs: Sequence[Sequence[str]], edges: Sequence[tuple[int, int]] = (), *,
+              warm: bool = False) -> Path:
+    """A run directory whose job ``i`` runs ``jobs[i]`` (argv); ``edges`` are (parent, child) indices.
+
+    ``warm``: mark every job warm in its metadata, as the workflow builder does for Keras steps.
+    """
     from Pegasus.api import Job, Transformation, TransformationCatalog, Workflow
 
     root.mkdir(parents=True)
@@ -34,6 +38,8 @@ def write_run(root: Path, jobs: Sequence[Sequence[str]], edges: Sequence[tuple[i
         job = Job(trs[exe])
         if len(argv) > 1:
             job.add_args(*argv[1:])
+        if warm:
+            job.add_metadata(**{"mlwf.warm": "true"})
         made.append(job)
     wf.add_jobs(*made)
     for parent, child in edges:

@@ -50,7 +50,7 @@ def _propose_chain(n: int, tmp: Path, tag: str, warm: bool) -> tuple[list[float]
     _, edges = chain(n, [mlwf])
     jobs = [[mlwf, "step", "hpo-propose", "--spec", "spec.yaml", "--hp", f"hp{i}.json", "--state-out",
              f"state{i}.json", "--round", "0"] for i in range(n)]
-    run = write_run(tmp / tag, jobs, edges)
+    run = write_run(tmp / tag, jobs, edges, warm=True)
     RunSpec.from_preset("tiny").with_overrides(
         ["hpo.strategy=random", "hpo.trials=1",
          "hpo.space=[{name: train.learning_rate, type: float, min: 0.001, max: 0.01, log: true}]"]
@@ -82,7 +82,7 @@ def _cpu_children() -> float:
 def _per_job(argv: list[str], n: int, tmp: Path, tag: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the job processes) per job."""
     jobs, edges = chain(n, argv)
-    run = write_run(tmp / tag, jobs, edges)
+    run = write_run(tmp / tag, jobs, edges, warm=True)
     c0 = _cpu_children()
     wall = timed_execute(run, width=1)
     return wall / n, (_cpu_children() - c0) / n

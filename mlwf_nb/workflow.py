@@ -26,9 +26,12 @@ from mlwf_nb.errors import RunExistsError, WorkflowError
 from mlwf_nb.pipelines import Graph, JobNode, Pipeline, get_pipeline
 from mlwf_nb.spec import RunSpec
 
-__all__ = ["SPEC_LFN", "build_graph", "build_workflow", "write_run_dir", "mlwf_executable", "RUN_FILES"]
+__all__ = ["SPEC_LFN", "WARM_METADATA", "build_graph", "build_workflow", "write_run_dir", "mlwf_executable",
+           "RUN_FILES"]
 
 SPEC_LFN = "spec.yaml"
+WARM_METADATA = "mlwf.warm"
+"""Job metadata key: "true" for a job whose step imports Keras (``@step(..., warm=True)``)."""
 RUN_FILES = ("spec.yaml", "run.json", "workflow.yml", "replicas.yml", "transformations.yml",
              "sites.yml", "pegasus.properties")
 
@@ -101,6 +104,8 @@ def _job(node: JobNode, files: dict[str, File], execution: Any, job_id: str, run
             args += ["--" + param.replace("_", "-"), text]
     job.add_args(*args)
     job.add_metadata(step=sdef.name, label=node.label)
+    if sdef.warm:  # the local executor forks such jobs from a worker with Keras loaded (it reads the plan)
+        job.add_metadata(**{WARM_METADATA: "true"})
     # Pegasus jobs on shared-filesystem sites append their events to <run>/jobs/<name>/ (the relay
     # reads them there); the local backend sets MLWF_EVENTS itself.
     remote = execution.backend != "local" and run_dir is not None

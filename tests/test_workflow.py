@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from mlwf_nb.spec import PRESETS, RunSpec
-from mlwf_nb.workflow import build_graph, write_run_dir
+from mlwf_nb.workflow import WARM_METADATA, build_graph, write_run_dir
 
 SMALL_DATA = ["dataset.scenes=8", "dataset.height=64", "dataset.width=64",
               "dataset.sources=[GF-2, GF-1]"]
@@ -57,6 +57,22 @@ def test_landcover_steps_and_fan_out(tmp_path, dataset_dir):
     lfns = {r["lfn"]: r for r in rc["replicas"]}
     images = [k for k in lfns if k.endswith(".image.tif")]
     assert len(images) == 8 and all(lfns[k].get("checksum", {}).get("sha256") for k in images)
+
+
+def test_warm_or_not_is_in_the_plan_and_the_executor_reads_it_there(tmp_path, dataset_dir):
+    from mlwf_nb.backends._executor import _warm_jobs
+    from mlwf_nb.backends.local import read_plan
+    from mlwf_nb.steps.registry import get_step
+
+    run = write_run_dir(_spec("tiny", dataset_dir, "hpo.strategy=random", "hpo.trials=2", "hpo.cheap_objective=true",
+                              "hpo.space=[{name: train.learning_rate, type: float, min: 0.001, max: 0.1}]"),
+                        tmp_path / "run")
+    _, jobs = _jobs(run)
+    marked = {j["id"] for j in jobs.values() if (j.get("metadata") or {}).get(WARM_METADATA) == "true"}
+    assert marked == {j["id"] for j in jobs.values() if get_step(j["metadata"]["step"]).warm}
+    assert {jobs[i]["name"] for i in marked} == {"train", "evaluate", "hpo_propose", "trial", "hpo_select"}
+    plan = read_plan(run)
+    assert {pj.id for pj in plan.jobs.values() if pj.warm} == marked == {plan.jobs[n].id for n in _warm_jobs(plan)}
 
 
 def test_per_source_adds_branches_and_hybrid(tmp_path, dataset_dir):

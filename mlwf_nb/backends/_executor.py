@@ -109,22 +109,13 @@ def _relay_offsets(events: Path) -> dict[str, int]:
 
 
 def _warm_jobs(plan: Plan) -> set[str]:
-    """Jobs that run a ``warm=True`` built-in step through this environment's ``mlwf`` script."""
+    """Jobs the plan marks warm (metadata ``mlwf.warm``) that run this environment's ``mlwf`` script.
+
+    A warm worker runs the job's script in a child of this environment's interpreter, so a
+    job of another environment (another ``mlwf``) starts as a fresh process instead.
+    """
     mlwf = str(Path(sys.executable).parent / "mlwf")
-    steps = {name: pj.argv[2] for name, pj in plan.jobs.items()
-             if len(pj.argv) >= 3 and pj.argv[0] == mlwf and pj.argv[1] == "step" and ":" not in pj.argv[2]}
-    if not steps:  # no step jobs (e.g. plain commands): do not import the step modules at all
-        return set()
-    from mlwf_nb.errors import StepError
-    from mlwf_nb.steps.registry import get_step
-
-    def warm(step: str) -> bool:
-        try:
-            return get_step(step).warm
-        except StepError:
-            return False
-
-    return {name for name, step in steps.items() if warm(step)}
+    return {name for name, pj in plan.jobs.items() if pj.warm and pj.argv[:1] == [mlwf]}
 
 
 def start_records(log: str | os.PathLike[str]) -> list[tuple[str, int, int]]:

@@ -3,8 +3,9 @@
 A fresh ``mlwf step train`` process spends seconds importing Keras and TensorFlow
 before it does anything (``job_start`` rows in docs/benchmarks.md). HPO trials,
 evaluation and short training jobs would each pay that. The local executor
-therefore starts one *warm worker* per job environment the first time a step
-declared ``@step(..., warm=True)`` is about to run:
+therefore starts one *warm worker* per job environment the first time a job the
+plan marks warm (job metadata ``mlwf.warm``, written by the workflow builder for
+steps declared ``@step(..., warm=True)``) is about to run:
 ``python -m mlwf_nb.backends._warm FD MLWF`` imports the heavy modules, says
 ``ready`` on a ``SOCK_SEQPACKET`` socket and then forks one child per request.
 
@@ -13,8 +14,8 @@ so no runtime thread pools exist when it forks (importing TensorFlow starts no
 threads; OpenBLAS's pool is re-created after ``fork`` by its own handlers). Each
 child starts its runtime fresh, in its own session, with the job's environment,
 stdin/stdout/stderr, signal dispositions of a new interpreter, and a reseeded
-NumPy global generator; it runs ``mlwf_nb.cli.main`` exactly as the ``mlwf``
-script would and leaves with ``os._exit`` (as multiprocessing's forked children
+NumPy global generator; it runs the job's script (this environment's ``mlwf``) as
+``__main__``, exactly as a fresh interpreter would, and leaves with ``os._exit`` (as multiprocessing's forked children
 do, so the worker's own exit handlers never run in a job).
 
 Protocol (one JSON object per message). Worker to executor: ``{"ready": pid}``,
@@ -33,6 +34,7 @@ import contextlib
 import importlib
 import json
 import os
+import runpy
 import select
 import signal
 import socket
@@ -48,7 +50,10 @@ ENV_WARM = "MLWF_WARM_WORKER"
 PER_JOB_ENV = frozenset({"MLWF_EVENTS", "MLWF_JOB", "MLWF_TRY"})
 PRELOAD = ("mlwf_nb.cli", "mlwf_nb.steps.registry", "keras", "keras_tuner", "mlwf_nb.ml.train",
            "mlwf_nb.ml.models", "mlwf_nb.ml.evaluate", "mlwf_nb.ml.plots")
-"""Imported by the worker before it says ready (missing optional ones are skipped)."""
+"""Modules the warm jobs import, loaded by name before the worker says ready (missing ones are skipped).
+
+Names, not imports: the backend never depends on what a job computes; a worker without
+them is only slower to fork from."""
 
 _MAX_MESSAGE = 1 << 20
 _STREAM = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -174,9 +179,8 @@ def _child(req: dict[str, Any], close: Sequence[int]) -> None:
             comm.write(" ".join(["mlwf", *sys.argv[2:3]])[:15])
         if "numpy" in sys.modules:  # a fresh interpreter would seed from the OS
             sys.modules["numpy"].random.seed()
-        from mlwf_nb.cli import main as mlwf_main
-
-        code = mlwf_main(sys.argv[1:])
+        runpy.run_path(sys.argv[0], run_name="__main__")  # the job's script, as its interpreter would run it
+        code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, int | None):

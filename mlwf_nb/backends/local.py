@@ -47,6 +47,8 @@ __all__ = ["LocalBackend", "Plan", "PlannedJob", "read_plan", "executor_alive", 
 
 CANCELLED_EXIT = 2
 _TAIL_BYTES = 2048
+WARM_METADATA = "mlwf.warm"
+"""Job metadata the workflow builder writes for jobs of Keras steps (``"true"``): warm-worker candidates."""
 
 
 @dataclass(slots=True)
@@ -66,6 +68,7 @@ class PlannedJob:
     stdin: str | None = None
     stdout: str | None = None
     stderr: str | None = None
+    warm: bool = False  # job metadata ``mlwf.warm``: may be forked from a warm worker (see _warm)
 
 
 @dataclass
@@ -158,7 +161,8 @@ def _planned(job: Mapping[str, Any], tc: list[dict[str, Any]], site_env: Mapping
         inputs=[u["lfn"] for u in uses if u.get("type") == "input"],
         outputs=[u["lfn"] for u in uses if u.get("type") in ("output", "checkpoint")],
         retry=int(retry), checkpoint_time=_seconds(ckpt), maxwalltime=_seconds(wall),
-        stdin=job.get("stdin"), stdout=job.get("stdout"), stderr=job.get("stderr"))
+        stdin=job.get("stdin"), stdout=job.get("stdout"), stderr=job.get("stderr"),
+        warm=str((job.get("metadata") or {}).get(WARM_METADATA, "")).lower() == "true")
 
 
 def _edges(wf: Mapping[str, Any], jobs: dict[str, PlannedJob]) -> dict[str, list[str]]:

@@ -18,15 +18,19 @@ from mlwf_nb.backends import _warm
 from mlwf_nb.backends._executor import start_records
 from mlwf_nb.backends.local import LocalBackend, _wait_unlocked, local_status
 from mlwf_nb.steps.registry import get_step
-from mlwf_nb.workflow import mlwf_executable
+from mlwf_nb.workflow import WARM_METADATA, mlwf_executable
 
 
 def _jobs(b):
-    """Two warm help jobs, a warm job with a bad option, a light job: every kind of outcome."""
+    """Two warm help jobs, a warm job with a bad option, a light job: every kind of outcome.
+
+    Warm or not is the plan's word (job metadata ``mlwf.warm``, as the workflow builder writes it).
+    """
     tr = b.transformation("mlwf", pfn=mlwf_executable())
-    b.wf.add_jobs(Job(tr, _id="h1").add_args("step", "train", "--help"),
-                  Job(tr, _id="h2").add_args("step", "hpo-select", "--help"),
-                  Job(tr, _id="bad").add_args("step", "evaluate", "--no-such-option", "1"),
+    warm = {WARM_METADATA: "true"}
+    b.wf.add_jobs(Job(tr, _id="h1").add_args("step", "train", "--help").add_metadata(**warm),
+                  Job(tr, _id="h2").add_args("step", "hpo-select", "--help").add_metadata(**warm),
+                  Job(tr, _id="bad").add_args("step", "evaluate", "--no-such-option", "1").add_metadata(**warm),
                   Job(tr, _id="light").add_args("step", "split", "--help"))
     return b.write()
 
@@ -129,7 +133,7 @@ def test_a_worker_killed_under_running_jobs_fails_their_try(builder):
     run.mkdir(parents=True)
     os.mkfifo(run / "never-written")
     tr = b.transformation("mlwf", pfn=mlwf_executable())
-    job = Job(tr, _id="stuck").add_args("step", "train", "--help")
+    job = Job(tr, _id="stuck").add_args("step", "train", "--help").add_metadata(**{WARM_METADATA: "true"})
     job.set_stdin("never-written")
     b.wf.add_jobs(job)
     b.write()

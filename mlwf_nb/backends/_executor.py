@@ -38,13 +38,14 @@ from typing import IO, Any
 
 from mlwf_nb._io import read_appended, write_text
 from mlwf_nb.backends import _warm
-from mlwf_nb.backends.local import CANCELLED_EXIT, Plan, PlannedJob, read_plan
+from mlwf_nb.backends._leftovers import CANCELLED_EXIT, end_groups, leftovers
+from mlwf_nb.backends.local import Plan, PlannedJob, read_plan
 from mlwf_nb.errors import BackendError
 from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter, job_state_event
 from mlwf_nb.rundir.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.safety import file_mode, umask
 
-__all__ = ["Executor", "run_executor", "start_records", "main"]
+__all__ = ["Executor", "run_executor", "main"]
 
 SITE = "local"
 RELAY_INTERVAL = 0.25
@@ -118,33 +119,6 @@ def _warm_jobs(plan: Plan) -> set[str]:
     return {name for name, pj in plan.jobs.items() if pj.warm and pj.argv[:1] == [mlwf]}
 
 
-def start_records(log: str | os.PathLike[str]) -> list[tuple[str, int, int]]:
-    """``(job, try, pid)`` of every ``start NAME try N pid P`` line of an ``executor.log``, in order."""
-    out = []
-    with contextlib.suppress(FileNotFoundError), open(log, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            parts = line.split()
-            if len(parts) == 6 and parts[0] == "start" and parts[2] == "try" and parts[4] == "pid":
-                out.append((parts[1], int(parts[3]), int(parts[5])))
-    return out
-
-
-def _kill_orphans(run: Path, log: Path, unfinished: set[str]) -> None:
-    """Kill process groups of jobs a dead executor left running (``start`` lines of its log)."""
-    if not unfinished:
-        return
-    pids = {name: pid for name, _, pid in start_records(log) if name in unfinished}  # the last try of each
-    marker = f"MLWF_RUN_DIR={run}".encode()
-    for pid in pids.values():
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-
-
 class Executor:
     """Runs the jobs of one run directory; see the module docstring."""
 
@@ -199,7 +173,13 @@ class Executor:
                             if r.info and "." in r.info and r.info.split(".")[0].isdigit()), default=0)
         self.seq = max((r.seq for r in records if r.seq is not None), default=0)
         unfinished = {n for n, s in summaries.items() if s.state not in ("succeeded", "failed")}
-        _kill_orphans(self.run, self.run / "executor.log", unfinished)
+        left = leftovers(self.run, unfinished)  # a dead executor's jobs: ended before anything restarts
+        if left:
+            stuck = end_groups(left.values())
+            if stuck:
+                raise BackendError(f"leftover jobs of {self.run} (process groups {stuck}) did not die on SIGKILL; "
+                                   "end them by hand, then resume")
+            self.log.write(f"killed {len(left)} leftover job(s) of the previous executor: {', '.join(sorted(left))}\n")
         self.resumed = bool(records)
 
     def _init_graph(self) -> None:

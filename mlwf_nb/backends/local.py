@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlwf_nb.backends._leftovers import CANCELLED_EXIT, cancel_lost
 from mlwf_nb.backends.base import Backend, RunDir
 from mlwf_nb.backends.staging import STAGE_IN_JOB, load_replicas, needs_stage_in, read_yaml
 from mlwf_nb.errors import BackendError, RunError, WorkflowError
@@ -45,7 +46,6 @@ from mlwf_nb.rundir.jobstate import dagman_exit, parse_jobstate, status_dict, su
 __all__ = ["LocalBackend", "Plan", "PlannedJob", "read_plan", "executor_alive", "local_status",
            "CANCELLED_EXIT"]
 
-CANCELLED_EXIT = 2
 _TAIL_BYTES = 2048
 WARM_METADATA = "mlwf.warm"
 """Job metadata the workflow builder writes for jobs of Keras steps (``"true"``): warm-worker candidates."""
@@ -403,17 +403,23 @@ class LocalBackend(Backend):
         return _mlwf_state(Path(run_dir), None, stale_after)
 
     def cancel(self, run_dir: RunDir, *, timeout: float = 30.0) -> None:
-        """Signal the executor; it kills running jobs and finishes the run as Cancelled.
+        """Stop the run: running jobs are killed and the run finishes as Cancelled.
 
-        Blocks until the executor has exited (at most ``timeout`` seconds).
+        With its executor alive, the executor is signalled and this blocks until it has
+        exited (at most ``timeout`` seconds). A Lost run (its executor died) still has
+        its jobs: they are found by process group and killed, and the cancel is recorded
+        (:func:`~mlwf_nb.backends._leftovers.cancel_lost`).
 
         Raises:
-            BackendError: no executor is running for this run.
+            BackendError: the run was never started, or already finished.
         """
         run = Path(run_dir)
         pid = _read_pid(run)
-        if pid is None or not executor_alive(run):
-            raise BackendError(f"no executor is running for {run}; nothing to cancel")
+        if pid is None:
+            raise BackendError(f"run {run} was never started; nothing to cancel")
+        if not executor_alive(run):
+            cancel_lost(run)
+            return
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -430,6 +436,8 @@ class LocalBackend(Backend):
         proc = _spawn(run, jobs)
         if wait:
             proc.wait()
+        else:  # reaped when it ends: a notebook kernel that started the run keeps no <defunct> child
+            threading.Thread(target=proc.wait, name=f"mlwf-reap-{proc.pid}", daemon=True).start()
         return local_status(run)
 
 

@@ -15,7 +15,7 @@ import pytest
 from Pegasus.api import Job
 
 from mlwf_nb.backends import _warm
-from mlwf_nb.backends._executor import start_records
+from mlwf_nb.backends._leftovers import start_records
 from mlwf_nb.backends.local import LocalBackend, _wait_unlocked, local_status
 from mlwf_nb.steps.registry import get_step
 from mlwf_nb.workflow import WARM_METADATA, mlwf_executable

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlwf_nb.backends._executor import start_records
+from mlwf_nb.backends._leftovers import start_records
 
 REPO = Path(__file__).resolve().parents[2]
 

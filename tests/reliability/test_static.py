@@ -24,6 +24,7 @@ ALLOWED = {
     ("backends/_executor.py", '"executor.log", "a"'): "append-only log, also the liveness lock",
     ("backends/_executor.py", 'open(stderr, "ab")'): "adds why a job could not start to its stderr stream",
     ("backends/local.py", '"executor.log", "ab"'): "append-only log (the executor's own output)",
+    ("backends/_leftovers.py", '"executor.log", "a"'): "append-only log; its lock makes cancel_lost the writer",
     ("backends/pegasus.py", 'open(self.run / _RELAY_LOCK, "a")'): "an empty lock file (flock), never written",
     ("rundir/jobstate.py", 'open(self.path, "a"'): "jobstate.log is append-only (Pegasus's format)",
     ("backends/_warm.py", 'open("/proc/self/comm", "w")'): "names a forked job's process for ps/top, not a file",

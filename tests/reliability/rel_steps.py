@@ -21,7 +21,7 @@ from mlwf_nb.steps import step
 
 @step("rel-tick", outputs=("out",))
 def tick(out: Path, index: int = 0, ticks: int = 5, seconds: float = 0.2, retry_ticks: int = -1) -> None:
-    """Emit ``ticks`` events ``seconds`` apart (``retry_ticks`` on a retry, if >= 0), then write ``{"index": index}``."""
+    """Emit ``ticks`` events ``seconds`` apart (``retry_ticks`` on a retry, if >= 0), then write the index."""
     if retry_ticks >= 0 and os.environ.get("MLWF_TRY", "0") != "0":
         ticks = retry_ticks
     for i in range(ticks):

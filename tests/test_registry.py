@@ -59,3 +59,33 @@ def test_load_target_names_what_is_wrong():
     assert load_target("os.path:join") is __import__("os").path.join
     with pytest.raises(StepError, match=r"cannot import module 'no_such_pkg\.mod' \(No module named 'no_such_pkg'\)"):
         load_target("no_such_pkg.mod:f", error=StepError)
+
+
+def _builtin_modules(package: str) -> list[str]:
+    pkg = __import__("importlib").import_module(package)
+    return [m.name for m in __import__("pkgutil").iter_modules(pkg.__path__) if not m.name.startswith("_")]
+
+
+def test_every_built_in_is_registered_in_code_once():
+    """Templates (masks, sweep, centernet, their steps) sit in the one registry like the first ones,
+    registered by mlwf_nb itself, not a second time through setup.cfg's entry points."""
+    import configparser
+    import importlib
+    from pathlib import Path
+
+    from mlwf_nb.steps.registry import _BUILTIN_MODULES
+
+    for name in _builtin_modules("mlwf_nb.pipelines"):
+        module = importlib.import_module(f"mlwf_nb.pipelines.{name}")
+        if hasattr(module, "PIPELINE"):
+            assert PIPELINES.get(module.PIPELINE.name) is module.PIPELINE, name
+    assert {"masks", "sweep"} <= set(PIPELINES.names())
+    assert "centernet" in MODELS.names()
+    step_modules = {f"mlwf_nb.steps.{m}" for m in _builtin_modules("mlwf_nb.steps") if m != "registry"}
+    assert step_modules == set(_BUILTIN_MODULES), "a steps module the STEPS registry does not import"
+    assert {"train-samples", "evaluate-masks", "notebook", "sweep-collect"} <= set(STEPS.names())
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    for group, value in cfg["options.entry_points"].items():
+        if group.startswith("mlwf_nb."):
+            assert "mlwf_nb." not in value, f"setup.cfg registers built-ins of {group} a second time: {value}"

@@ -43,9 +43,11 @@ counts towards ``hpo.max_consecutive_failures``); a pair with a failed or
 non-finite member is left out of the estimate, and an iteration with no
 complete pair keeps the centre where it was.
 
-The keras-tuner oracle that does this is
+``hpo.strategy: gradient`` is :class:`GradientStrategy` (its options come from
+``hpo.options``; registered in :data:`mlwf_nb.hpo.strategies.STRATEGIES`). The
+keras-tuner oracle that does the search is
 :class:`mlwf_nb.hpo.gradient_oracle.GradientOracle`; this module holds the
-arithmetic and imports neither Keras nor keras-tuner. All state is in the
+strategy and the arithmetic and imports neither Keras nor keras-tuner. All state is in the
 oracle's ``get_state()`` (JSON), including the path of
 the centre (``path``: one entry per iteration with the centre's values, the
 gradient estimate and the move). Random draws come from a numpy generator
@@ -56,11 +58,16 @@ original would have.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["ESTIMATORS", "INTEGERS", "NO_NUMERIC", "option_problems", "step_length", "perturbation_size",
-           "estimate_gradient", "project"]
+from mlwf_nb.errors import HPOError
+from mlwf_nb.hpo.strategies import Strategy
+from mlwf_nb.spec import HPOSpec
+
+__all__ = ["GradientStrategy", "ESTIMATORS", "INTEGERS", "NO_NUMERIC", "option_problems", "step_length",
+           "perturbation_size", "estimate_gradient", "project"]
 
 ESTIMATORS = ("spsa", "central")
 INTEGERS = ("descend", "hold")
@@ -123,3 +130,34 @@ def estimate_gradient(pairs: Sequence[tuple[float, float, Sequence[float], float
         total += (f_plus - f_minus) / (2.0 * c) * d  # 1 / d_i = d_i for the ±1 and the 1 of e_i
         counts += d != 0
     return [float(t / n) if n else 0.0 for t, n in zip(total, counts, strict=True)]
+
+
+class GradientStrategy(Strategy):
+    """``hpo.strategy: gradient``: one finite-difference gradient step per round of K (module docstring).
+
+    Options (``hpo.options``): ``estimator`` (``spsa`` | ``central``), ``step`` (the first
+    move, a fraction of each range), ``perturbation`` (the first probes' half-width),
+    ``integers`` (``descend`` | ``hold``).
+
+    Raises:
+        HPOError: an option out of range, or a space with nothing to differentiate.
+    """
+
+    name = "gradient"
+    description = "finite-difference gradient steps, one per round of K (SPSA or central differences)"
+    options = {"estimator": "spsa", "step": 0.2, "perturbation": 0.1, "integers": "descend"}
+    oracle = "mlwf_nb.hpo.gradient_oracle:GradientOracle"
+
+    def __init__(self, hpo: HPOSpec, *, max_epochs: int | None = None, **options: Any) -> None:
+        super().__init__(hpo, max_epochs=max_epochs, **options)
+        o = self.opts
+        problems = option_problems(o["estimator"], o["step"], o["perturbation"], o["integers"])
+        if problems:
+            raise HPOError("hpo.options: strategy 'gradient': " + "; ".join(problems))
+        numeric = ("float", "int") if o["integers"] == "descend" else ("float",)
+        if hpo.space and not any(p.type in numeric for p in hpo.space):
+            raise HPOError(NO_NUMERIC.format(kinds=" or ".join(numeric)))
+
+    def oracle_options(self) -> dict[str, Any]:
+        """The options, plus the round size K (``hpo.parallel``): one iteration per round."""
+        return {**self.opts, "round_size": int(self.hpo.parallel)}

@@ -317,3 +317,5 @@ class EvolutionaryStrategy(Strategy):
 
 for _cls in (GridStrategy, RandomStrategy, BayesianStrategy, HyperbandStrategy, EvolutionaryStrategy):
     register_strategy(_cls)
+# The gradient search's class lives beside its arithmetic (it imports this module): registered by path.
+STRATEGIES.register("gradient", "mlwf_nb.hpo.gradient:GradientStrategy")

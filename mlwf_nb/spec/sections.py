@@ -128,7 +128,7 @@ class HPOSpec:
     """Hyper-parameter search, unrolled into rounds of trial jobs."""
 
     strategy: str = option("none", doc="none, or a registered strategy: grid, random, bayesian, hyperband, "
-                                       "evolutionary, ... (mlwf_nb.hpo.strategies)")
+                                       "evolutionary, gradient, ... (mlwf_nb.hpo.strategies)")
     trials: int = option(8, lo=1, hi=100_000)
     parallel: int = option(2, lo=1, hi=10_000, doc="trials per round (K)")
     objective: str = option("val_accuracy")

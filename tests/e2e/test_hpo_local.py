@@ -33,7 +33,7 @@ def _run(spec, run_dir, wait=True):
     return Run.attach(path)
 
 
-@pytest.mark.parametrize("strategy", ["grid", "random", "bayesian", "hyperband", "evolutionary"])
+@pytest.mark.parametrize("strategy", ["grid", "random", "bayesian", "hyperband", "evolutionary", "gradient"])
 def test_each_strategy_runs_as_rounds_of_jobs(tmp_path, strategy):
     run = _run(_spec(strategy, 6 if strategy == "hyperband" else 4), tmp_path / strategy)
     assert run.state == "Success", run.status()["mlwf"]
@@ -51,8 +51,9 @@ def test_each_strategy_runs_as_rounds_of_jobs(tmp_path, strategy):
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
 
-def test_a_run_killed_between_rounds_resumes_without_repeating_trials(tmp_path):
-    run = _run(_spec("random", 6, 2), tmp_path / "killed", wait=False)
+@pytest.mark.parametrize("strategy", ["random", "gradient"])
+def test_a_run_killed_between_rounds_resumes_without_repeating_trials(tmp_path, strategy):
+    run = _run(_spec(strategy, 6, 2), tmp_path / "killed", wait=False)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # round 0's two trial jobs have succeeded (jobstate.log)
         jobs = run.status()["mlwf"]["jobs"]

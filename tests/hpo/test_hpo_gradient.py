@@ -213,3 +213,85 @@ def test_each_step_is_told_in_the_run_log(tmp_path: Any, monkeypatch: pytest.Mon
     assert logs[0].startswith("gradient search, step 1: 2 of 2 pairs complete, moved 0.2 of the range to "
                               "train.learning_rate=")
     assert logs[1].startswith("gradient search, step 2: none of its 2 pairs completed, the centre stays at")
+
+
+# -- the strategy (hpo.strategy: gradient) -------------------------------------------------------
+
+def _drive(hpo: HPOSpec, root: Any) -> list[dict[str, Any]]:
+    """The workflow's own driver: propose -> K trials (the analytic objective) -> propose ..."""
+    from mlwf_nb._io import read_json, write_json
+    from mlwf_nb.hpo.rounds import propose, round_plans
+
+    previous: list[Any] = []
+    proposals: list[dict[str, Any]] = []
+    for plan in round_plans(hpo):
+        hps = [root / f"r{plan.index}-t{i}.hp.json" for i in range(1, plan.size + 1)]
+        propose(root / "state", plan.index, previous, hpo, hps)
+        previous = []
+        for hp in hps:
+            doc = read_json(hp)
+            proposals.append(doc)
+            if doc["skip"]:
+                continue
+            value = analytic_objective(doc["values"], hpo.seed, space=hpo.space)["val_accuracy"]
+            previous.append(write_json(root / hp.name.replace("hp.json", "result.json"), {
+                "status": "ok", "objective": value, "metrics": {}, "trial_id": doc["trial_id"]}))
+    return proposals
+
+
+def test_the_strategy_plans_rounds_of_k_and_checks_its_options() -> None:
+    from mlwf_nb.hpo.rounds import plan_rounds
+    from mlwf_nb.hpo.strategies import get_strategy, strategy_names
+
+    assert "gradient" in strategy_names()
+    hpo = HPOSpec(strategy="gradient", trials=10, parallel=4, space=SPACE)
+    assert plan_rounds(hpo) == [4, 4, 2]
+    assert get_strategy(hpo).oracle_options() == {"estimator": "spsa", "step": 0.2, "perturbation": 0.1,
+                                                  "integers": "descend", "round_size": 4}
+    with pytest.raises(HPOError, match=r"estimator must be one of spsa, central, got 'newton'; step must be in"):
+        get_strategy(hpo, estimator="newton", step=3)
+    with pytest.raises(HPOError, match="does not take momentum"):
+        get_strategy(hpo, momentum=0.9)
+    choices = [HPOParam(name="train.optimizer", type="choice", choices=["sgd", "adam"])]
+    with pytest.raises(HPOError, match=r"needs at least one numeric \(float or int\) parameter"):
+        get_strategy(HPOSpec(strategy="gradient", space=choices))
+
+
+def test_a_search_through_propose_converges_with_the_spec_options(tmp_path: Any) -> None:
+    from mlwf_nb.hpo.rounds import state_path
+
+    hpo = HPOSpec(strategy="gradient", trials=20, parallel=4, space=SPACE, seed=1,
+                  options={"estimator": "central"})
+    proposals = _drive(hpo, tmp_path)
+    assert len(proposals) == 20 and not any(p["skip"] for p in proposals)
+    oracle = json.loads(state_path(tmp_path / "state", 4).read_text())["oracle"]["oracle"]
+    assert oracle["estimator"] == "central" and oracle["round_size"] == 4
+    start = _distance(_oracle(SPACE)._values([0.5] * 3, {}), SPACE)
+    assert _distance(oracle["path"][-1]["center"], SPACE) < 0.5 * start
+
+
+def test_it_is_offered_wherever_a_strategy_is_chosen(tmp_path: Any) -> None:
+    """The spec check, the CLI, the HPO widget's dropdown and the notebooks' parameters."""
+    from mlwf_nb.cli import main
+    from mlwf_nb.errors import ParameterError
+    from mlwf_nb.params import tutorial_spec
+    from mlwf_nb.runs import check_spec
+    from mlwf_nb.spec import RunSpec
+    from mlwf_nb.widgets import HPOConfigurator, SpecModel
+
+    space = "hpo.space=[{name: train.learning_rate, type: float, min: 0.0001, max: 0.1, log: true}]"
+    spec = check_spec(RunSpec.from_preset("tiny").with_overrides(["hpo.strategy=gradient", space]))
+    assert spec.hpo.strategy == "gradient"
+    assert main(["validate", "--preset", "tiny", "--set", "hpo.strategy=gradient", "--set", space,
+                 "--set", "hpo.options={estimator: central}"]) == 0
+    model = SpecModel("tiny")
+    widget = HPOConfigurator(model)
+    assert "gradient" in widget._strategy.options
+    widget.set_rows([{"name": "train.momentum", "type": "float", "min": 0.0, "max": 0.99}])
+    widget.strategy = "gradient"
+    assert widget.valid and model.spec.hpo.strategy == "gradient"
+    settings = {"strategy": ("hpo.strategy", "gradient"), "trials": ("hpo.trials", 4),
+                "space": ("hpo.space", [{"name": "train.momentum", "type": "float", "min": 0.0, "max": 0.9}])}
+    assert tutorial_spec("tiny", settings=settings).hpo.strategy == "gradient"
+    with pytest.raises(ParameterError, match=r"^opts=\{'estimator': 'newton'\}: hpo.options: .*estimator must be"):
+        tutorial_spec("tiny", settings={**settings, "opts": ("hpo.options", {"estimator": "newton"})})

@@ -1,4 +1,4 @@
-"""The GPU benchmark script (benchmarks/gpu/bench_resnet50.py) still runs end to end.
+"""The GPU benchmark (benchmarks/gpu/bench_resnet50.py, run by device_run.sh) still runs end to end.
 
 On this CPU machine, at 32 px and a handful of images, with the TensorFlow backend: the figures
 mean nothing, but both sides (toolkit fit on ShardSequence, bare fit on a prefetching PyDataset)
@@ -16,13 +16,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_resnet50_script_smoke_on_cpu():
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, "-m", "benchmarks.gpu.bench_resnet50", "--size", "32", "--batch", "16",
-           "--images", "64", "--epochs", "2", "--workers", "2"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1 = ratio under target: meaningless on a CPU
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+def test_resnet50_script_smoke_on_cpu(tmp_path):
+    """The prepared device command itself (benchmarks/gpu/device_run.sh), in its SMOKE mode."""
+    env = dict(os.environ, SMOKE="1", PYTHON=sys.executable, OUT=str(tmp_path), KERAS_BACKEND="tensorflow")
+    proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu" / "device_run.sh")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]  # 1 = under target: a CPU
+    assert "keras 3." in (tmp_path / "env.txt").read_text()
+    out = json.loads((tmp_path / "bench_resnet50.json").read_text())
     assert out["toolkit_images_per_s"] > 0 and out["bare_images_per_s"] > 0
     assert abs(out["ratio"] - out["toolkit_images_per_s"] / out["bare_images_per_s"]) < 0.01  # rates are rounded
     assert len(out["toolkit_epoch_s"]) == len(out["bare_epoch_s"]) == 2

@@ -256,6 +256,14 @@ class PegasusRelay:
                 pass
             return self._poll()
 
+    def restart(self) -> None:
+        """DAGMan runs the workflow again (``pegasus-run``): relay its next start and end as the run's."""
+        with open(self.run / _RELAY_LOCK, "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            self._load()
+            self.started = self.finished = False
+            self._save_state()
+
     def _poll(self) -> int:
         records = self._jobstate.poll()
         job_files = sorted((self.run / "jobs").glob("*/events.jsonl"))
@@ -541,12 +549,14 @@ class PegasusBackend(Backend):
         """
         run = Path(run_dir).resolve()
         tool = require_pegasus(("pegasus-run", "condor_submit_dag"))["pegasus-run"]
-        self._call(run, [tool])
+        if self.submit_dir(run) is None:
+            self._call(run, [tool])  # raises the error that says why
         relay = self._relays.pop(str(run), None)
         if relay is not None:
             relay.stop()
         relay = PegasusRelay(run, self.submit_dir(run) or run, interval=self.relay_interval)
-        relay.finished = False
+        relay.restart()  # before DAGMan starts, so its DAGMAN_STARTED is relayed by whichever relay reads it
+        self._call(run, [tool])
         self._relays[str(run)] = relay.start()
         if wait:
             relay.join()

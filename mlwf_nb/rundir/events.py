@@ -44,6 +44,7 @@ __all__ = [
     "EventWriter",
     "EventReader",
     "read_events",
+    "last_seq",
 ]
 
 EVENT_VERSION = 1
@@ -145,11 +146,28 @@ def _repair_and_last_seq(path: Path) -> int:
             new_size = size - block + cut + 1 if cut >= 0 else 0
             fh.truncate(new_size)
             tail = tail[: cut + 1] if cut >= 0 else b""
-        for raw in reversed(tail.splitlines()):
-            try:
-                return int(json.loads(raw)["seq"])
-            except (ValueError, KeyError, TypeError):
-                continue
+    return _tail_seq(tail)
+
+
+def last_seq(path: str | os.PathLike[str]) -> int:
+    """The ``seq`` of the last whole event of ``path`` (0: none yet), read from its tail; nothing is changed."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            block = min(size, 65536)
+            fh.seek(size - block)
+            tail = fh.read(block)
+    except FileNotFoundError:
+        return 0
+    return _tail_seq(tail[: tail.rfind(b"\n") + 1])
+
+
+def _tail_seq(tail: bytes) -> int:
+    for raw in reversed(tail.splitlines()):
+        try:
+            return int(json.loads(raw)["seq"])
+        except (ValueError, KeyError, TypeError):
+            continue
     return 0
 
 

@@ -12,6 +12,9 @@ from the start, then follows it.
 The follower learns a run's end from ``run_finished``; when a run writes nothing
 new for ``live_every`` seconds it asks the backend (``live``) whether the run is
 still alive, so a Lost run (the executor died) or a PlanFailed one ends it too.
+A follower of a run just resumed (``restart_after``: the last seq before the
+resume) does not take the old ``run_finished`` for the end: it follows until a newer
+``run_started`` and that run's end (or the backend says the restart never came).
 """
 
 from __future__ import annotations
@@ -43,13 +46,20 @@ class Follower:
         poll_interval: seconds between reads when caught up.
         live_every: seconds between two questions to ``live``.
         read_bytes: the most bytes one read takes.
+        restart_after: the run was resumed when ``events.jsonl`` ended at this seq: events up to
+            it are an earlier try of the run, whose end is not this one's.
+        restart_grace: seconds after which a resume that has not begun gives way to the
+            backend's word (a final state) instead of being waited for.
     """
 
     def __init__(self, run_dir: str | Path, *, live: Callable[[], str] | None = None,
                  sync: Callable[[], None] | None = None, events_path: str | Path | None = None,
-                 poll_interval: float = 0.1, live_every: float = 2.0, read_bytes: int = READ_BYTES) -> None:
+                 poll_interval: float = 0.1, live_every: float = 2.0, read_bytes: int = READ_BYTES,
+                 restart_after: int | None = None, restart_grace: float = 60.0) -> None:
         self.run_dir = Path(run_dir)
-        self.state = RunState(run_dir=self.run_dir)
+        self.state = RunState(run_dir=self.run_dir, restart_after=restart_after)
+        self.restart_grace = restart_grace
+        self._created = time.monotonic()
         self.lock = threading.RLock()  # held while folding: readers of ``state`` from other threads take it
         self.live = live
         self.sync = sync
@@ -85,12 +95,13 @@ class Follower:
     def _ask(self, force: bool = False) -> set[str]:
         """Ask ``live`` (at most every ``live_every`` s unless ``force``) about a run not finished."""
         now = time.monotonic()
-        if self.live is None or self.state.finished or (not force and now - self._asked < self.live_every):
+        done = self.state.finished and self.state.restart_after is None
+        if self.live is None or done or (not force and now - self._asked < self.live_every):
             return set()
         self._asked = now
         live = self.live()
         with self.lock:
-            changed = self.state.observe(live)
+            changed = self.state.observe(live, restart_overdue=now - self._created > self.restart_grace)
         if self.state.ended:  # it ended while we asked: what it wrote last is in the file now
             while (more := self.poll())[0]:
                 changed |= more[1]

@@ -21,6 +21,7 @@ from typing import Any
 
 from mlwf_nb import _io
 from mlwf_nb.errors import RunError
+from mlwf_nb.rundir.events import last_seq
 from mlwf_nb.runs.follow import Follower
 from mlwf_nb.runs.state import RunState
 from mlwf_nb.spec import RunSpec, load_spec
@@ -129,6 +130,7 @@ class Run:
         self.backend_name: str = meta.get("backend", "local")
         self._backend: Any = None
         self._follower: Follower | None = None
+        self._resumed_after: int | None = None  # the last seq before this handle resumed the run
 
     @classmethod
     def attach(cls, run_dir: str | os.PathLike[str]) -> Run:
@@ -158,7 +160,11 @@ class Run:
         return self.dir / "events.jsonl"
 
     def follower(self, **kwargs: Any) -> Follower:
-        """A new follower of this run from its first event (the RunMonitor runs one in a thread)."""
+        """A new follower of this run from its first event (the RunMonitor runs one in a thread).
+
+        After :meth:`resume`, it follows the resumed run to its end, not the earlier end.
+        """
+        kwargs.setdefault("restart_after", self._resumed_after)
         return Follower(self.dir, live=self._live, sync=self._sync, **kwargs)
 
     def _live(self) -> str:
@@ -235,8 +241,15 @@ class Run:
         self.backend.cancel(self.dir)
 
     def resume(self, *, wait: bool = False) -> Run:
-        """Continue a failed, cancelled or lost run; finished jobs are not run again."""
+        """Continue a failed, cancelled or lost run; finished jobs are not run again.
+
+        :meth:`wait`, :meth:`status` and new followers then follow the resumed run: its
+        earlier end (still the last event until the backend restarts it) does not count.
+        """
+        self._sync()  # what the backend has that events.jsonl lacks belongs to the earlier try
+        mark = last_seq(self.events_path)
         self.backend.resume(self.dir, wait=wait)
+        self._resumed_after, self._follower = mark, None
         return self
 
     def outputs(self) -> dict[str, Path]:

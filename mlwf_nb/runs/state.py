@@ -127,6 +127,7 @@ class RunState:
     state: str = "Planned"
     finished: bool = False
     run_dir: Path | None = None
+    restart_after: int | None = None  # resumed when the events ended at this seq: no end before a newer run_started
 
     # -- folding -------------------------------------------------------------------------
     def apply(self, events: list[dict[str, Any]]) -> set[str]:
@@ -153,6 +154,9 @@ class RunState:
         if kind == "job_state":
             return self._job(ev)
         if kind == "run_started":  # also a resumed run's
+            seq = ev.get("seq")
+            if self.restart_after is not None and (not isinstance(seq, int) or seq > self.restart_after):
+                self.restart_after = None  # the resume has begun
             self.state, self.finished = "Running", False
             self.total = max(self.total, int(ev.get("total") or 0))
             return {"state", "jobs"}
@@ -249,8 +253,19 @@ class RunState:
             return {"artifacts", "maps"}
         return {"artifacts"}
 
-    def observe(self, live: str) -> set[str]:
-        """Take the backend's word for a run that wrote no ``run_finished`` (Planned, Planning, Lost, ...)."""
+    def observe(self, live: str, *, restart_overdue: bool = False) -> set[str]:
+        """Take the backend's word for a run that wrote no ``run_finished`` (Planned, Planning, Lost, ...).
+
+        While a resume has not begun (:attr:`restart_after`), the old final state in the
+        events is not the run's: only ``Lost``/``PlanFailed`` (the restart died) end it, or any
+        final state once ``restart_overdue`` (the backend never restarted the run).
+        """
+        if self.restart_after is not None:
+            if live not in FINAL_STATES or (live not in ("Lost", "PlanFailed") and not restart_overdue):
+                return set()
+            self.restart_after = None
+            self.state, self.finished = live, False
+            return {"state"}
         if self.finished or live == self.state or (live == "Planned" and self.seqs):
             return set()
         self.state = live
@@ -259,8 +274,8 @@ class RunState:
     # -- reading -------------------------------------------------------------------------
     @property
     def ended(self) -> bool:
-        """Whether the run is in a final state (finished, or its backend said Lost/PlanFailed)."""
-        return self.finished or self.state in FINAL_STATES
+        """Whether the run is in a final state (finished, or the backend said Lost/PlanFailed), no resume pending."""
+        return self.restart_after is None and (self.finished or self.state in FINAL_STATES)
 
     def failed_jobs(self) -> list[str]:
         """Jobs whose last try failed, in the order first seen."""

@@ -188,6 +188,42 @@ def test_submit_status_cancel_resume_with_mocks(tmp_path, monkeypatch, mock_tool
     assert mock_tools()[1][1:] == [sub] and mock_tools()[2][1:] == [sub]
 
 
+_RESCUE = """{t} INTERNAL *** DAGMAN_STARTED 12.0 ***
+{t} ls_ID0000001 SUBMIT 13.0 condorpool - 4
+{t} ls_ID0000001 EXECUTE 13.0 condorpool - 4
+{t} ls_ID0000001 JOB_TERMINATED 13.0 condorpool - 4
+{t} ls_ID0000001 JOB_SUCCESS 0 condorpool - 4
+{t} ls_ID0000001 POST_SCRIPT_STARTED 13.0 condorpool - 4
+{t} ls_ID0000001 POST_SCRIPT_TERMINATED 13.0 condorpool - 4
+{t} ls_ID0000001 POST_SCRIPT_SUCCESS 0 condorpool - 4
+{t} INTERNAL *** DAGMAN_FINISHED 0 ***
+"""
+
+
+@needs_samples
+def test_resume_is_followed_to_the_rescue_dags_end(tmp_path, monkeypatch, mock_tools):
+    """MOCK pegasus-plan/-run (see module docstring); DAGMan's rescue run is MOCKED by appending its
+    records to the real sample's jobstate.log, as DAGMan would."""
+    from mlwf_nb.runs import Run
+
+    monkeypatch.setenv("MOCK_SAMPLE", str(SAMPLES / "process_wf_failure"))
+    run_dir = _run_dir(tmp_path)
+    be = PegasusBackend(relay_interval=0.05)
+    be.submit(run_dir, jobs=2, wait=True)
+    run = Run(run_dir)
+    run._backend = be
+    assert run.state == "Failure"
+    run.resume()
+    with pytest.raises(TimeoutError, match="still Failure"):  # DAGMan has not restarted: not the run's end
+        run.wait(timeout=0.5)
+    with open(be.submit_dir(run_dir) / "jobstate.log", "a") as fh:
+        fh.write(_RESCUE.format(t=int(time.time())))
+    assert run.wait(timeout=30) == "Success"
+    events = list(read_events(run_dir / "events.jsonl"))
+    assert [e["type"] for e in events].count("run_started") == 2
+    assert [e["state"] for e in events if e["type"] == "run_finished"] == ["Failure", "Success"]
+
+
 def test_plan_failure_recorded(tmp_path, monkeypatch, mock_tools):
     """MOCK pegasus-plan exiting 1 (see module docstring)."""
     monkeypatch.setenv("MOCK_RC", "1")

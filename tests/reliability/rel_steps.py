@@ -36,6 +36,14 @@ def tick_warm(out: Path, index: int = 0, ticks: int = 5, seconds: float = 0.2, r
     tick(out, index, ticks, seconds, retry_ticks)
 
 
+@step("rel-fails-until", outputs=("out",))
+def fails_until(out: Path, marker: str = "") -> None:
+    """Fail until the file ``marker`` exists (a fault the user fixes before resuming), then write ``out``."""
+    if not Path(marker).exists():
+        raise RuntimeError(f"{marker} does not exist yet")
+    _io.write_json(out, {"marker": marker})
+
+
 @step("rel-gather", outputs=("total",))
 def gather(spec: RunSpec, parts: list[Path], total: Path) -> None:
     """Sum the indices of the tick outputs."""

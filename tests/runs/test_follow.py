@@ -63,6 +63,40 @@ def test_follow_times_out_on_a_run_that_goes_on(tmp_path):
         list(f.follow(timeout=0.3))
 
 
+_FAILED_TRY = [{"type": "run_started", "total": 1}, {"type": "run_finished", "state": "Failure"}]
+
+
+def test_a_resumed_run_is_followed_past_its_earlier_end(tmp_path):
+    """`mlwf resume RUN --wait`: the earlier try's run_finished (still last in the file) does not end it."""
+    path = tmp_path / "events.jsonl"
+    _write(path, _FAILED_TRY)
+    f = Follower(tmp_path, live=lambda: "Running", poll_interval=0.02, live_every=0.05, restart_after=2)
+    with pytest.raises(TimeoutError, match="still Failure"):  # the old end is read, and is not this run's end
+        list(f.follow(timeout=0.3))
+    _write(path, [{"type": "run_started", "total": 1, "resumed": True},
+                  {"type": "run_finished", "state": "Success"}], start=3)
+    assert [e["seq"] for e in f.follow(timeout=10)] == [3, 4]
+    assert f.state.state == "Success" and f.state.ended
+    again = Follower(tmp_path, restart_after=2)  # a replay of the whole file ends at the new end
+    assert [e["seq"] for e in again.follow(timeout=10)] == [1, 2, 3, 4] and again.state.state == "Success"
+
+
+@pytest.mark.parametrize(("live", "grace", "state"), [("Lost", 60.0, "Lost"), ("Failure", 0.0, "Failure")])
+def test_a_resume_that_never_begins_ends_on_the_backends_word(tmp_path, live, grace, state):
+    """The restart died (Lost: at once) or never came (another final state: after restart_grace)."""
+    _write(tmp_path / "events.jsonl", _FAILED_TRY)
+    f = Follower(tmp_path, live=lambda: live, poll_interval=0.02, live_every=0.05, restart_after=2,
+                 restart_grace=grace)
+    assert [e["seq"] for e in f.follow(timeout=10)] == [1, 2] and f.state.state == state and f.state.ended
+
+
+def test_a_final_state_within_the_grace_is_the_earlier_try(tmp_path):
+    _write(tmp_path / "events.jsonl", _FAILED_TRY)
+    f = Follower(tmp_path, live=lambda: "Failure", poll_interval=0.02, live_every=0.05, restart_after=2)
+    with pytest.raises(TimeoutError):
+        list(f.follow(timeout=0.3))
+
+
 def test_thread_calls_back_at_a_bounded_rate_and_stops_at_the_end(tmp_path):
     path = tmp_path / "events.jsonl"
     calls = []

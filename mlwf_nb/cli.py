@@ -10,7 +10,9 @@
     mlwf tensorboard RUN_DIR [--port N]
 
 Errors of the toolkit (bad spec, bad data, missing run) print one clear line and
-exit 2; no traceback.
+exit 2; no traceback. ``mlwf step`` (what a job runs) exits 65 (EX_DATAERR) on bad input,
+which the local backend does not retry, and 75 after a checkpoint on SIGTERM. The
+toolkit's notices print as ``mlwf: warning: ...``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from mlwf_nb.errors import MlwfError
+from mlwf_nb.errors import BAD_INPUT_ERRORS, EXIT_BAD_INPUT, MlwfError, MlwfWarning
 
 __all__ = ["main", "build_parser"]
 
@@ -142,6 +145,8 @@ def _watch(run: Any, quiet: bool = False, interval: float = 1.0) -> int:
     state = follower.state.state
     if not quiet:
         print(format_status(run.status()), flush=True)
+    elif state != "Success":  # --quiet drops the progress, never the reason of a failure
+        print(format_status(run.status()), file=sys.stderr, flush=True)
     return 0 if state == "Success" else 1
 
 
@@ -174,6 +179,9 @@ def cmd_step(args: argparse.Namespace, rest: Sequence[str]) -> int:
         if getattr(err, "exit_code", None) == EXIT_TEMPFAIL:
             print(f"mlwf step {args.name}: {err}", file=sys.stderr)
             return EXIT_TEMPFAIL
+        if isinstance(err, BAD_INPUT_ERRORS):  # the same input fails the same way: not worth a retry
+            print(f"mlwf step {args.name}: error: {' '.join(str(err).split())}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         raise
     return 0
 
@@ -182,7 +190,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     """Dataset manifests and verification."""
     from mlwf_nb.data.integrity import verify, write_manifest
 
-    if args.action == "manifest":
+    if args.action == "manifest":  # the dataset's owner publishes it (write_manifest refuses non-datasets)
         print(write_manifest(args.dir))
         return 0
     from mlwf_nb.data.dataset import Dataset
@@ -318,9 +326,22 @@ def build_parser(synth: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """The toolkit's notices as one line (``mlwf: warning: ...``); other warnings as Python prints them."""
+    if issubclass(category, MlwfWarning):
+        print(f"mlwf: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _python_warning(message, category, filename, lineno, file, line)
+
+
+_python_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mlwf`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.showwarning = _show_warning
     try:
         if argv[:1] == ["step"] and len(argv) >= 2 and not argv[1].startswith("-"):
             # every job runs this: skip building the full parser (its `synth` sub-command

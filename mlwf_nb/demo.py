@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"running {NOTEBOOK.name} with preset={preset} through papermill; run directory {run_dir}", flush=True)
     papermill.execute_notebook(
         str(NOTEBOOK), str(executed), kernel_name="mlwf", progress_bar=False, log_output=False,
-        parameters={"preset": preset, "dataset_dir": f"data/gid-synth-{preset}", "run_dir": str(run_dir),
-                    "backend": "local", "wait_for_run": True})
+        parameters={"preset": preset, "run_dir": str(run_dir), "backend": "local",  # the preset's own dataset
+                    "wait_for_run": True})
     run = Run.attach(run_dir)
     state = run.state
     print(f"\nfinished: {state} in {time.monotonic() - start:.0f} s")

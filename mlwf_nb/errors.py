@@ -23,6 +23,10 @@ __all__ = [
     "RunExistsError",
     "HPOError",
     "EvaluationError",
+    "EXIT_BAD_INPUT",
+    "BAD_INPUT_ERRORS",
+    "MlwfWarning",
+    "DatasetWarning",
 ]
 
 
@@ -98,3 +102,20 @@ class HPOError(MlwfError, ValueError):
 
 class EvaluationError(MlwfError, ValueError):
     """Labels, predictions or a confusion matrix are malformed (shape, range, class names)."""
+
+
+class MlwfWarning(UserWarning):
+    """Something the user should know that is not an error (a fallback, a setting with no effect)."""
+
+
+class DatasetWarning(MlwfWarning):
+    """A dataset is readable but something in it looks unintended (a declared source with no scenes)."""
+
+
+EXIT_BAD_INPUT = 65
+"""Exit status of a job that failed on bad input (sysexits' EX_DATAERR): running it again cannot help,
+so the local backend does not retry it (and Pegasus is told so: ``RETRY ... UNLESS-EXIT 65``)."""
+
+BAD_INPUT_ERRORS: tuple[type[MlwfError], ...] = (SpecError, DatasetError, IntegrityError, SplitError,
+                                                 EvaluationError)
+"""Errors that say the same input will fail the same way: a step raising one exits :data:`EXIT_BAD_INPUT`."""

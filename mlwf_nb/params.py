@@ -69,14 +69,17 @@ def parse_overrides(overrides: Any) -> dict[str, Any] | list[str]:
                          "or a list of 'key.path=value' strings")
 
 
-def tutorial_spec(preset: str, *, pipeline: str = "landcover", dataset_dir: str = "", backend: str = "local",
-                  overrides: Any = None, settings: Mapping[str, tuple[str, Any]] | None = None) -> RunSpec:
+def tutorial_spec(preset: str, *, pipeline: str = "landcover", dataset_dir: str = "", synthetic: bool = False,
+                  backend: str = "local", overrides: Any = None,
+                  settings: Mapping[str, tuple[str, Any]] | None = None) -> RunSpec:
     """The run spec of a tutorial notebook from its parameters, each checked first.
 
     Args:
         preset: one of :func:`preset_names` for ``pipeline``.
         pipeline: the workflow template (``landcover``, ``galaxy``, ``lung``, ...).
-        dataset_dir: the dataset folder ("" keeps the preset's).
+        dataset_dir: the dataset folder ("" keeps the preset's, synthetic where the preset says so).
+        synthetic: with ``dataset_dir``: generate a synthetic dataset there if it is missing (otherwise
+            ``dataset_dir`` must hold a dataset: a mistyped folder is an error, never synthetic data).
         backend: one of the backends that can run here (:func:`backend_choices`).
         overrides: more spec settings (see :func:`parse_overrides`), applied last.
         settings: the notebook's other parameters, ``{name: (key path, value)}``, e.g.
@@ -92,7 +95,7 @@ def tutorial_spec(preset: str, *, pipeline: str = "landcover", dataset_dir: str 
     check_choice("backend", backend, usable, why_not)
     base: dict[str, Any] = {"execution.backend": backend}
     if dataset_dir:
-        base["dataset.path"] = str(dataset_dir)
+        base.update({"dataset.path": str(dataset_dir), "dataset.synthetic": bool(synthetic)})
     spec = preset_spec(preset, pipeline, base)
     named = dict(settings or {})
     try:

@@ -162,7 +162,9 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
     """Write the spec, the workflow and its catalogs into a new run directory.
 
     Raises:
-        RunExistsError: ``run_dir`` already holds a run (and ``overwrite`` is false).
+        RunExistsError: ``run_dir`` already holds a run (and ``overwrite`` is false), or it is a
+            folder holding other files (a run directory is new or empty: runs are never mixed
+            with other files).
     """
     from mlwf_nb import catalogs
 
@@ -171,6 +173,9 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
     if (run / "workflow.yml").exists() and not overwrite:
         raise RunExistsError(f"run directory {str(run)!r} already holds a run; choose another "
                              "--run-dir, `mlwf resume` it, or delete it first")
+    if run.exists() and (not run.is_dir() or any(run.iterdir())) and not (run / "workflow.yml").exists():
+        raise RunExistsError(f"{str(run)!r} is not a run directory but holds other files; give --run-dir a "
+                             "new or empty folder (runs are never written among other files)")
     graph = graph if graph is not None else build_graph(spec)
     if not run.parent.exists():  # a new runs folder (e.g. ~/runs) is private too: run names are not shown
         run.parent.mkdir(parents=True, mode=safety.dir_mode())

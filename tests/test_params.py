@@ -95,6 +95,9 @@ def test_dataset_dir_and_overrides_reach_the_spec(tmp_path):
     spec = tutorial_spec("cpu", pipeline="galaxy", dataset_dir=str(tmp_path / "d"), overrides=["train.epochs=1"])
     assert spec.dataset.path == str(tmp_path / "d") and spec.train.epochs == 1 and spec.name == "galaxy-cpu"
     assert tutorial_spec("tiny").dataset.path == preset_spec("tiny").dataset.path
+    assert tutorial_spec("tiny").dataset.synthetic is True  # the preset's own synthetic dataset
+    assert spec.dataset.synthetic is False  # a folder of your own must hold a dataset
+    assert tutorial_spec("tiny", dataset_dir=str(tmp_path / "d"), synthetic=True).dataset.synthetic is True
 
 
 def test_run_folder_refuses_what_is_not_a_run(tmp_path):

@@ -97,6 +97,27 @@ def test_hpo_space_checks():
     assert ok.hpo.space[0].log is True
 
 
+def test_a_dataset_path_of_your_own_is_real_data():
+    """Presets with synthetic data say so; pointing dataset.path elsewhere turns generation off."""
+    for name in PRESETS:
+        assert RunSpec.from_preset(name).dataset.synthetic is True
+    assert RunSpec().dataset.synthetic is False and RunSpec().dataset.path == ""
+    tiny = RunSpec.from_preset("tiny")
+    assert tiny.with_overrides(["dataset.path=/data/gid"]).dataset.synthetic is False
+    both = tiny.with_overrides({"dataset.path": "/tmp/x", "dataset.synthetic": True})
+    assert both.dataset.synthetic is True
+    assert both.with_overrides(["train.epochs=3"]).dataset.synthetic is True  # other edits keep it
+    assert RunSpec.from_yaml("dataset: {path: /data/gid}\n").dataset.synthetic is False
+
+
+@pytest.mark.parametrize(("value", "expected"), [("dataset", "dataset"), (None, None), (65535, 65535.0),
+                                                 ("-9999.5", -9999.5)])
+def test_stretch_nodata_is_dataset_a_number_or_none(value, expected):
+    spec = RunSpec.from_preset("tiny").with_overrides({"stretch.nodata": value})
+    assert spec.stretch.nodata == expected
+    assert RunSpec.from_yaml(spec.to_yaml()).stretch.nodata == expected
+
+
 def test_get_and_parse_override():
     spec = RunSpec.from_preset("cpu")
     assert spec.get("train.batch_size") == spec.train.batch_size

@@ -8,7 +8,7 @@ import yaml
 from mlwf_nb.spec import PRESETS, RunSpec
 from mlwf_nb.workflow import WARM_METADATA, build_graph, write_run_dir
 
-SMALL_DATA = ["dataset.scenes=8", "dataset.height=64", "dataset.width=64",
+SMALL_DATA = ["dataset.synthetic=true", "dataset.scenes=8", "dataset.height=64", "dataset.width=64",
               "dataset.sources=[GF-2, GF-1]"]
 
 

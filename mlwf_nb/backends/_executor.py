@@ -40,7 +40,7 @@ from mlwf_nb._io import read_appended, write_text
 from mlwf_nb.backends import _warm
 from mlwf_nb.backends._leftovers import CANCELLED_EXIT, end_groups, leftovers
 from mlwf_nb.backends.local import Plan, PlannedJob, read_plan
-from mlwf_nb.errors import BackendError
+from mlwf_nb.errors import EXIT_BAD_INPUT, BackendError
 from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter, job_state_event
 from mlwf_nb.rundir.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.safety import file_mode, umask
@@ -444,8 +444,8 @@ class Executor:
                 self.indeg[child] -= 1
                 if self.indeg[child] == 0 and not self.cancelling:
                     self.ready.append(child)
-        elif self.run_tries[name] <= pj.retry and not self.cancelling:
-            self.ready.appendleft(name)
+        elif self.run_tries[name] <= pj.retry and rc != EXIT_BAD_INPUT and not self.cancelling:
+            self.ready.appendleft(name)  # bad input (exit 65) fails the same way again: no retry
         else:
             self.failed.append(name)
 

@@ -22,7 +22,7 @@ from mlwf_nb._io import read_json, write_json
 from mlwf_nb.errors import IntegrityError
 
 __all__ = ["MANIFEST_FILE", "IntegrityReport", "sha256_file", "build_manifest", "write_manifest",
-           "read_manifest", "verify"]
+           "read_manifest", "verify", "dataset_files"]
 
 MANIFEST_FILE = "manifest.json"
 _FIX = "copy the file again from its source, or rebuild the manifest with write_manifest(root)"
@@ -37,7 +37,8 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _files(root: Path) -> list[str]:
+def dataset_files(root: Path) -> list[str]:
+    """The files a manifest of ``root`` covers: every file but the manifest and hidden ones, sorted."""
     out = []
     for p in root.rglob("*"):
         rel = p.relative_to(root)
@@ -52,13 +53,30 @@ def build_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
     """Digest and size of every file under ``root`` (see the module docstring)."""
     base = Path(root)
     files = {rel: {"sha256": sha256_file(base / rel), "size": (base / rel).stat().st_size}
-             for rel in _files(base)}
+             for rel in dataset_files(base)}
     return {"version": 1, "algorithm": "sha256", "files": files}
 
 
 def write_manifest(root: str | os.PathLike[str]) -> Path:
-    """Build the manifest and write it atomically to ``root/manifest.json``."""
-    return write_json(Path(root) / MANIFEST_FILE, build_manifest(root))
+    """Build the manifest and write it atomically to ``root/manifest.json``.
+
+    This writes into the dataset folder: what its owner does once, when publishing it
+    (``mlwf data manifest DIR``). Runs never call it (:mod:`mlwf_nb.data.cache`).
+
+    Raises:
+        DatasetError: ``root`` is not a dataset folder (no dataset.yaml, not a GID folder).
+        IntegrityError: ``root`` cannot be written (a read-only dataset).
+    """
+    from mlwf_nb.data.dataset import is_dataset, not_a_dataset
+
+    if not is_dataset(root):
+        raise not_a_dataset(root)
+    try:
+        return write_json(Path(root) / MANIFEST_FILE, build_manifest(root))
+    except PermissionError as err:
+        raise IntegrityError(f"cannot write {str(Path(root) / MANIFEST_FILE)!r}: {err.strerror}; the dataset "
+                             "folder is read-only: ask its owner to publish a manifest (runs work without "
+                             "one, see mlwf_nb.data.cache)", path=str(Path(root) / MANIFEST_FILE)) from err
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -124,7 +142,7 @@ def verify(root: str | os.PathLike[str], manifest: dict[str, Any] | str | os.Pat
     if not isinstance(manifest, dict):
         manifest = read_manifest(manifest if manifest is not None else base / MANIFEST_FILE)
     expected: dict[str, Any] = manifest["files"]
-    present = set(_files(base))
+    present = set(dataset_files(base))
     report = IntegrityReport(missing=sorted(set(expected) - present),
                              unexpected=sorted(present - set(expected)))
     for rel in sorted(set(expected) & present):

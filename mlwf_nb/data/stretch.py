@@ -10,9 +10,15 @@ Optimized linear (ENVI): ``a`` = value at ``low`` %, ``b`` = value at ``high`` %
 Then ``out = clip(255 (x - c) / (d - c), 0, 255)``, rounded to the nearest
 integer, as uint8.
 
-Float data (and integers outside 0..65535) are binned into 65536 equal bins
-over ``value_range``; a bin stands for its lower edge, so the fitted values are
-exact only to one bin width (an approximation).
+Float data are binned into 65536 equal bins over ``value_range`` (by default the
+joint min and max of the valid pixels of every scene fitted, one extra pass); a bin
+stands for its lower edge, so for float data the fitted values are exact to one bin
+width, ``(hi - lo) / 65536`` (an approximation). Integers of up to 16 bits are exact.
+
+nodata (:mod:`mlwf_nb.data.nodata`): nodata pixels are left out of the histograms
+and become 0 in every band of the output, and then valid pixels are stretched to
+1..255 (``clip(..., 1, 255)``) so that 0 means nodata only. Without nodata the
+output spans 0..255. Non-finite float values are never counted and become 0.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ import numpy as np
 import xarray as xr
 
 from mlwf_nb._io import read_json, write_json
+from mlwf_nb.data.nodata import BandNodata, Nodata, band_nodata, has_nodata, nodata_mask
 from mlwf_nb.errors import DatasetError
 
 __all__ = ["NBINS", "METHODS", "StretchParams", "band_histograms", "value_at_percent",
            "fit_optimized_linear", "fit_percentile", "fit_stretch", "apply_stretch", "save_stretch",
-           "load_stretch"]
+           "load_stretch", "data_range"]
 
 NBINS = 65536
 METHODS = ("optimized_linear", "percentile")
@@ -48,6 +55,11 @@ class StretchParams:
     low: float | None = None
     high: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nodata(self) -> BandNodata:
+        """The nodata the stretch was fitted with, one entry per band (what :func:`apply_stretch` masks)."""
+        return band_nodata(self.extra.get("nodata"), len(self.black), "stretch parameters' nodata")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-safe)."""
@@ -74,37 +86,34 @@ def _exact(dtype: np.dtype[Any]) -> bool:
     return dtype.kind in "ub" and dtype.itemsize <= 2
 
 
-def _bin(block: np.ndarray, nodata: float | None, value_range: tuple[float, float] | None) -> np.ndarray:
-    """Histogram ``(bands, NBINS)`` of one ``(bands, ...)`` block.
+def _bin(block: np.ndarray, nodata: BandNodata, value_range: tuple[float, float] | None) -> np.ndarray:
+    """Histogram ``(bands, NBINS)`` of one ``(bands, ...)`` block, nodata pixels left out.
 
-    Exact integer data are counted whole and the nodata bin is zeroed afterwards
-    (no boolean-mask copy of the band: about 3x faster, same counts).
+    Exact integer data are counted whole and the nodata pixels taken off their bins
+    afterwards (no boolean-mask copy of each band: about 3x faster, same counts).
     """
     flat = block.reshape(block.shape[0], -1)
     out = np.zeros((flat.shape[0], NBINS), dtype=np.int64)
-    drop = _nodata_bin(nodata) if value_range is None else None
-    for i, band in enumerate(flat):
-        if value_range is None:
+    mask = nodata_mask(flat, nodata, axis=0)
+    if value_range is None:
+        for i, band in enumerate(flat):
             out[i] = np.bincount(band, minlength=NBINS)
-            if drop is not None:
-                out[i, drop] = 0
-            continue
-        valid = band[band != nodata] if nodata is not None else band
+        n = int(np.count_nonzero(mask)) if mask is not None else 0
+        for i, value in enumerate(nodata):
+            if n and value is not None:  # n > 0: every masked pixel holds exactly `value` in band i
+                out[i, int(value)] -= n
+        return out
+    keep = ~mask if mask is not None else None
+    lo, hi = value_range
+    for i, band in enumerate(flat):
+        valid = band[keep] if keep is not None else band
         valid = valid[np.isfinite(valid)] if valid.dtype.kind == "f" else valid
-        lo, hi = value_range
         idx = np.floor((valid.astype(np.float64) - lo) * (NBINS / (hi - lo)))
         out[i] = np.bincount(np.clip(idx, 0, NBINS - 1).astype(np.int64), minlength=NBINS)
     return out
 
 
-def _nodata_bin(nodata: float | None) -> int | None:
-    """The histogram bin holding ``nodata`` in exact integer data (None: no such bin)."""
-    if nodata is None or not float(nodata).is_integer() or not 0 <= nodata < NBINS:
-        return None
-    return int(nodata)
-
-
-def band_histograms(da: xr.DataArray | np.ndarray, nodata: float | None = 0,
+def band_histograms(da: xr.DataArray | np.ndarray, nodata: Nodata = 0,
                     value_range: tuple[float, float] | None = None) -> np.ndarray:
     """Per-band histograms over values 0..65535, ``(bands, 65536)`` int64.
 
@@ -114,7 +123,8 @@ def band_histograms(da: xr.DataArray | np.ndarray, nodata: float | None = 0,
 
     Args:
         da: ``(bands, y, x)`` DataArray (lazy or not) or numpy array.
-        nodata: Value left out of the counts (None: count everything).
+        nodata: nodata value(s) whose pixels are left out (:mod:`mlwf_nb.data.nodata`;
+            None: count everything).
         value_range: Only for float (or wide integer) data: the ``(lo, hi)``
             range binned into 65536 bins. If None it is the data's min and max
             (an extra pass over the data).
@@ -123,29 +133,54 @@ def band_histograms(da: xr.DataArray | np.ndarray, nodata: float | None = 0,
         The counts.
     """
     data: Any = da.data if isinstance(da, xr.DataArray) else da
-    dtype = np.dtype(data.dtype)
-    if _exact(dtype):
+    nd = band_nodata(nodata, int(data.shape[0]))
+    if _exact(np.dtype(data.dtype)):
         value_range = None
     elif value_range is None:
-        value_range = _data_range(data, nodata)
+        value_range = data_range([data], nd)
     chunks = getattr(data, "chunks", None)
     if chunks is None or not hasattr(data, "compute"):
-        return _bin(np.asarray(data), nodata, value_range)
+        return _bin(np.asarray(data), nd, value_range)
     from mlwf_nb.data.chunks import chunk_slices, stream
 
+    data = _whole_bands(data)
     total = np.zeros((int(data.shape[0]), NBINS), dtype=np.int64)
-    for sl, counts in stream(data, chunk_slices(data), lambda block: _bin(block, nodata, value_range)):
+    for sl, counts in stream(data, chunk_slices(data), lambda block: _bin(block, nd, value_range)):
         total[sl[0]] += counts  # reading the next chunk overlaps counting this one
     return total
 
 
-def _data_range(data: Any, nodata: float | None) -> tuple[float, float]:
-    import dask.array as dsa
+def _whole_bands(data: Any) -> Any:
+    """A dask array whose chunks hold every band (a pixel's nodata depends on all its bands)."""
+    return data.rechunk({0: -1}) if len(data.chunks[0]) > 1 else data
 
-    arr = dsa.asarray(data).astype(np.float64)
-    if nodata is not None:
-        arr = dsa.where(arr == nodata, np.nan, arr)
-    lo, hi = (float(v) for v in dsa.compute(dsa.nanmin(arr), dsa.nanmax(arr)))
+
+def _block_range(block: np.ndarray, nodata: BandNodata) -> tuple[float, float]:
+    flat = block.reshape(block.shape[0], -1).astype(np.float64)
+    mask = nodata_mask(flat, nodata, axis=0)
+    valid = flat[:, ~mask] if mask is not None else flat
+    valid = valid[np.isfinite(valid)]
+    return (float(valid.min()), float(valid.max())) if valid.size else (math.inf, -math.inf)
+
+
+def data_range(arrays: Sequence[Any], nodata: BandNodata) -> tuple[float, float]:
+    """The joint min and max of the valid pixels of ``(bands, y, x)`` arrays (numpy or dask), streamed.
+
+    Raises:
+        DatasetError: No valid value at all (every pixel nodata or not finite).
+    """
+    from mlwf_nb.data.chunks import chunk_slices, stream
+
+    lo, hi = math.inf, -math.inf
+    for item in arrays:
+        data = item.data if isinstance(item, xr.DataArray) else item
+        if getattr(data, "chunks", None) is not None and hasattr(data, "compute"):
+            data = _whole_bands(data)
+            parts = [r for _, r in stream(data, chunk_slices(data), lambda b: _block_range(b, nodata))]
+        else:
+            parts = [_block_range(np.asarray(data), nodata)]
+        lo = min([lo, *(p[0] for p in parts)])
+        hi = max([hi, *(p[1] for p in parts)])
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise DatasetError("cannot fit a stretch: the data hold no valid values (all nodata or NaN)")
     return (lo, hi if hi > lo else lo + 1.0)
@@ -189,7 +224,7 @@ def fit_optimized_linear(hist: np.ndarray, low: float = 2.5, high: float = 99.0,
 
 
 def fit_stretch(arrays_or_paths: Sequence[Any] | Any, method: str = "optimized_linear",
-                low: float = 2.5, high: float = 99.0, nodata: float | None = 0,
+                low: float = 2.5, high: float = 99.0, nodata: Nodata = 0,
                 value_range: tuple[float, float] | None = None) -> StretchParams:
     """Fit one stretch over several scenes (their histograms summed).
 
@@ -199,11 +234,14 @@ def fit_stretch(arrays_or_paths: Sequence[Any] | Any, method: str = "optimized_l
         method: ``"optimized_linear"`` or ``"percentile"``.
         low: Lower cumulative percent.
         high: Upper cumulative percent.
-        nodata: Value left out.
-        value_range: Binning range for float data (see :func:`band_histograms`).
+        nodata: nodata value(s), one or one per band (:mod:`mlwf_nb.data.nodata`); recorded
+            in the parameters so that :func:`apply_stretch` masks the same pixels.
+        value_range: Binning range for float data; None: the joint min and max of the
+            scenes' valid pixels (one extra streamed pass).
 
     Raises:
-        DatasetError: Unknown method, no scenes, or scenes with different band counts.
+        DatasetError: Unknown method, no scenes, scenes with different band counts, or
+            integer and float scenes mixed.
     """
     if method not in METHODS:
         raise DatasetError(f"unknown stretch method {method!r}; use one of {list(METHODS)}")
@@ -211,37 +249,51 @@ def fit_stretch(arrays_or_paths: Sequence[Any] | Any, method: str = "optimized_l
                                                                xr.DataArray)) else list(arrays_or_paths)
     if not items:
         raise DatasetError("fit_stretch needs at least one scene; check the training split")
-    total: np.ndarray | None = None
-    for item in items:
-        if isinstance(item, (str, os.PathLike)):
-            from mlwf_nb.data.raster import open_raster
+    from mlwf_nb.data.raster import open_raster
 
-            item = open_raster(item)
-        if value_range is None and not _exact(np.dtype(item.dtype)):
-            raise DatasetError("fit_stretch over float data needs value_range=(lo, hi) so that "
-                               "all scenes share one binning")
-        h = band_histograms(item, nodata=nodata, value_range=value_range)
-        if total is not None and total.shape != h.shape:
-            raise DatasetError(f"scenes have different band counts ({total.shape[0]} and {h.shape[0]})")
-        total = h if total is None else total + h
-    assert total is not None
+    arrays = [open_raster(i) if isinstance(i, (str, os.PathLike)) else i for i in items]
+    bands = {int(a.shape[0]) for a in arrays}
+    if len(bands) > 1:
+        raise DatasetError(f"scenes have different band counts ({sorted(bands)})")
+    nd = band_nodata(nodata, bands.pop())
+    exact = {_exact(np.dtype(a.dtype)) for a in arrays}
+    if len(exact) > 1:
+        raise DatasetError(f"scenes mix integer and float dtypes ({sorted({str(a.dtype) for a in arrays})}); "
+                           "one stretch needs one binning: convert the scenes to one dtype")
+    if not exact.pop() and value_range is None:
+        value_range = data_range(arrays, nd)
+    total = sum(band_histograms(a, nodata=nd, value_range=value_range) for a in arrays)
     fit = fit_optimized_linear if method == "optimized_linear" else fit_percentile
-    params = fit(total, low, high, value_range)
-    if nodata is not None:
-        params.extra["nodata"] = nodata
+    params = fit(np.asarray(total), low, high, value_range)
+    if has_nodata(nd):
+        params.extra["nodata"] = list(nd)
+    if value_range is not None:
+        params.extra["value_range"] = [float(v) for v in value_range]
     return params
 
 
 # -- applying ----------------------------------------------------------------------------
 
-def _stretch_np(x: np.ndarray, black: np.ndarray, white: np.ndarray,
-                nodata: float | None) -> np.ndarray:
-    if _has_table(x.dtype) and x.size >= _LUT_MIN:
-        return _stretch_lut(x, black, white, nodata)
-    scale = 255.0 / np.maximum(white - black, 1e-12)
-    out = np.rint(np.clip((x.astype(np.float64) - black) * scale, 0.0, 255.0)).astype(np.uint8)
-    if nodata is not None:
-        out[x == nodata] = 0
+def _floor(nodata: BandNodata) -> float:
+    """The lowest output of a valid pixel: 1 when 0 marks nodata, else 0."""
+    return 1.0 if has_nodata(nodata) else 0.0
+
+
+def _stretch_np(x: np.ndarray, black: np.ndarray, white: np.ndarray, nodata: BandNodata, axis: int,
+                table: np.ndarray | None = None) -> np.ndarray:
+    """Stretch one numpy block with bands on ``axis`` (through ``table`` when given or worth building)."""
+    if table is None and _has_table(x.dtype) and x.size >= _LUT_MIN:
+        table = _table(x.dtype, black, white, _floor(nodata))
+    if table is not None:
+        out = _lookup(x, table, axis)
+    else:
+        scale = 255.0 / np.maximum(white - black, 1e-12)
+        out = np.rint(np.clip((x.astype(np.float64) - black) * scale, _floor(nodata), 255.0)).astype(np.uint8)
+        if x.dtype.kind == "f":
+            out[~np.isfinite(x)] = 0
+    mask = nodata_mask(x, nodata, axis)
+    if mask is not None and mask.any():
+        np.moveaxis(out, axis, 0)[:, mask] = 0
     return out
 
 
@@ -253,42 +305,25 @@ def _has_table(dtype: np.dtype[Any]) -> bool:
     return _exact(dtype) and dtype.kind == "u"
 
 
-def _stretch_lut(x: np.ndarray, black: np.ndarray, white: np.ndarray, nodata: float | None) -> np.ndarray:
-    """The same formula through a per-band lookup table over every value of ``x``'s dtype.
+def _table(dtype: np.dtype[Any], black: np.ndarray, white: np.ndarray, floor: float) -> np.ndarray:
+    """``(bands, 2**bits)`` uint8: the formula of :func:`_stretch_np` at every value of the unsigned ``dtype``.
 
-    The table is the float64 formula of :func:`_stretch_np` evaluated on
-    ``0 .. 2**bits - 1``, so ``table[x]`` is identical to it, without float64
+    ``table[band][x]`` is identical to the float64 formula, without float64
     temporaries the size of ``x`` (about 4x faster).
     """
-    return _lookup(x, _table(x.dtype, black, white, nodata), _band_axis(black))
-
-
-def _band_axis(black: np.ndarray) -> int | None:
-    """The axis the per-band parameters vary along (None: one band, or broadcast over every axis)."""
-    return next((i for i, n in enumerate(black.shape) if n != 1), None)
-
-
-def _table(dtype: np.dtype[Any], black: np.ndarray, white: np.ndarray, nodata: float | None) -> np.ndarray:
-    """``(bands, 2**bits)`` uint8: :func:`_stretch_np`'s formula at every value of the unsigned ``dtype``."""
     values = np.arange(np.iinfo(dtype).max + 1, dtype=np.float64)
     b, w = black.ravel(), white.ravel()
     scale = 255.0 / np.maximum(w - b, 1e-12)
-    lut = np.rint(np.clip((values[None, :] - b[:, None]) * scale[:, None], 0.0, 255.0)).astype(np.uint8)
-    drop = _nodata_bin(nodata)
-    if drop is not None and drop < lut.shape[1]:
-        lut[:, drop] = 0
-    return lut
+    return np.rint(np.clip((values[None, :] - b[:, None]) * scale[:, None], floor, 255.0)).astype(np.uint8)
 
 
-def _lookup(x: np.ndarray, lut: np.ndarray, axis: int | None) -> np.ndarray:
-    """``lut[band][x]`` band by band, into one new uint8 array.
+def _lookup(x: np.ndarray, lut: np.ndarray, axis: int) -> np.ndarray:
+    """``lut[band][x]`` band by band (bands on ``axis``), into one new uint8 array.
 
     The table covers every value of ``x``'s dtype, so ``mode="clip"`` never clips: it
     only skips the bounds-checked buffer that ``np.take(..., out=)`` uses by default
     (2x faster than ``lut[i][x]`` fancy indexing on uint16).
     """
-    if axis is None:
-        return np.take(lut[0], x, mode="clip")
     out = np.empty(x.shape, dtype=np.uint8)
     for i in range(lut.shape[0]):
         index = (slice(None),) * axis + (i,)
@@ -296,9 +331,12 @@ def _lookup(x: np.ndarray, lut: np.ndarray, axis: int | None) -> np.ndarray:
     return out
 
 
+_FROM_PARAMS: Any = object()
+
+
 def apply_stretch(x: np.ndarray | xr.DataArray, params: StretchParams, axis: int = 0,
-                  nodata: float | None = None) -> Any:
-    """Stretch to uint8: ``clip(255 (x - c) / (d - c), 0, 255)``, rounded.
+                  nodata: Nodata = _FROM_PARAMS) -> Any:
+    """Stretch to uint8: ``clip(255 (x - c) / (d - c), lo, 255)``, rounded; nodata pixels 0.
 
     Args:
         x: numpy array with bands on ``axis`` (0: bands first, -1: channels
@@ -306,25 +344,27 @@ def apply_stretch(x: np.ndarray | xr.DataArray, params: StretchParams, axis: int
             lazy when ``x`` is: dask ``map_blocks``).
         params: Fitted parameters, one black/white per band.
         axis: Band axis of a numpy array.
-        nodata: Pixels equal to it become 0.
+        nodata: nodata value(s) whose pixels become 0 (valid pixels then start at
+            ``lo`` = 1); by default the nodata the parameters were fitted with.
 
     Returns:
         uint8 array (numpy or DataArray) of ``x``'s shape.
     """
     black = np.asarray(params.black, dtype=np.float64)
     white = np.asarray(params.white, dtype=np.float64)
+    nd = params.nodata if nodata is _FROM_PARAMS else band_nodata(nodata, black.size)
     if isinstance(x, xr.DataArray):
-        return _apply_da(x, black, white, nodata)
+        return _apply_da(x, black, white, nd)
     arr = np.asarray(x)
     if arr.shape[axis] != black.size:
         raise DatasetError(f"stretch has {black.size} bands but the array has {arr.shape[axis]} on "
                            f"axis {axis}; fit the stretch on images with the same bands")
     shape = [1] * arr.ndim
     shape[axis] = black.size
-    return _stretch_np(arr, black.reshape(shape), white.reshape(shape), nodata)
+    return _stretch_np(arr, black.reshape(shape), white.reshape(shape), nd, axis % arr.ndim)
 
 
-def _apply_da(x: xr.DataArray, black: np.ndarray, white: np.ndarray, nodata: float | None) -> xr.DataArray:
+def _apply_da(x: xr.DataArray, black: np.ndarray, white: np.ndarray, nodata: BandNodata) -> xr.DataArray:
     if "band" not in x.dims or x.sizes["band"] != black.size:
         raise DatasetError(f"stretch has {black.size} bands but the DataArray has dims {dict(x.sizes)}; "
                            "it needs a 'band' dimension of that size")
@@ -337,12 +377,11 @@ def _apply_da(x: xr.DataArray, black: np.ndarray, white: np.ndarray, nodata: flo
         import dask.array as dsa
 
         whole = data.rechunk({axis: -1}) if len(data.chunks[axis]) > 1 else data
-        if _has_table(whole.dtype):  # one table for every chunk, not one per chunk
-            out = dsa.map_blocks(_lookup, whole, _table(whole.dtype, b, w, nodata), axis, dtype=np.uint8)
-        else:
-            out = dsa.map_blocks(_stretch_np, whole, b, w, nodata, dtype=np.uint8)
+        # one table for every chunk, not one per chunk
+        table = _table(whole.dtype, b, w, _floor(nodata)) if _has_table(whole.dtype) else None
+        out = dsa.map_blocks(_stretch_np, whole, b, w, nodata, axis, table, dtype=np.uint8)
     else:
-        out = _stretch_np(np.asarray(data), b, w, nodata)
+        out = _stretch_np(np.asarray(data), b, w, nodata, axis)
     return xr.DataArray(out, dims=x.dims, coords=x.coords, attrs={**x.attrs, "stretch": "applied"})
 
 

@@ -276,8 +276,10 @@ def generate_dataset(out_dir: str | os.PathLike[str], scenes: int = 12, height: 
     The folder gets ``dataset.yaml`` (with per-scene class fractions),
     ``images/<id>.tif`` (4-band uint16 B,G,R,NIR, tiled, EPSG:32650, the
     source's pixel size) and ``labels/<id>.tif`` (uint8 class index, 0 =
-    unlabeled). No manifest is written. Existing files of the same names are
-    replaced atomically.
+    unlabeled), then ``manifest.json`` (the generator publishes the dataset, so runs and
+    notebooks check the files against it). Regenerating into a synthetic dataset replaces
+    its files atomically; a folder holding anything else is refused, so synthetic scenes
+    are never mixed with a user's files.
 
     Args:
         out_dir: Dataset folder to create or fill.
@@ -293,9 +295,11 @@ def generate_dataset(out_dir: str | os.PathLike[str], scenes: int = 12, height: 
         The dataset folder.
 
     Raises:
-        DatasetError: An unknown source, a too small size or a bad tile size.
+        DatasetError: An unknown source, a too small size or a bad tile size, or ``out_dir``
+            holds files and is not a synthetic dataset.
     """
     _check_args(scenes, height, width, sources, tile)
+    _check_target(Path(out_dir))
     out = ensure_dir(out_dir)
     ensure_dir(out / "images")
     ensure_dir(out / "labels")
@@ -311,10 +315,27 @@ def generate_dataset(out_dir: str | os.PathLike[str], scenes: int = 12, height: 
         "bands": ["blue", "green", "red", "nir"], "dtype": "uint16", "nodata": 0,
         "classes": [dict(c) for c in CLASSES],
         "sources": [{"name": s, "pixel_size": SOURCES[s][0]} for s in dict.fromkeys(sources)],
-        "scenes": entries,
+        "scenes": entries, "generator": {"name": "mlwf synth", "seed": seed},
     }
     write_dataset_yaml(out, meta)
+    from mlwf_nb.data.integrity import write_manifest
+
+    write_manifest(out)
     return out
+
+
+def _check_target(out: Path) -> None:
+    """A synthetic dataset goes into a new or empty folder, or replaces an earlier synthetic dataset."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    yml = out / "dataset.yaml"
+    try:
+        meta = yaml.safe_load(yml.read_text(encoding="utf-8")) if yml.is_file() else None
+    except (OSError, yaml.YAMLError):
+        meta = None
+    if not (isinstance(meta, dict) and isinstance(meta.get("generator"), dict)):
+        raise DatasetError(f"refusing to write a synthetic dataset into {str(out)!r}: it holds other files "
+                           "(it is not an earlier synthetic dataset); give a new or empty folder")
 
 
 def summarize(dataset_dir: str | os.PathLike[str]) -> str:

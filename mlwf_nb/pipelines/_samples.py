@@ -20,33 +20,36 @@ DATA, WORK, OUT = "dataset", "work", "outputs"
 
 
 def prepare_samples(spec: RunSpec, generate: Callable[[RunSpec, Path], object]) -> None:
-    """Generate the synthetic dataset if ``dataset.yaml`` is missing (and allowed); write the manifest."""
-    from mlwf_nb.data.integrity import write_manifest
+    """Check the sample dataset (generate the synthetic one only when asked for); nothing is written into it."""
+    from mlwf_nb.data.cache import run_inputs
+    from mlwf_nb.pipelines._prepare import require_dataset
 
-    root = Path(spec.dataset.path)
-    if not (root / "dataset.yaml").exists():
-        if not spec.dataset.synthetic:
-            raise DatasetError(f"no dataset.yaml in {str(root)!r}; point dataset.path at a sample dataset "
-                               "(docs/pipelines.md) or set dataset.synthetic=true to generate one")
-        generate(spec, root)
-    if not (root / "manifest.json").exists():
-        write_manifest(root)
+    def missing(root: Path) -> DatasetError:
+        return DatasetError(f"no sample dataset at {str(root)!r} (no dataset.yaml); point dataset.path at one "
+                            "(docs/pipelines.md), or ask for synthetic data: the tiny or cpu preset, or "
+                            "dataset.synthetic: true with a path that does not exist yet")
+
+    root = require_dataset(spec, lambda r: (r / "dataset.yaml").is_file(), generate, missing, "synthetic dataset",
+                           "images")
+    run_inputs(root)
 
 
 def add_split(spec: RunSpec, g: Graph) -> dict[str, list[str]]:
     """Register the dataset, add verify-samples and split-samples; return the split's shard LFNs by part."""
     from mlwf_nb import _io
+    from mlwf_nb.data.cache import run_inputs
     from mlwf_nb.data.samples import SampleDataset
 
-    root = Path(spec.dataset.path).resolve()
+    inputs = run_inputs(spec.dataset.path, notify=False)  # prepare() gave the notice
+    root = inputs.root
     ds = SampleDataset.open(root)
-    manifest = _io.read_json(root / "manifest.json")
+    manifest = _io.read_json(inputs.manifest)
     keys = {g.add_input(f"{DATA}/{rel}", root / rel, info["sha256"]): rel for rel, info in manifest["files"].items()}
-    g.add_input(f"{DATA}/manifest.json", root / "manifest.json")
+    g.add_input(f"{DATA}/manifest.json", inputs.manifest)
     yaml_lfn = f"{DATA}/dataset.yaml"
     missing = [f for f in ds.shard_files() if f"{DATA}/{f}" not in keys]
     if yaml_lfn not in keys or missing:
-        raise DatasetError(f"{root / 'manifest.json'} does not list {missing or ['dataset.yaml']}; "
+        raise DatasetError(f"{inputs.manifest} does not list {missing or ['dataset.yaml']}; "
                            f"run `mlwf data manifest {root}` again")
     g.add("verify-samples", "integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json", files=list(keys),
           keys=list(keys.values()), report=f"{WORK}/integrity.json")

@@ -10,11 +10,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlwf_nb.ml.tensorboard import event_files
 from mlwf_nb.pipelines.base import Graph, Pipeline
 from mlwf_nb.pipelines.search import add_search
 from mlwf_nb.spec import RunSpec
+
+if TYPE_CHECKING:
+    from mlwf_nb.data.cache import RunInputs
 
 __all__ = ["PIPELINE", "prepare", "build", "DATA", "WORK", "OUT"]
 
@@ -65,30 +69,32 @@ def _fetch_remote(url: str) -> Path:
 
 
 def prepare(spec: RunSpec) -> None:
-    """Make sure the dataset exists (generate the synthetic one if asked) and has a manifest."""
-    from mlwf_nb.data.integrity import write_manifest
+    """Check the dataset before any job runs; generate the synthetic one only when asked for.
+
+    See :func:`mlwf_nb.pipelines._prepare.require_dataset`. Nothing is written into an existing
+    dataset: its description and manifest come from it or from the user cache
+    (:func:`mlwf_nb.data.cache.run_inputs`).
+    """
+    from mlwf_nb.data.cache import run_inputs
+    from mlwf_nb.data.dataset import is_dataset, not_a_dataset
+    from mlwf_nb.pipelines._prepare import require_dataset
 
     url = _remote(spec)
     if url is not None:
         _fetch_remote(url)
         return
-    root = Path(spec.dataset.path)
-    if not (root / "dataset.yaml").exists():
-        if not spec.dataset.synthetic:
-            from mlwf_nb.errors import DatasetError
-
-            raise DatasetError(f"no dataset.yaml in {str(root)!r}; point dataset.path at a dataset folder "
-                               "or set dataset.synthetic=true to generate one")
-        from mlwf_nb.data.synth import generate_dataset
-
-        generate_dataset(root, scenes=spec.dataset.scenes, height=spec.dataset.height,
-                         width=spec.dataset.width, sources=tuple(spec.dataset.sources), seed=spec.dataset.seed)
-    if not (root / "manifest.json").exists():
-        write_manifest(root)
-    _check_headers(root)
+    root = require_dataset(spec, is_dataset, _generate, not_a_dataset)
+    _check_headers(run_inputs(root))
 
 
-def _check_headers(root: Path) -> None:
+def _generate(spec: RunSpec, root: Path) -> None:
+    from mlwf_nb.data.synth import generate_dataset
+
+    d = spec.dataset
+    generate_dataset(root, scenes=d.scenes, height=d.height, width=d.width, sources=tuple(d.sources), seed=d.seed)
+
+
+def _check_headers(inputs: RunInputs) -> None:
     """Cheap plan-time check: every manifest file exists, every scene file is a complete TIFF (headers only).
 
     The integrity job checks digests and pixels (``Dataset.check``) before anything trains.
@@ -98,12 +104,11 @@ def _check_headers(root: Path) -> None:
     from mlwf_nb.data.raster import check_tiff
     from mlwf_nb.errors import IntegrityError
 
-    for rel in read_manifest(root / "manifest.json")["files"]:
-        if not (root / rel).is_file():
-            raise IntegrityError(f"{str(root / rel)!r} is listed in {str(root / 'manifest.json')!r} but "
-                                 "missing; copy it again, or rebuild the manifest (mlwf data manifest)",
-                                 path=str(root / rel))
-
+    root, manifest = inputs.root, inputs.manifest
+    for rel in read_manifest(manifest)["files"]:
+        if not (root / rel).is_file() and rel != "dataset.yaml":
+            raise IntegrityError(f"{str(root / rel)!r} is listed in {str(manifest)!r} but missing; copy it "
+                                 "again, or rebuild the manifest (mlwf data manifest)", path=str(root / rel))
     for scene in Dataset.open(root).scenes:
         for path in (scene.image, scene.label):
             if path is not None:
@@ -132,24 +137,32 @@ def _register_dataset(spec: RunSpec, g: Graph) -> tuple[dict[str, _Scene], dict[
     from mlwf_nb.errors import DatasetError
 
     url = _remote(spec)
-    root = _remote_root(url) if url else Path(spec.dataset.path).resolve()
+    if url:
+        root = _remote_root(url)
+        description, manifest_path = root / "dataset.yaml", root / "manifest.json"
+    else:
+        from mlwf_nb.data.cache import run_inputs
+
+        inputs = run_inputs(spec.dataset.path, notify=False)  # prepare() gave the notice
+        root, description, manifest_path = inputs.root, inputs.description, inputs.manifest
     ds = Dataset.open(root)
-    manifest = _io.read_json(root / "manifest.json")["files"]
+    manifest = _io.read_json(manifest_path)["files"]
     if url:  # the labels are not on disk here: take them from the manifest
         ds.scenes = [dataclasses.replace(sc, label=root / f"labels/{sc.id}.tif")
                      if sc.label is None and f"labels/{sc.id}.tif" in manifest else sc for sc in ds.scenes]
 
     def register(lfn: str, key: str) -> str:
         if key not in manifest:
-            raise DatasetError(f"{key!r} of {str(root / DATASET_FILE)!r} is not in {str(root / 'manifest.json')!r}; "
+            raise DatasetError(f"{key!r} of {ds.where!r} is not in {str(manifest_path)!r}; "
                                f"rebuild the manifest (mlwf data manifest {root})")
-        keys[g.add_input(lfn, (url + key) if url else root / key, manifest[key]["sha256"])] = key
+        where = description if key == DATASET_FILE else root / key  # a GID folder's description: the cache
+        keys[g.add_input(lfn, (url + key) if url else where, manifest[key]["sha256"])] = key
         return lfn
 
     keys: dict[str, str] = {}
     register(f"{DATA}/{DATASET_FILE}", DATASET_FILE) if DATASET_FILE in manifest else \
-        g.add_input(f"{DATA}/{DATASET_FILE}", root / DATASET_FILE)
-    g.add_input(f"{DATA}/manifest.json", (url + "manifest.json") if url else root / "manifest.json")
+        g.add_input(f"{DATA}/{DATASET_FILE}", description)
+    g.add_input(f"{DATA}/manifest.json", (url + "manifest.json") if url else manifest_path)
     scenes = {}
     for sc in ds.scenes:
         image = register(f"{DATA}/{sc.id}.image.tif", _key(sc.image, root))

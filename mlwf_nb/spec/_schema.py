@@ -19,7 +19,7 @@ import yaml
 
 from mlwf_nb.errors import SpecError
 
-__all__ = ["option", "build", "field_names", "known", "set_path", "parse_override"]
+__all__ = ["option", "build", "field_names", "known", "set_path", "check_value", "parse_override"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,15 @@ def set_path(data: dict[str, Any], key: str, value: Any, cls: type) -> None:
         cls = hint
 
 
+def check_value(cls: type, key: str, value: Any) -> Any:
+    """Check ``value`` for the dotted ``key`` of section ``cls`` (type and bounds) without building anything."""
+    *parents, leaf = key.split(".")
+    for part in parents:
+        cls = typing.get_type_hints(cls)[part]
+    f = next(f for f in dataclasses.fields(cls) if f.name == leaf)
+    return _check(typing.get_type_hints(cls)[leaf], value, key, f.metadata)
+
+
 def build(cls: type[T], data: Any, where: str) -> T:
     """Check plain ``data`` against section ``cls`` (missing keys take defaults) and build it."""
     if not isinstance(data, dict):
@@ -105,7 +114,14 @@ def _check(hint: Any, value: Any, where: str, meta: Any) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _check(inner[0], value, where, meta)
+        if len(inner) == 1:
+            return _check(inner[0], value, where, meta)
+        for alt in inner:
+            try:
+                return _check(alt, value, where, meta)
+            except SpecError:
+                continue
+        raise SpecError(f"{where} must be {' or '.join(_describe(a) for a in args)}; got {value!r}")
     if origin is Literal:
         allowed = get_args(hint)
         if value not in allowed:
@@ -149,6 +165,14 @@ def _check(hint: Any, value: Any, where: str, meta: Any) -> Any:
     if hi is not None and value > hi:
         raise SpecError(f"{where} must be <= {hi:g}, got {value!r}")
     return value
+
+
+def _describe(hint: Any) -> str:
+    """What a value of type ``hint`` looks like, for error messages."""
+    if get_origin(hint) is Literal:
+        return " or ".join(map(repr, get_args(hint)))
+    return {type(None): "null", bool: "true or false", int: "an integer", float: "a number",
+            str: "a string"}.get(hint, "a list" if get_origin(hint) is list else getattr(hint, "__name__", str(hint)))
 
 
 def _yaml11_float(text: str) -> Any:

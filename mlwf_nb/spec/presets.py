@@ -28,7 +28,7 @@ DEFAULT_PIPELINE = "landcover"
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "name": "tiny",
-        "dataset": {"path": "data/gid-synth-tiny", "scenes": 6, "height": 96, "width": 96,
+        "dataset": {"path": "data/gid-synth-tiny", "synthetic": True, "scenes": 6, "height": 96, "width": 96,
                     "sources": ["GF-2", "GF-1"]},
         "split": {"train": 0.5, "val": 0.25, "test": 0.25},
         "patches": {"sizes": [16, 32], "input_size": 16, "per_scene": 48, "min_purity": 0.5},
@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "name": "cpu",
-        "dataset": {"path": "data/gid-synth-cpu", "scenes": 12, "height": 384, "width": 384,
+        "dataset": {"path": "data/gid-synth-cpu", "synthetic": True, "scenes": 12, "height": 384, "width": 384,
                     "sources": ["GF-2", "GF-1", "JL-1"]},
         "split": {"train": 0.5, "val": 0.25, "test": 0.25},
         "patches": {"sizes": [24, 48, 96], "input_size": 32, "per_scene": 400, "min_purity": 0.6},
@@ -51,7 +51,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "paper": {
         "name": "paper",
-        "dataset": {"path": "data/gid-synth-paper", "scenes": 150, "height": 6800, "width": 7200,
+        "dataset": {"path": "data/gid-synth-paper", "synthetic": True, "scenes": 150, "height": 6800, "width": 7200,
                     "sources": ["GF-2", "GF-1", "JL-1", "ZY-3", "Sentinel-2A"]},
         "split": {"train": 0.6, "val": 0.2, "test": 0.2},
         "patches": {"sizes": [56, 112, 224], "input_size": 224, "per_scene": 2000},
@@ -72,11 +72,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 # -- the templates' own presets: overrides of the general preset of the same name ------------------
 
 _GALAXY: dict[str, dict[str, Any]] = {
-    "tiny": {"dataset.path": "data/galaxy-synth-tiny", "dataset.scenes": 320, "dataset.height": 32,
+    "tiny": {"dataset.path": "data/galaxy-synth-tiny", "dataset.synthetic": True,
+             "dataset.scenes": 320, "dataset.height": 32,
              "dataset.width": 32, "split.train": 0.6, "split.val": 0.2, "split.test": 0.2,
              "model.name": "small_cnn", "model.width": 8, "model.dropout": 0.0,
              "train.epochs": 6, "train.batch_size": 32, "train.learning_rate": 3e-3},
-    "cpu": {"dataset.path": "data/galaxy-synth-cpu", "dataset.scenes": 3000, "dataset.height": 64,
+    "cpu": {"dataset.path": "data/galaxy-synth-cpu", "dataset.synthetic": True,
+            "dataset.scenes": 3000, "dataset.height": 64,
             "dataset.width": 64, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
             "model.name": "small_cnn", "model.width": 16, "model.dropout": 0.2,
             "train.epochs": 10, "train.batch_size": 64, "train.learning_rate": 2e-3},
@@ -89,11 +91,13 @@ _GALAXY: dict[str, dict[str, Any]] = {
 }
 
 _LUNG: dict[str, dict[str, Any]] = {
-    "tiny": {"dataset.path": "data/lung-synth-tiny", "dataset.scenes": 96, "dataset.height": 32,
+    "tiny": {"dataset.path": "data/lung-synth-tiny", "dataset.synthetic": True,
+             "dataset.scenes": 96, "dataset.height": 32,
              "dataset.width": 32, "split.train": 0.6, "split.val": 0.2, "split.test": 0.2,
              "augment.flip": "horizontal", "model.name": "unet", "model.width": 8, "model.dropout": 0.0,
              "train.epochs": 6, "train.batch_size": 8, "train.learning_rate": 3e-3},
-    "cpu": {"dataset.path": "data/lung-synth-cpu", "dataset.scenes": 600, "dataset.height": 64,
+    "cpu": {"dataset.path": "data/lung-synth-cpu", "dataset.synthetic": True,
+            "dataset.scenes": 600, "dataset.height": 64,
             "dataset.width": 64, "split.train": 0.7, "split.val": 0.15, "split.test": 0.15,
             "augment.flip": "horizontal", "model.name": "unet", "model.width": 16, "model.dropout": 0.1,
             "train.epochs": 8, "train.batch_size": 16, "train.learning_rate": 2e-3},

@@ -21,14 +21,16 @@ from typing import Any
 
 import yaml
 
+from mlwf_nb import _yaml
 from mlwf_nb.errors import SpecError
 from mlwf_nb.spec import presets
-from mlwf_nb.spec._schema import build, field_names, known, option, parse_override, set_path
+from mlwf_nb.spec._schema import build, check_value, field_names, known, option, parse_override, set_path
 from mlwf_nb.spec.sections import (
     AugmentSpec,
     DatasetSpec,
     EvaluateSpec,
     ExecutionSpec,
+    HPOParam,
     HPOSpec,
     ModelSpec,
     PatchSpec,
@@ -73,15 +75,16 @@ class RunSpec:
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<string>") -> RunSpec:
-        """Parse YAML with the safe loader (no Python object tags) and validate."""
+        """Parse YAML with the safe loader (no Python object tags, no key given twice) and validate."""
         try:
-            data = yaml.safe_load(text)
+            data = _yaml.safe_load(text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise SpecError(f"{source}: not valid YAML{where}: {problem}; the safe loader builds no "
-                            "Python objects, write plain mappings, lists and scalars") from err
+            hint = "" if "given twice" in problem else ("; the safe loader builds no Python objects, write "
+                                                        "plain mappings, lists and scalars")
+            raise SpecError(f"{source}: not valid YAML{where}: {problem}{hint}") from err
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -135,11 +138,21 @@ class RunSpec:
         return node
 
     def with_overrides(self, overrides: list[str] | dict[str, Any]) -> RunSpec:
-        """Return a new spec with ``key.path=value`` overrides applied and validated."""
-        items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
+        """Return a new spec with ``key.path=value`` overrides applied and validated.
+
+        Setting ``dataset.path`` without ``dataset.synthetic`` in the same call turns synthetic
+        generation off: a preset's synthetic dataset is generated only at the preset's own path
+        (or where ``dataset.synthetic=true`` is given with the path), so a mistyped path is an
+        error instead of a fresh synthetic dataset.
+        """
+        items = list(overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides))
         data = self.to_dict()
         for key, value in items:
             set_path(data, key, value, type(self))
+        keys = {key for key, _ in items}
+        if "dataset.path" in keys and "dataset.synthetic" not in keys:
+            # a dataset you point at is real data: a mistyped path must fail, not fill with synthetic scenes
+            data["dataset"]["synthetic"] = False
         return RunSpec.from_dict(data)
 
     def validate(self) -> None:
@@ -152,17 +165,14 @@ class RunSpec:
             sizes = self.get(key)
             if not sizes or any((not isinstance(s, int)) or s < 4 for s in sizes):
                 raise SpecError(f"{key} must be a non-empty list of integers >= 4, got {sizes!r}")
+        vr = self.stretch.value_range
+        if vr is not None and (len(vr) != 2 or not vr[0] < vr[1]):
+            raise SpecError(f"stretch.value_range must be [lo, hi] with lo < hi, got {vr!r}; or null to fit "
+                            "it from the training scenes")
+        if not self.train.monitor.strip():
+            raise SpecError("train.monitor is empty; name an epoch metric such as val_loss or val_accuracy")
         for i, p in enumerate(self.hpo.space):
-            where = f"hpo.space[{i}]"
-            if p.type == "choice" and not p.choices:
-                raise SpecError(f"{where}.choices is empty; list at least one value for {p.name!r}")
-            if p.type in ("float", "int"):
-                if p.min is None or p.max is None:
-                    raise SpecError(f"{where} ({p.name}): numeric parameters need min and max")
-                if p.min > p.max:
-                    raise SpecError(f"{where} ({p.name}): min {p.min:g} > max {p.max:g}; swap them")
-                if p.log and p.min <= 0:
-                    raise SpecError(f"{where} ({p.name}): log scale needs min > 0, got {p.min:g}")
+            self._check_param(f"hpo.space[{i}]", p)
         if self.train.lr_hypergradient and self.train.distribution != "none":
             raise SpecError(f"train.lr_hypergradient does not work with train.distribution="
                             f"{self.train.distribution!r} (its per-step update is not replica-aware); "
@@ -170,6 +180,43 @@ class RunSpec:
         if self.hpo.strategy != "none" and not self.hpo.space:
             raise SpecError(f"hpo.strategy is {self.hpo.strategy!r} but hpo.space is empty; "
                             "add at least one parameter or set hpo.strategy=none")
+
+    def _check_param(self, where: str, p: HPOParam) -> None:
+        """One search dimension: its key exists and holds a value of the kind the search draws."""
+        try:
+            current = self.get(p.name)
+        except SpecError as err:
+            raise SpecError(f"{where}.name: {err}; the search can only set existing keys") from err
+        if dataclasses.is_dataclass(current):
+            raise SpecError(f"{where}.name {p.name!r} is a section, not a value; name a key inside it "
+                            f"(one of {', '.join(field_names(type(current)))})")
+        if p.type == "choice":
+            if not p.choices:
+                raise SpecError(f"{where}.choices is empty; list at least one value for {p.name!r}")
+            for choice in p.choices:  # each choice must be a valid value for the key
+                try:
+                    check_value(type(self), p.name, choice)
+                except SpecError as err:
+                    raise SpecError(f"{where}: choice {choice!r} for {p.name!r} is not valid: {err}") from err
+            return
+        if isinstance(current, bool) or not isinstance(current, (int, float)):
+            raise SpecError(f"{where} ({p.name}): type {p.type!r} draws numbers but {p.name} holds "
+                            f"{current!r}; use type: choice with its values")
+        if p.type == "float" and isinstance(current, int):
+            raise SpecError(f"{where} ({p.name}): {p.name} is an integer setting; use type: int")
+        if p.min is None or p.max is None:
+            raise SpecError(f"{where} ({p.name}): numeric parameters need min and max")
+        if p.min > p.max:
+            raise SpecError(f"{where} ({p.name}): min {p.min:g} > max {p.max:g}; swap them")
+        if p.log and p.min <= 0:
+            raise SpecError(f"{where} ({p.name}): log scale needs min > 0, got {p.min:g}")
+        for bound in (p.min, p.max):  # both ends must be valid values of the key
+            value = int(bound) if p.type == "int" else float(bound)
+            try:
+                check_value(type(self), p.name, value)
+            except SpecError as err:
+                raise SpecError(f"{where} ({p.name}): the range [{p.min:g}, {p.max:g}] leaves the key's "
+                                f"bounds: {err}") from err
 
 
 def load_spec(source: str | os.PathLike[str] | None = None, *, preset: str | None = None,

@@ -13,10 +13,12 @@ __all__ = ["DatasetSpec", "SplitSpec", "StretchSpec", "PatchSpec", "AugmentSpec"
 
 @dataclass
 class DatasetSpec:
-    """Where the scenes are, and how to make a synthetic set when there are none."""
+    """Where the scenes are, and how to make a synthetic set when asked for one."""
 
-    path: str = option("data/gid-synth", doc="dataset folder (dataset.yaml, images/, labels/)")
-    synthetic: bool = option(True, doc="generate a synthetic GID-like dataset at `path` if missing")
+    path: str = option("", doc="dataset folder (dataset.yaml, images/, labels/), a GID folder as downloaded "
+                       "(image_NirRGB/, label_5classes/), or the http(s) URL of a published dataset")
+    synthetic: bool = option(False, doc="generate a synthetic GID-like dataset at `path` if it does not exist; "
+                             "an override of dataset.path without dataset.synthetic turns it off")
     scenes: int = option(12, lo=1, hi=10000, doc="synthetic: number of scenes")
     height: int = option(256, lo=32, hi=20000, doc="synthetic: scene height in pixels")
     width: int = option(256, lo=32, hi=20000, doc="synthetic: scene width in pixels")
@@ -37,13 +39,18 @@ class SplitSpec:
 
 @dataclass
 class StretchSpec:
-    """16-bit to 8-bit requantisation."""
+    """16-bit (or float) to 8-bit requantisation."""
 
     method: Literal["optimized_linear", "percentile"] = option("optimized_linear")
     low: float = option(2.5, lo=0.0, hi=50.0, doc="lower cumulative percent")
     high: float = option(99.0, lo=50.0, hi=100.0, doc="upper cumulative percent")
     per_source: bool = option(True, doc="fit one stretch per sensor source")
-    nodata: int = option(0, doc="pixel value ignored when fitting")
+    nodata: float | Literal["dataset"] | None = option(
+        "dataset", doc="left out of the fit and written as 0 (the 8-bit nodata) in the stretched scenes: "
+        "'dataset' (dataset.yaml's nodata), a number, or null (every value is data)")
+    value_range: list[float] | None = option(
+        None, doc="float imagery: the [lo, hi] range binned for the fit; null: the training scenes' own "
+        "min and max (one extra pass); integer imagery up to 16 bits is fitted exactly")
 
 
 @dataclass
@@ -99,6 +106,10 @@ class TrainSpec:
     lr_hypergradient: bool = option(False, doc="adapt the learning rate every step by hypergradient descent")
     lr_hypergradient_rate: float = option(0.02, lo=0.0, hi=0.5, lo_open=True,
                                           doc="hypergradient: a step changes the learning rate by at most this factor")
+    keep_best: bool = option(True, doc="evaluate and keep the weights of the best epoch by `monitor`, "
+                             "not the last epoch's")
+    monitor: str = option("val_loss", doc="the epoch metric keep_best follows (val_loss, val_accuracy, ...); "
+                          "names ending in 'loss' are better lower, others higher")
 
 
 @dataclass
@@ -107,6 +118,9 @@ class EvaluateSpec:
 
     window_sizes: list[int] = option([56, 112, 224], doc="sliding-window sizes (multi-scale)")
     stride_fraction: float = option(0.5, lo=0.05, hi=1.0, doc="stride as a fraction of window size")
+    blend: Literal["gaussian", "uniform"] = option(
+        "gaussian", doc="how overlapping windows' class probabilities combine per pixel: gaussian "
+        "(centre-weighted, maps follow class borders) or uniform (the plain mean)")
     batch_size: int = option(64, lo=1, hi=65536)
 
 

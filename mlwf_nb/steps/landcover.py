@@ -19,7 +19,7 @@ from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.registry import step
 
 __all__ = ["integrity", "split", "fit_stretch", "preprocess", "train", "evaluate", "evaluate_hybrid",
-           "train_from_shards", "shard_prefixes", "with_best"]
+           "train_from_shards", "shard_prefixes", "with_best", "stretch_nodata"]
 
 
 @step("integrity", outputs=("report",))
@@ -75,6 +75,7 @@ def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], s
 
     ``scenes`` are the images' scene ids; each must be in the split's training part.
     """
+    from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.data.raster import capped_block_cache, open_raster
     from mlwf_nb.data.split import read_split
     from mlwf_nb.data.stretch import fit_stretch as fit
@@ -88,10 +89,20 @@ def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], s
         raise StepError(f"fit-stretch: {leaked} are not training scenes of {split}; the stretch is fitted on "
                         "the training split only")
     arrays = [open_raster(p) for p in images]
+    vr = spec.stretch.value_range
     with capped_block_cache():  # streamed chunk by chunk: GDAL need not keep the tiles
         fitted = fit(arrays, method=spec.stretch.method, low=spec.stretch.low, high=spec.stretch.high,
-                     nodata=spec.stretch.nodata)
+                     nodata=stretch_nodata(spec, Dataset.describe(dataset)),
+                     value_range=(vr[0], vr[1]) if vr else None)
     _io.write_json(params, {"source": source, "scenes": list(scenes), "params": fitted.to_dict()})
+
+
+def stretch_nodata(spec: RunSpec, ds: Any) -> Any:
+    """The nodata of the stretch: dataset.yaml's (``stretch.nodata: dataset``), the spec's value, or none."""
+    from mlwf_nb.data.nodata import band_nodata
+
+    value = spec.stretch.nodata
+    return ds.band_nodata if value == "dataset" else band_nodata(value, len(ds.bands), "stretch.nodata")
 
 
 def _load_stretch(path: Path) -> Any:
@@ -108,6 +119,7 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
     ``image`` and ``label`` are the scene's files, ``scene`` and ``source`` its id and sensor.
     """
     from mlwf_nb.data.dataset import Dataset, Scene
+    from mlwf_nb.data.nodata import U8_NODATA, has_nodata, void_pixels
     from mlwf_nb.data.raster import capped_block_cache
     from mlwf_nb.data.stretch import apply_stretch
 
@@ -119,8 +131,9 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
     if mode == "scene":
         from mlwf_nb.data.raster import write_like
 
-        with capped_block_cache():
-            write_like(out[0], apply_stretch(image_da, params), image_da)
+        with capped_block_cache():  # nodata pixels are 0 and the 8-bit GeoTIFF says so
+            write_like(out[0], apply_stretch(image_da, params), image_da,
+                       nodata=U8_NODATA if has_nodata(params.nodata) else None)
         return
     from mlwf_nb.data.patches import sample_patches
     from mlwf_nb.data.shards import write_shard
@@ -128,6 +141,8 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
     with capped_block_cache():  # the uint8 scene is a quarter of the uint16 one; GDAL keeps no tiles
         u8 = np.moveaxis(np.asarray(apply_stretch(image_da, params)), 0, -1)
     lab = np.asarray(ds.open_label(scene))
+    if has_nodata(params.nodata):  # nodata pixels (0 in every stretched band) are never a class
+        lab = np.where(void_pixels(u8), 0, lab).astype(np.uint8)
     seed = spec.patches.seed * 1_000_003 + _stable_hash(scene)
     x, y, meta = sample_patches(u8, lab, spec.patches.sizes, spec.patches.per_scene, spec.patches.input_size,
                                 spec.patches.min_purity, spec.patches.balance, np.random.default_rng(seed),
@@ -247,7 +262,7 @@ def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], lab
     ``maps`` holds the same number of files per scene, in the order of ``scenes``
     (e.g. ``<scene>.tif`` and ``<scene>.png``): a GeoTIFF of classes and an RGB picture.
     """
-    from mlwf_nb.data.dataset import Scene
+    from mlwf_nb.data.nodata import void_pixels
     from mlwf_nb.data.patches import class_map as to_class_map
     from mlwf_nb.data.raster import open_raster, write_like
     from mlwf_nb.ml.evaluate import confusion_matrix, predict_scene
@@ -267,13 +282,15 @@ def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], lab
         probs = predict_scene(predict, img, spec.evaluate.window_sizes, spec.evaluate.stride_fraction,
                               input_size, spec.evaluate.batch_size)
         pred = to_class_map(probs)
-        ds.scenes = [Scene(f"test-{i}", "", scene_path, label_path)]
-        truth = np.asarray(ds.open_label(f"test-{i}", chunks=False))  # class indices (gid: from colours)
+        truth = np.asarray(ds.read_label(label_path, chunks=False))  # class indices (gid: from colours)
+        if da.rio.nodata is not None:  # nodata pixels (tagged in the stretched scene) are no class
+            void = void_pixels(img)
+            truth, pred = np.where(void, 0, truth), np.where(void, 0, pred).astype(np.uint8)
         mask = truth > 0
         cm += confusion_matrix(truth[mask] - 1, pred[mask] - 1, c)
         for target in maps[i * per_scene:(i + 1) * per_scene]:
-            if target.suffix == ".tif":
-                write_like(target, pred[None].astype("uint8"), da)
+            if target.suffix == ".tif":  # class 0: unlabeled or nodata
+                write_like(target, pred[None].astype("uint8"), da, nodata=0)
             elif target.suffix == ".png":
                 _save_png(target, class_map_rgb(pred, colors))
             else:

@@ -7,7 +7,7 @@ from pathlib import Path
 import ipywidgets as W
 import traitlets
 
-from mlwf_nb.data.dataset import Dataset
+from mlwf_nb.data.dataset import Dataset, is_dataset, not_a_dataset
 from mlwf_nb.data.samples import SampleDataset, is_sample_dataset
 from mlwf_nb.errors import MlwfError
 from mlwf_nb.views import figures, render, scenes
@@ -87,10 +87,9 @@ class DatasetPicker(StaticForm, W.VBox):
         """Open the dataset at ``path`` (an error state, not an exception, when there is none)."""
         self.samples = None
         set_image(self._grid, None)
-        if not (Path(self.path) / "dataset.yaml").is_file():
+        if not is_dataset(self.path):
             self.dataset = None
-            self.error = (f"no dataset at {self.path!r} yet: press 'Generate synthetic' or give a folder "
-                          "with a dataset.yaml")
+            self.error = f"{not_a_dataset(self.path)} (here: press 'Generate synthetic')"
             self._table.value = ""
             return
         if is_sample_dataset(self.path):

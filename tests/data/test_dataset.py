@@ -6,7 +6,7 @@ import xarray as xr
 from rasterio.transform import from_origin
 
 from mlwf_nb.data.dataset import DEFAULT_CLASSES, ClassInfo, Dataset, write_dataset_yaml
-from mlwf_nb.errors import DatasetError, RasterError
+from mlwf_nb.errors import DatasetError, DatasetWarning, RasterError
 
 
 def test_open_reads_yaml(tiny_dataset):
@@ -36,9 +36,18 @@ def test_check_passes(tiny_dataset):
     assert Dataset.open(tiny_dataset).check() == []
 
 
-def test_missing_yaml(tmp_path):
-    with pytest.raises(DatasetError, match=r"dataset\.yaml.*not found.*Dataset\.create"):
-        Dataset.open(tmp_path)
+def test_not_a_dataset_names_the_path_and_the_ways_out(tmp_path):
+    """Missing, empty, a file, a folder of other files: each says what it found, GID and synthetic data."""
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.tif").write_text("x")
+    for name, found in (("missing", "does not exist"), ("empty", "is an empty folder"),
+                        ("file.tif", "is a file"), ("other", "has no dataset.yaml and no GID image folder")):
+        with pytest.raises(DatasetError, match=found) as info:
+            Dataset.open(tmp_path / name)
+        assert str(tmp_path / name) in str(info.value)
+        assert "image_NirRGB/" in str(info.value) and "dataset.synthetic: true" in str(info.value)
 
 
 @pytest.mark.parametrize("text, match", [
@@ -145,7 +154,7 @@ def test_gid_discovery_and_colour_labels(gid_dataset, geo):
     ds = Dataset.open(gid_dataset)
     assert ds.layout == "gid"
     assert [s.id for s in ds.scenes] == ["GF2_PMS1__L1A0001", "GF2_PMS2__L1A0002"]
-    assert {s.source for s in ds.scenes} == {"GF2"}
+    assert {s.source for s in ds.scenes} == {"GF2"}  # the declared spelling
     assert ds.scenes[0].label == gid_dataset / "label_5classes" / "GF2_PMS1__L1A0001_label.tif"
     lab = ds.open_label("GF2_PMS2__L1A0002", chunks=8)
     assert isinstance(lab, xr.DataArray) and lab.dims == ("y", "x") and lab.dtype == np.uint8
@@ -161,8 +170,9 @@ def test_gid_label_beside_image_and_unknown_colour(tmp_path, geo):
     rgb[:, 12, 12] = (12, 34, 56)
     geo.write_tif(root / "JL1_a_label.tif", rgb)
     geo.write_yaml(root, [], layout="gid")
-    ds = Dataset.open(root)
-    assert ds.scene("JL1_a").label == root / "JL1_a_label.tif" and ds.sources == ["GF2", "JL1"]
+    with pytest.warns(DatasetWarning, match=r"source 'GF2' is declared but no scene has it.*\['JL-1'\]"):
+        ds = Dataset.open(root)
+    assert ds.scene("JL1_a").label == root / "JL1_a_label.tif" and ds.sources == ["GF2", "JL-1"]
     with pytest.raises(DatasetError, match=r"JL1_a_label\.tif.*\(12, 34, 56\) \(1 pixels\)"):
         _ = ds.open_label("JL1_a").values
     with pytest.raises(DatasetError, match=r"JL1_a_label\.tif"):

@@ -120,8 +120,22 @@ def test_float_data_binned_approximation():
     p = fit_percentile(hist, 2.0, 98.0, value_range=(0.0, 1.0))
     ref = ref_value(x[0].ravel(), 2.0)
     assert abs(p.black[0] - ref) <= 1.0 / 65536 + 1e-12
-    with pytest.raises(DatasetError, match="value_range"):
-        fit_stretch([x], nodata=None)
+
+
+def test_float_scenes_fit_over_their_joint_range():
+    """Without value_range the scenes' joint min..max is binned: exact to one bin width over both."""
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(0.3, 0.05, size=(2, 40, 40)), rng.normal(0.6, 0.1, size=(2, 30, 30))
+    b[:, :5] = np.nan  # never counted
+    p = fit_stretch([a, b], method="percentile", low=2.0, high=98.0, nodata=None)
+    both = np.concatenate([a[1].ravel(), b[1].ravel()])
+    both = both[np.isfinite(both)]
+    lo, hi = p.extra["value_range"]
+    assert (lo, hi) == (np.nanmin([a.min(), np.nanmin(b)]), np.nanmax([a.max(), np.nanmax(b)]))
+    for percent, got in ((2.0, p.black[1]), (98.0, p.white[1])):
+        assert abs(got - ref_value(both, percent)) <= (hi - lo) / 65536 + 1e-12
+    with pytest.raises(DatasetError, match="mix integer and float"):
+        fit_stretch([a, (a * 1000).astype("uint16")], nodata=None)
 
 
 def test_save_load_roundtrip(tmp_path, img):
@@ -140,16 +154,24 @@ def test_lookup_table_path_identical_to_formula(nodata):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 65536, size=(4, 300, 301), dtype=np.uint16)  # > 65536 values: table path
     x[:, 0, :4] = [0, 7, 65535, 1]
+    if nodata is not None and nodata < 65536:
+        x[:, 1, 3] = nodata  # a nodata pixel (every band holds it)
+        x[1:, 1, 4] = nodata  # one band is not nodata: a valid pixel
     params = StretchParams("optimized_linear", [100.0, 0.0, 5000.5, 65000.0], [3000.0, 65535.0, 5001.0, 65535.0])
     c, d = np.array(params.black)[:, None, None], np.array(params.white)[:, None, None]
-    want = np.rint(np.clip(255.0 * (x - c) / (d - c), 0, 255)).astype(np.uint8)
+    floor = 0 if nodata is None else 1  # with nodata, 0 is reserved for it
+    want = np.rint(np.clip(255.0 * (x - c) / (d - c), floor, 255)).astype(np.uint8)
     if nodata is not None:
-        want[x == nodata] = 0
+        want[:, (x == nodata).all(axis=0)] = 0
+        assert (want[:, 1, 4] > 0).all() and (want[:, 1, 3] == 0).all() == (nodata < 65536)
     np.testing.assert_array_equal(apply_stretch(x, params, nodata=nodata), want)
     last = apply_stretch(np.moveaxis(x, 0, -1), params, axis=-1, nodata=nodata)
     np.testing.assert_array_equal(last, np.moveaxis(want, 0, -1))
     one = StretchParams("percentile", params.black[:1], params.white[:1])
-    np.testing.assert_array_equal(apply_stretch(x[:1], one, nodata=nodata), want[:1])
+    want_one = np.rint(np.clip(255.0 * (x[:1] - c[:1]) / (d[:1] - c[:1]), floor, 255)).astype(np.uint8)
+    if nodata is not None:
+        want_one[x[:1] == nodata] = 0  # one band: its own value decides
+    np.testing.assert_array_equal(apply_stretch(x[:1], one, nodata=nodata), want_one)
 
 
 def test_histogram_nodata_bin_zeroed_equals_masked(img):

@@ -12,6 +12,7 @@ import yaml
 
 from mlwf_nb.data import _synth_cli
 from mlwf_nb.data.dataset import Dataset
+from mlwf_nb.data.integrity import verify
 from mlwf_nb.data.synth import CRS_EPSG, SOURCES, generate_dataset, summarize
 from mlwf_nb.errors import DatasetError
 
@@ -40,7 +41,8 @@ def test_layout_and_yaml(synth: Path) -> None:
     assert meta["sources"][1] == {"name": "GF-1", "pixel_size": 8.0}
     fractions = meta["scenes"][0]["class_fractions"]
     assert sum(fractions.values()) == pytest.approx(1.0, abs=1e-3)
-    assert not (synth / "manifest.json").exists()
+    assert meta["generator"] == {"name": "mlwf synth", "seed": 3}
+    assert verify(synth).ok  # the generator publishes its manifest
     ds = Dataset.open(synth)  # the dataset module's own validation and scene checks
     assert ds.check(raise_on_error=False) == []
 

@@ -81,6 +81,7 @@ def test_one_tiny_real_training_search(tmp_path):
     run = submit("tiny", run_dir=tmp_path / "real", wait=True, overrides=[
         "dataset.scenes=4", "dataset.height=64", "dataset.width=64", "patches.per_scene=16",
         "train.epochs=1", "evaluate.window_sizes=[16]", "execution.jobs=2", f"dataset.path={tmp_path}/data",
+        "dataset.synthetic=true",
         "hpo.strategy=random", "hpo.trials=2", "hpo.parallel=2",
         "hpo.space=[{name: train.learning_rate, type: float, min: 0.001, max: 0.01, log: true}]"])
     assert run.state == "Success", run.status()["mlwf"]

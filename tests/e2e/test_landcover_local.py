@@ -19,7 +19,7 @@ from mlwf_nb.spec import PRESETS, RunSpec
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"
 # the paper preset's augmentation (rotations, zooms, shifts, flips): trained end to end, and reproducible
 PAPER_AUGMENT = [f"augment.{k}={v}" for k, v in PRESETS["paper"]["augment"].items()]
-SMALL = ["dataset.scenes=4", "dataset.height=64", "dataset.width=64", "patches.per_scene=24",
+SMALL = ["dataset.synthetic=true", "dataset.scenes=4", "dataset.height=64", "dataset.width=64", "patches.per_scene=24",
          "train.epochs=2", "evaluate.window_sizes=[16]", "execution.jobs=2", *PAPER_AUGMENT]
 pytestmark = pytest.mark.slow
 
@@ -102,11 +102,15 @@ def test_same_seed_same_split_patches_and_confusion_matrix(first_run, tmp_path, 
 
 
 def test_resume_after_a_failure_skips_finished_jobs(tmp_path, data_dir):
-    run_dir = tmp_path / "fails"
-    run_dir.mkdir()
+    from mlwf_nb.backends import get_backend
+    from mlwf_nb.pipelines import preset_spec
+    from mlwf_nb.runs import Run, plan
+
+    run_dir = plan(preset_spec("tiny", "landcover", [*SMALL, f"dataset.path={data_dir}"]), tmp_path / "fails")
     (run_dir / "outputs").mkdir()
     (run_dir / "outputs" / "maps").write_text("a file where evaluate needs a folder")
-    run = submit("tiny", run_dir=run_dir, wait=True, overrides=[*SMALL, f"dataset.path={data_dir}"])
+    get_backend("local").submit(run_dir, wait=True)
+    run = Run(run_dir)
     assert run.state == "Failure"
     st = run.status()["mlwf"]
     (failed,) = st["failed_jobs"]

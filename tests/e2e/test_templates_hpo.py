@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 def test_galaxy_search_with_two_real_trials_trains_with_the_best(tmp_path):
     run = submit("galaxy:tiny", run_dir=tmp_path / "run", wait=True, overrides=[
-        f"dataset.path={tmp_path}/data", "dataset.scenes=120", "dataset.height=32", "dataset.width=32",
+        f"dataset.path={tmp_path}/data", "dataset.synthetic=true", "dataset.scenes=120", "dataset.height=32",
+        "dataset.width=32",
         "train.epochs=1", "execution.jobs=2", "hpo.strategy=random", "hpo.trials=2", "hpo.parallel=2",
         "hpo.space=[{name: train.learning_rate, type: float, min: 0.001, max: 0.01, log: true}]"])
     assert run.state == "Success", run.status()["mlwf"]

@@ -35,8 +35,8 @@ def _copy_notebook(tmp: Path) -> Path:
     """Notebook 01 with tiny parameters injected after the parameters cell (papermill-style)."""
     nb = nbformat.read(ROOT / "notebooks" / "01_land_cover_quickstart.ipynb", as_version=4)
     idx = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    inject = nbformat.v4.new_code_cell(f'dataset_dir = {str(tmp / "data")!r}\nrun_dir = {str(tmp / "run")!r}\n'
-                                       'preset = "tiny"\noverrides = ["train.epochs=1"]')
+    inject = nbformat.v4.new_code_cell(f'dataset_dir = {str(tmp / "data")!r}\nsynthetic = True\n'
+                                       f'run_dir = {str(tmp / "run")!r}\npreset = "tiny"\noverrides = ["train.epochs=1"]')
     nb.cells.insert(idx + 1, inject)
     out = tmp / "01.ipynb"
     nbformat.write(nb, out)

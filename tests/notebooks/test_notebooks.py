@@ -37,7 +37,7 @@ def test_every_parameter_is_visible_to_papermill_typed_documented_and_used(name)
                 for t in ast.parse(cell.source).body]
     found = inspect_notebook(str(NOTEBOOKS / name))
     assert list(found) == assigned
-    assert {"preset", "dataset_dir", "overrides"} <= set(found)
+    assert {"preset", "dataset_dir", "synthetic", "overrides"} <= set(found)
     for p in found.values():
         assert p["inferred_type_name"] in ("str", "int", "bool", "dict", "float"), p
         assert p["help"], f"{p['name']} has no help comment"
@@ -78,7 +78,8 @@ def _run(name, tmp_path, kernel, **params):
     os.environ.pop("PYTEST_CURRENT_TEST")  # else ipykernel keeps fd 2 out of the cells: test what users see
     try:
         pm.execute_notebook(str(NOTEBOOKS / name), str(out), kernel_name=kernel, cwd=str(tmp_path),
-                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"), **params},
+                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"), "synthetic": True,
+                                        **params},
                             progress_bar=False, execution_timeout=900)
     finally:
         for k, v in old.items():

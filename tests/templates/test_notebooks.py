@@ -49,7 +49,7 @@ def _run(name, tmp_path, kernel, overrides):
     pytest_test = os.environ.pop("PYTEST_CURRENT_TEST", None)  # else ipykernel keeps fd 2 out of the cells
     try:
         pm.execute_notebook(str(NOTEBOOKS / name), str(out), kernel_name=kernel, cwd=str(tmp_path),
-                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"),
+                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"), "synthetic": True,
                                         "run_dir": str(tmp_path / "run"), "backend": "local",
                                         "overrides": overrides},
                             progress_bar=False, execution_timeout=600)

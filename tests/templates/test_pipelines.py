@@ -16,7 +16,8 @@ JOBS = {"galaxy": ["verify_samples", "split_samples", "augment_minority", "train
 
 
 def _spec(name, preset, tmp_path, **extra):
-    return preset_spec(preset, name, {"dataset.path": str(tmp_path / f"data-{name}"), **extra})
+    return preset_spec(preset, name, {"dataset.path": str(tmp_path / f"data-{name}"), "dataset.synthetic": True,
+                                      **extra})
 
 
 def test_registered_with_their_steps():
@@ -117,5 +118,5 @@ def test_without_a_search_the_training_takes_no_best(tmp_path):
 def test_missing_dataset_without_synthetic_is_an_error(tmp_path):
     from mlwf_nb.errors import DatasetError
 
-    with pytest.raises(DatasetError, match=r"dataset\.synthetic=true"):
+    with pytest.raises(DatasetError, match=r"dataset\.synthetic: true"):
         build_graph(_spec("lung", "tiny", tmp_path, **{"dataset.synthetic": False}))

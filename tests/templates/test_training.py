@@ -20,7 +20,7 @@ EXT = (".x.npy", ".y.npy", ".json")
 
 
 def _prepare(name, tmp_path):
-    spec = preset_spec("tiny", name, {"dataset.path": str(tmp_path / "data")})
+    spec = preset_spec("tiny", name, {"dataset.path": str(tmp_path / "data"), "dataset.synthetic": True})
     get_pipeline(name).prepare(spec)
     root = tmp_path / "data"
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")

@@ -50,7 +50,14 @@ def test_dataset_picker_table_split_and_generate(dataset_dir, tmp_path):
     model.update({"dataset.scenes": 2, "dataset.height": 64, "dataset.width": 64})
     picker.generate()
     assert picker.error == "" and len(picker.dataset.scenes) == 2
-    assert "no manifest" in picker.integrity
+    assert "manifest.json present" in picker.integrity
+    picker.check_integrity()
+    assert picker.integrity == "all files match the manifest"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a dataset")
+    picker.path = str(tmp_path / "other")  # a folder of other files: never filled with synthetic scenes
+    picker.generate()
+    assert picker.dataset is None and "refusing to write a synthetic dataset" in picker.error
 
 
 def test_patch_explorer_reads_patch_and_validates_size(dataset_dir):

@@ -12,6 +12,7 @@ files of an atomic write) are left out.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -71,12 +72,21 @@ def write_manifest(root: str | os.PathLike[str]) -> Path:
 
     if not is_dataset(root):
         raise not_a_dataset(root)
+    target = Path(root) / MANIFEST_FILE
+    if not os.access(root, os.W_OK):  # before hashing every file (EROFS and missing write bits alike)
+        raise _read_only(target, "the folder is not writable")
     try:
-        return write_json(Path(root) / MANIFEST_FILE, build_manifest(root))
-    except PermissionError as err:
-        raise IntegrityError(f"cannot write {str(Path(root) / MANIFEST_FILE)!r}: {err.strerror}; the dataset "
-                             "folder is read-only: ask its owner to publish a manifest (runs work without "
-                             "one, see mlwf_nb.data.cache)", path=str(Path(root) / MANIFEST_FILE)) from err
+        return write_json(target, build_manifest(root))
+    except OSError as err:
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise _read_only(target, err.strerror or str(err)) from err
+        raise
+
+
+def _read_only(target: Path, why: str) -> IntegrityError:
+    return IntegrityError(f"cannot write {str(target)!r}: {why}; the dataset folder is read-only: its owner "
+                          "publishes the manifest (runs work without one: they take digests into the user "
+                          "cache)", path=str(target))
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from yaml.constructor import ConstructorError
 __all__ = ["safe_load"]
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _UniqueKeySafeLoader(yaml.SafeLoader):
     """The safe loader, refusing duplicate keys."""
 
 
-def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _mapping(loader: _UniqueKeySafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
@@ -37,9 +37,9 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     return loader.construct_mapping(node, deep=deep)
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_UniqueKeySafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def safe_load(text: str) -> Any:
     """Parse YAML like ``yaml.safe_load``, but a key given twice in one mapping raises ``ConstructorError``."""
-    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no Python objects
+    return yaml.load(text, Loader=_UniqueKeySafeLoader)  # a SafeLoader subclass: no Python objects

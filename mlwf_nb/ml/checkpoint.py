@@ -4,7 +4,11 @@ A checkpoint at ``path`` (e.g. ``outputs/checkpoint.keras``) is:
 
 * ``path`` - the model with its optimizer state (``model.save``), and
 * ``path + ".json"`` - ``{"v", "epoch", "history", "seed", "time"}``, where
-  ``epoch`` counts completed epochs and ``history`` holds one list per metric.
+  ``epoch`` counts completed epochs and ``history`` holds one list per metric,
+  plus ``"best": {"epoch", "monitor", "value"}`` with ``train.keep_best``; the best
+  epoch's weights then travel inside the ``.keras`` file itself (a member
+  ``mlwf_best_weights.npz``, which Keras ignores), so one atomic file and one digest
+  hold both and a resume keeps the best epoch too.
 
 Both are written to a temporary name beside the final one and renamed into
 place: the sidecar first (it records the sha256 of the new model and keeps the
@@ -41,10 +45,12 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "restore_state",
+    "read_best_weights",
 ]
 
 EX_TEMPFAIL = 75
 SIDECAR_VERSION = 1
+BEST_MEMBER = "mlwf_best_weights.npz"
 
 _log = logging.getLogger(__name__)
 
@@ -73,7 +79,7 @@ def sidecar_path(path: str | os.PathLike[str]) -> Path:
 
 
 def save_checkpoint(model: keras.Model, path: str | os.PathLike[str], *, epoch: int,
-                    history: dict[str, list[float]], seed: int) -> Path:
+                    history: dict[str, list[float]], seed: int, best: dict[str, Any] | None = None) -> Path:
     """Save ``model`` (with optimizer state) and its sidecar atomically.
 
     Args:
@@ -82,6 +88,8 @@ def save_checkpoint(model: keras.Model, path: str | os.PathLike[str], *, epoch: 
         epoch: Completed epochs so far.
         history: Metric lists over all completed epochs.
         seed: The training seed (recorded for reproducibility).
+        best: The best epoch so far, ``{"epoch", "monitor", "value", "weights"}`` (weights: the
+            arrays of ``model.get_weights()`` then), or None.
 
     Returns:
         The checkpoint path.
@@ -93,12 +101,43 @@ def save_checkpoint(model: keras.Model, path: str | os.PathLike[str], *, epoch: 
     previous = _previous_entry(side)
     with atomic_path(final, suffix=".keras") as tmp:
         model.save(tmp, overwrite=True)
+        entry: dict[str, Any] = {"v": SIDECAR_VERSION, "epoch": int(epoch), "history": history,
+                                 "seed": int(seed), "time": round(time.time(), 3)}
+        if best is not None:
+            _add_weights(tmp, best["weights"])
+            entry["best"] = {"epoch": int(best["epoch"]), "monitor": str(best["monitor"]),
+                             "value": float(best["value"])}
         # the sidecar names both the new model (by digest) and the one still under the final
         # name, so a kill between the two renames leaves a consistent pair either way
-        write_json(side, {"v": SIDECAR_VERSION, "epoch": int(epoch), "history": history,
-                          "seed": int(seed), "time": round(time.time(), 3), "sha256": _sha256(tmp),
-                          "previous": previous})
+        write_json(side, {**entry, "sha256": _sha256(tmp), "previous": previous})
     return final
+
+
+def _add_weights(keras_file: Path, weights: list[Any]) -> None:
+    """Append the best epoch's weights to a saved ``.keras`` archive (a zip; Keras ignores the member)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, *[np.asarray(w) for w in weights])
+    with zipfile.ZipFile(keras_file, "a") as zf:
+        zf.writestr(BEST_MEMBER, buf.getvalue())
+
+
+def read_best_weights(keras_file: str | os.PathLike[str]) -> list[Any] | None:
+    """The best epoch's weights stored in a checkpoint's ``.keras`` file, or None when it has none."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(keras_file) as zf:
+        if BEST_MEMBER not in zf.namelist():
+            return None
+        with np.load(io.BytesIO(zf.read(BEST_MEMBER))) as npz:
+            return [npz[f"arr_{i}"] for i in range(len(npz.files))]
 
 
 def _sha256(path: Path) -> str:
@@ -168,11 +207,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[keras.Model, dict[str
         epoch = int(meta["epoch"])
         history = {str(k): [float(v) for v in vals] for k, vals in dict(meta.get("history", {})).items()}
         model = keras.models.load_model(final, compile=True)
+        best = dict(meta["best"], weights=read_best_weights(final)) if meta.get("best") else None
     except Exception as err:  # any unreadable checkpoint is ignored, never fatal
         _warn(f"ignoring unreadable checkpoint {final} (sidecar {side.name}): "
               f"{type(err).__name__}: {err}; training starts from epoch 0")
         return None
-    return model, {**meta, "epoch": epoch, "history": history}
+    return model, {**meta, "epoch": epoch, "history": history, "best": best}
 
 
 def restore_state(model: keras.Model, loaded: keras.Model) -> None:

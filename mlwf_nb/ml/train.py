@@ -24,6 +24,7 @@ from typing import Any
 import keras
 
 from mlwf_nb.errors import SpecError
+from mlwf_nb.ml.best import BestEpoch
 from mlwf_nb.ml.checkpoint import CheckpointExit, load_checkpoint, restore_state, save_checkpoint
 from mlwf_nb.ml.tensorboard import EpochLog
 from mlwf_nb.rundir.events import emit
@@ -218,22 +219,43 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def _resume(model: keras.Model, checkpoint: Path | None) -> tuple[int, dict[str, list[float]]]:
-    """Restore ``model`` from ``checkpoint`` if possible; return (completed epochs, history)."""
+def _resume(model: keras.Model, checkpoint: Path | None) -> tuple[int, dict[str, list[float]], Any]:
+    """Restore ``model`` from ``checkpoint`` if possible; return (completed epochs, history, best epoch state)."""
     if checkpoint is None:
-        return 0, {}
+        return 0, {}, None
     found = load_checkpoint(checkpoint)
     if found is None:
-        return 0, {}
+        return 0, {}, None
     loaded, meta = found
     try:
         restore_state(model, loaded)
     except ValueError as err:
         emit("log", level="warning", message=f"ignoring checkpoint {checkpoint}: it does not match "
              f"the model ({err}); starting from epoch 0")
-        return 0, {}
+        return 0, {}, None
     emit("checkpoint_restored", path=str(checkpoint), epoch=meta["epoch"])
-    return int(meta["epoch"]), dict(meta["history"])
+    return int(meta["epoch"]), dict(meta["history"]), meta.get("best")
+
+
+def _best_epoch(keep_best: str | None, val_data: Any) -> BestEpoch | None:
+    """The tracker of the best epoch, or None (with a notice when validation data are missing for it)."""
+    if not keep_best:
+        return None
+    if keep_best.startswith("val_") and val_data is None:
+        emit("log", level="warning", message=f"keep_best: no validation data to follow {keep_best} (e.g. "
+             "train.train_on_val), so the last epoch's weights are kept")
+        return None
+    return BestEpoch(keep_best)
+
+
+def _keep(best: BestEpoch | None, model: keras.Model, done: int, result: dict[str, Any]) -> None:
+    """Put the best epoch's weights into ``model`` and say so in ``result`` and the events."""
+    if best is None or best.weights is None:
+        return
+    best.restore(model)
+    result.update(best_epoch=best.epoch, best={"monitor": best.monitor, "value": best.value})
+    emit("log", level="info", message=f"keep_best: the weights of epoch {best.epoch} of {done} "
+         f"({best.monitor} {best.value:.4g}) are kept")
 
 
 def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: int, learning_rate: float,
@@ -244,6 +266,7 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         callbacks: Sequence[keras.callbacks.Callback] = (), metrics: Sequence[Any] = (),
         loss: Any = None, epoch_metrics: EpochMetrics | None = None,
         tensorboard: Sequence[str | os.PathLike[str]] = (), lr_hypergradient: float = 0.0,
+        keep_best: str | None = None,
         verbose: int = 0) -> dict[str, Any]:
     """Train ``model`` in place, resuming from and writing ``checkpoint``.
 
@@ -274,16 +297,20 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
         lr_hypergradient: Hypergradient rate in (0, 1): the learning rate adapts every step
             (:mod:`mlwf_nb.ml.hypergradient`), resumes from the checkpoint, and each epoch's
             metrics carry it as ``learning_rate``; 0 (default) keeps it fixed.
+        keep_best: An epoch metric (``val_loss``, ``val_accuracy``, ...): at the end ``model`` holds
+            the weights of the epoch where it was best (:mod:`mlwf_nb.ml.best`), kept across
+            resumes in the checkpoint; None keeps the last epoch's weights.
         verbose: Keras progress output level.
 
     Returns:
         ``{"history": {metric: [float, ...]}, "resumed_from_epoch": int, "epochs_run": int,
-        "epoch": int, "checkpoint": str | None}``; ``history`` spans every epoch,
-        including those before the resume; ``epoch`` counts completed epochs.
+        "epoch": int, "checkpoint": str | None}``, with ``keep_best`` also ``"best_epoch"``
+        and ``"best": {"monitor", "value"}``; ``history`` spans every epoch, including those
+        before the resume; ``epoch`` counts completed epochs.
 
     Raises:
         CheckpointExit: SIGTERM arrived; a checkpoint was saved (exit with ``exit_code``).
-        SpecError: Bad epochs or optimizer.
+        SpecError: Bad epochs or optimizer, or ``keep_best`` names no metric of the epochs.
     """
     if int(epochs) < 1:
         raise SpecError(f"train.epochs must be >= 1, got {epochs}")
@@ -292,7 +319,10 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
     compile_model(model, make_optimizer(optimizer, learning_rate, momentum=momentum, weight_decay=weight_decay,
                                         hypergradient_rate=lr_hypergradient), ignore_class, metrics, loss)
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    start, history = _resume(model, ckpt)
+    best = _best_epoch(keep_best, val_data)
+    start, history, best_state = _resume(model, ckpt)
+    if best is not None:
+        best.load(best_state)
     if start and hasattr(train_data, "set_epoch"):
         train_data.set_epoch(start)  # the shuffles of an uninterrupted run, not epoch 0's again
     if not (lr_hypergradient and start):  # an adapted learning rate is state: a resume keeps it
@@ -305,17 +335,26 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
     if start >= int(epochs):
         if log is not None:
             log.close()
+        _keep(best, model, start, result)
         return result
 
     def save(done: int) -> None:
         if ckpt is not None:
-            save_checkpoint(model, ckpt, epoch=done, history=history, seed=seed)
+            save_checkpoint(model, ckpt, epoch=done, history=history, seed=seed,
+                            best=best.state() if best is not None else None)
             emit("checkpoint_saved", path=str(ckpt), epoch=done)
+
+    def epoch_done(done: int, metrics: dict[str, float]) -> None:  # before the epoch's checkpoint is saved
+        if best is not None:
+            BestEpoch.check_monitor(best.monitor, metrics)
+            best.update(model, done, metrics)
+        if on_epoch is not None:
+            on_epoch(done, metrics)
 
     with _sigterm_flag() as flag, contextlib.ExitStack() as stack:
         if log is not None:
             stack.callback(log.close)
-        monitor = _Monitor(flag, history, save, int(checkpoint_every), float(checkpoint_minutes), on_epoch,
+        monitor = _Monitor(flag, history, save, int(checkpoint_every), float(checkpoint_minutes), epoch_done,
                            epoch_metrics, log)
         logs_lr = [_lr_log()] if lr_hypergradient else []  # before the monitor, which emits the logs
         _run_fit(model, train_data, val_data, epochs=int(epochs), initial_epoch=start, batch_size=batch_size,
@@ -331,6 +370,7 @@ def fit(model: keras.Model, train_data: Any, val_data: Any = None, *, epochs: in
                              epoch=done)
     if monitor.saved_epoch != done:
         save(done)
+    _keep(best, model, done, result)  # after the last save: a checkpoint holds the last epoch, to resume from
     return result
 
 

@@ -173,7 +173,8 @@ def _train(spec: RunSpec, checkpoint: Path, train: list[Path], val: list[Path], 
         _, out = train_from_shards(spec, list(train), list(val), checkpoint=checkpoint, num_classes=num_classes,
                                    epochs=epochs, metrics=metrics, tensorboard=tensorboard)
     history = out.get("history", {}) if isinstance(out, Mapping) else {}
-    return {k: float(v[-1]) for k, v in history.items() if isinstance(v, list) and v}
+    at = int(out.get("best_epoch") or 0) - 1 if isinstance(out, Mapping) else -1  # the epoch the trial keeps
+    return {k: float(v[at]) for k, v in history.items() if isinstance(v, list) and v and len(v) > at}
 
 
 def _classes_and_metrics(dataset: Path) -> tuple[int, list[Any] | None]:

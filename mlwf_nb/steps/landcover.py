@@ -205,7 +205,7 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
                      optimizer=t.optimizer, momentum=t.momentum, weight_decay=t.weight_decay,
                      checkpoint=checkpoint, checkpoint_every=t.checkpoint_every,
                      checkpoint_minutes=t.checkpoint_minutes, seed=t.seed, metrics=metrics or (),
-                     tensorboard=tensorboard or (),
+                     tensorboard=tensorboard or (), keep_best=t.monitor if t.keep_best else None,
                      lr_hypergradient=t.lr_hypergradient_rate if t.lr_hypergradient else 0.0)
     return model, result
 

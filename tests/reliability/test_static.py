@@ -107,7 +107,8 @@ def test_safe_loaders_only(path):
 def test_custom_yaml_loaders_are_safe_loaders():
     import yaml
 
-    from mlwf_nb import schemas
+    from mlwf_nb import _yaml, schemas
 
-    loaders = [v for k, v in vars(schemas).items() if isinstance(v, type) and k.endswith("Loader")]
-    assert loaders and all(issubclass(cls, yaml.SafeLoader) for cls in loaders)
+    loaders = [v for mod in (schemas, _yaml) for k, v in vars(mod).items()
+               if isinstance(v, type) and k.endswith("Loader")]
+    assert len(loaders) >= 2 and all(issubclass(cls, yaml.SafeLoader) for cls in loaders)

@@ -3,16 +3,18 @@
 Usage::
 
     python -m benchmarks.landcover_quality [--preset cpu] [--set key.path=value ...] [--label NAME]
-                                            [--out DIR] [--run-dir EXISTING_RUN]
+                                            [--out DIR] [--run-dir EXISTING_RUN [--reevaluate]]
 
-Runs the preset end to end on the local backend (or reads an existing run with ``--run-dir``),
-then measures on the run's test scenes: overall accuracy, Cohen's kappa and mIoU (from the run's
-``metrics.json``), and overall accuracy within 1, 3 and 5 pixels of a class border
-(:func:`mlwf_nb.ml.evaluate.border_mask`) from the classification maps against the labels. As a
-reference it classifies the same test pixels with a per-pixel nearest-class-mean rule fitted on
-the training scenes (stretched with the same stretch). Prints one JSON object and appends it to
-``OUT/results.jsonl``. Not part of ``make bench``: it measures quality, not speed, and takes
-minutes. The figures in ``/work/notes`` and ``docs/gid.md`` came from this script.
+Runs the preset end to end on the local backend (or reads an existing run with ``--run-dir``;
+with ``--reevaluate`` its trained model is evaluated again with the ``--set`` evaluate settings,
+so map settings compare on the same model), then measures on the run's test scenes: overall
+accuracy, Cohen's kappa and mIoU (from the run's ``metrics.json``), and overall accuracy within
+1, 3 and 5 pixels of a class border (:func:`mlwf_nb.ml.evaluate.border_mask`) from the
+classification maps against the labels. As a reference it classifies the same test pixels with
+a per-pixel nearest-class-mean rule fitted on the training scenes (stretched with the same
+stretch). Prints one JSON object and appends it to ``OUT/results.jsonl``. Not part of
+``make bench``: it measures quality, not speed, and takes minutes. The figures in
+``docs/gid.md`` came from this script.
 """
 
 from __future__ import annotations
@@ -92,6 +94,25 @@ def _summarise(scores: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def reevaluate(run_dir: Path, overrides: list[str], out: Path) -> Path:
+    """Evaluate a finished run's model again with ``overrides`` (evaluate.*) into ``out``; returns ``out``."""
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.spec import load_spec
+    from mlwf_nb.steps.landcover import evaluate
+
+    spec = load_spec(run_dir / "spec.yaml", overrides=overrides)
+    ds = Dataset.open(spec.dataset.path)
+    scenes = sorted((run_dir / "work" / "scenes").glob("*.tif"))
+    labels = [ds.scene(p.stem).label for p in scenes]
+    (out / "outputs" / "maps").mkdir(parents=True, exist_ok=True)
+    spec.save(out / "spec.yaml")
+    o = out / "outputs"
+    evaluate(spec, ds.yaml_path, run_dir / "outputs" / "model.keras", scenes, labels, o / "metrics.json",
+             o / "confusion_matrix.json", o / "confusion_matrix.png",
+             [o / "maps" / f"{p.stem}.{ext}" for p in scenes for ext in ("tif", "png")], o / "report.md")
+    return out
+
+
 def measure_run(run_dir: Path) -> dict[str, Any]:
     """Metrics of a finished land-cover run (see the module docstring)."""
     from mlwf_nb.data.dataset import Dataset
@@ -123,11 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="")
     parser.add_argument("--out", default="/tmp/mlwf-quality")
     parser.add_argument("--run-dir", help="measure this finished run instead of starting one")
+    parser.add_argument("--reevaluate", action="store_true", help="with --run-dir: evaluate its model again "
+                        "with the --set evaluate settings")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    if args.run_dir:
+    if args.run_dir and args.reevaluate:
+        run_dir = reevaluate(Path(args.run_dir), list(args.overrides),
+                             out / f"reeval-{Path(args.run_dir).name}-{time.strftime('%H%M%S')}")
+    elif args.run_dir:
         run_dir = Path(args.run_dir)
     else:
         from mlwf_nb.pipelines import preset_spec

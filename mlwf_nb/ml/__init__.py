@@ -23,7 +23,7 @@ _HOME = {
     "CheckpointExit": "checkpoint", "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
     "sidecar_path": "checkpoint",
     "confusion_matrix": "evaluate", "classification_metrics": "evaluate",
-    "segmentation_metrics": "evaluate", "predict_scene": "evaluate",
+    "segmentation_metrics": "evaluate", "predict_scene": "maps",
     "plot_confusion_matrix": "plots", "plot_history": "plots", "class_map_rgb": "plots",
     "save_figure": "plots",
 }

@@ -1,7 +1,8 @@
 """Evaluation in numpy: confusion matrices, accuracy/kappa/F1/IoU, sliding-window scene inference.
 
-Everything here is pure numpy (no Keras): ``predict_scene`` takes any
-``predict_fn(batch_uint8) -> probabilities``, e.g. ``lambda b: model.predict(b, verbose=0)``.
+Everything here is pure numpy (no Keras). Whole-scene maps are predicted by
+:mod:`mlwf_nb.ml.maps`; :class:`MapScores` scores them against labels, also near class
+borders (:func:`border_mask`).
 
 Zero-division convention: a precision, recall, F1 or IoU whose denominator is
 zero is reported as 0.0, and mean IoU / mean Dice average only the classes that
@@ -10,17 +11,16 @@ occur in the truth or the prediction (union > 0).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from mlwf_nb.errors import EvaluationError
+from mlwf_nb.ml.maps import predict_scene
 
 __all__ = ["confusion_matrix", "classification_metrics", "segmentation_metrics", "predict_scene", "border_mask",
-           "BORDER_WIDTH"]
-
-PredictFn = Callable[[np.ndarray], Any]
+           "BORDER_WIDTH", "MapScores"]
 
 BORDER_WIDTH = 3
 """Pixels this close to a class border (Chebyshev distance) count as border pixels in the reports."""
@@ -142,61 +142,6 @@ def segmentation_metrics(y_true_mask: Any, y_pred_mask: Any, num_classes: int,
             "confusion_matrix": cm.tolist()}
 
 
-def predict_scene(predict_fn: PredictFn, image_u8: np.ndarray, window_sizes: Sequence[int],
-                  stride_fraction: float, input_size: int, batch_size: int = 64) -> np.ndarray:
-    """Multi-scale sliding-window class probabilities over a whole scene.
-
-    For each window size, windows at stride ``size * stride_fraction`` are cut,
-    resized to ``input_size``, classified ``batch_size`` at a time (memory stays
-    bounded by one batch plus the output), and each window's probabilities are
-    spread over its pixels; scales are averaged.
-
-    Args:
-        predict_fn: ``(n, input_size, input_size, B) uint8 -> (n, C)`` probabilities.
-        image_u8: ``(H, W, B)`` uint8 scene.
-        window_sizes: Window sizes in scene pixels, e.g. ``(56, 112, 224)``.
-        stride_fraction: Stride as a fraction of the window size, in (0, 1].
-        input_size: Model input size.
-        batch_size: Windows per ``predict_fn`` call.
-
-    Returns:
-        ``(H, W, C)`` float32 probabilities.
-
-    Raises:
-        EvaluationError: Bad arguments or predictions of the wrong shape.
-    """
-    from mlwf_nb.data.patches import sliding_windows, stitch_probabilities
-
-    image = np.asarray(image_u8)
-    if image.ndim != 3 or not window_sizes or not 0 < stride_fraction <= 1 or batch_size < 1:
-        raise EvaluationError(f"predict_scene needs an (H, W, B) image, window sizes, 0 < stride_fraction <= 1 "
-                              f"and batch_size >= 1; got image {image.shape}, {list(window_sizes)}, "
-                              f"{stride_fraction}, {batch_size}")
-    h, w = image.shape[:2]
-    total: np.ndarray | None = None
-    for size in window_sizes:
-        windows = sliding_windows(h, w, int(size), max(1, round(size * stride_fraction)))
-        probs = np.concatenate([_predict_batch(predict_fn, image, windows[i:i + batch_size], int(size),
-                                               int(input_size))
-                                for i in range(0, len(windows), batch_size)])
-        scale = np.asarray(stitch_probabilities(h, w, windows, int(size), probs), dtype=np.float32)
-        total = scale if total is None else total + scale
-    assert total is not None
-    return total / np.float32(len(window_sizes))
-
-
-def _predict_batch(predict_fn: PredictFn, image: np.ndarray, windows: np.ndarray, size: int,
-                   input_size: int) -> np.ndarray:
-    from mlwf_nb.data.patches import extract_windows
-
-    batch = extract_windows(image, windows, size, input_size)
-    probs = np.asarray(predict_fn(batch), dtype=np.float32)
-    if probs.ndim != 2 or probs.shape[0] != len(windows):
-        raise EvaluationError(f"predict_fn returned shape {probs.shape} for {len(windows)} windows; "
-                              "expected (n_windows, num_classes)")
-    return probs
-
-
 def border_mask(label: np.ndarray, width: int = BORDER_WIDTH) -> np.ndarray:
     """Pixels within ``width`` pixels of a border between two labelled classes.
 
@@ -222,3 +167,37 @@ def border_mask(label: np.ndarray, width: int = BORDER_WIDTH) -> np.ndarray:
     low = ndimage.minimum_filter(np.where(lab > 0, lab, np.iinfo(np.int32).max).astype(np.int32),
                                  size=size, mode="nearest")
     return (top > 0) & (low < np.iinfo(np.int32).max) & (top != low)
+
+
+class MapScores:
+    """Confusion matrix and class-border accuracy of classification maps, summed over scenes.
+
+    Pixels whose truth is 0 (unlabeled or nodata) are left out; model class ``k`` is
+    dataset class ``k + 1`` in both maps.
+    """
+
+    def __init__(self, num_classes: int, border_width: int = BORDER_WIDTH) -> None:
+        self.num_classes, self.border_width = int(num_classes), int(border_width)
+        self.cm = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        self.border_correct = 0
+        self.border_pixels = 0
+
+    def add(self, pred: np.ndarray, truth: np.ndarray) -> int:
+        """Score one map ``(H, W)`` of dataset class indices against its truth; returns the labelled pixels."""
+        pred, truth = np.asarray(pred), np.asarray(truth)
+        labelled = truth > 0
+        self.cm += confusion_matrix(truth[labelled].astype(np.int64) - 1, pred[labelled].astype(np.int64) - 1,
+                                    self.num_classes)
+        near = border_mask(truth, self.border_width) & labelled
+        self.border_pixels += int(near.sum())
+        self.border_correct += int((near & (pred == truth)).sum())
+        return int(labelled.sum())
+
+    def metrics(self, class_names: Sequence[str]) -> dict[str, Any]:
+        """:func:`classification_metrics` plus ``border``: accuracy within ``border_width`` px of a class border."""
+        out = classification_metrics(self.cm, class_names)
+        total = int(self.cm.sum())
+        out["border"] = {"width": self.border_width, "pixels": self.border_pixels,
+                         "share": self.border_pixels / total if total else 0.0,
+                         "overall_accuracy": self.border_correct / self.border_pixels if self.border_pixels else 0.0}
+        return out

@@ -20,7 +20,7 @@ from mlwf_nb.registry import Registry
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["MODELS", "register_model", "build_model", "available_models", "ModelBuilder"]
+__all__ = ["MODELS", "register_model", "build_model", "available_models", "is_per_pixel", "ModelBuilder"]
 
 ModelBuilder = Callable[..., "keras.Model"]
 
@@ -37,22 +37,35 @@ MODELS: Registry[ModelBuilder] = Registry(
          "mlwf_nb.models entry-point group")
 
 
-def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
+def register_model(name: str, *, per_pixel: bool = False) -> Callable[[ModelBuilder], ModelBuilder]:
     """Return a decorator that registers a model builder under ``name``.
 
     Args:
         name: Registry key, e.g. ``"small_cnn"``. Registering a name again
             replaces the earlier builder (a researcher may override one).
+        per_pixel: The model outputs a class per pixel ``(H, W, C)`` (a segmentation model such
+            as ``unet``), not one per patch: land cover then trains it on label masks.
 
     Returns:
         The decorator; it returns the builder unchanged.
     """
 
     def decorator(builder: ModelBuilder) -> ModelBuilder:
+        if per_pixel:
+            builder.per_pixel = True  # type: ignore[attr-defined]
         MODELS.register(name, builder)
         return builder
 
     return decorator
+
+
+def is_per_pixel(name: str) -> bool:
+    """Whether the registered model ``name`` predicts a class per pixel.
+
+    A builder says so with ``register_model(name, per_pixel=True)`` or, registered by entry point,
+    with the attribute ``per_pixel = True`` on the function.
+    """
+    return bool(getattr(MODELS.get(name), "per_pixel", False))
 
 
 def available_models() -> list[str]:
@@ -162,7 +175,7 @@ def resnet50(input_shape: tuple[int, ...], num_classes: int, **_: Any) -> keras.
     return keras.Model(inputs, net.output, name="resnet50")
 
 
-@register_model("unet")
+@register_model("unet", per_pixel=True)
 def unet(input_shape: tuple[int, ...], num_classes: int, *, width: int = 16, depth: int = 4,
          dropout: float = 0.0, **_: Any) -> keras.Model:
     """A Ronneberger-style U-Net with per-pixel softmax output ``(H, W, num_classes)``.

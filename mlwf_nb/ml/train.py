@@ -113,13 +113,28 @@ def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer,
 
     ``metrics`` are added after accuracy (e.g. IoU / Dice for segmentation); their
     names become the epoch events' metric keys. A ``loss`` of its own (e.g. a
-    detector's) replaces the cross-entropy, and then only ``metrics`` are tracked.
+    detector's) replaces the cross-entropy, and then only ``metrics`` are tracked. With ``ignore_class``
+    the loss and the accuracy skip that label (unlabeled pixels of land-cover masks).
     """
     if loss is not None:
         model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics) or None)
         return
     loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=ignore_class)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy", *metrics])
+    accuracy = "accuracy" if ignore_class is None else _accuracy_without(ignore_class)
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy, *metrics])
+
+
+def _accuracy_without(ignore: int) -> keras.metrics.Metric:
+    """Per-pixel accuracy over the pixels whose label is not ``ignore`` (unlabeled), named ``accuracy``."""
+    from keras import ops
+
+    def accuracy(y_true: Any, y_pred: Any) -> Any:
+        truth = ops.cast(ops.reshape(y_true, ops.shape(y_pred)[:-1]), "int32")
+        keep = ops.cast(ops.not_equal(truth, ignore), "float32")
+        hit = ops.cast(ops.equal(truth, ops.cast(ops.argmax(y_pred, axis=-1), "int32")), "float32")
+        return ops.sum(hit * keep) / ops.maximum(ops.sum(keep), 1.0)
+
+    return keras.metrics.MeanMetricWrapper(accuracy, name="accuracy")
 
 
 @contextlib.contextmanager

@@ -137,6 +137,8 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
         return
     from mlwf_nb.data.patches import sample_patches
     from mlwf_nb.data.shards import write_shard
+    from mlwf_nb.data.windows import label_masks
+    from mlwf_nb.ml.models import is_per_pixel
 
     with capped_block_cache():  # the uint8 scene is a quarter of the uint16 one; GDAL keeps no tiles
         u8 = np.moveaxis(np.asarray(apply_stretch(image_da, params)), 0, -1)
@@ -144,9 +146,15 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
     if has_nodata(params.nodata):  # nodata pixels (0 in every stretched band) are never a class
         lab = np.where(void_pixels(u8), 0, lab).astype(np.uint8)
     seed = spec.patches.seed * 1_000_003 + _stable_hash(scene)
-    x, y, meta = sample_patches(u8, lab, spec.patches.sizes, spec.patches.per_scene, spec.patches.input_size,
-                                spec.patches.min_purity, spec.patches.balance, np.random.default_rng(seed),
-                                ds.num_classes)
+    p = spec.patches
+    per_pixel = is_per_pixel(spec.model.name)
+    if per_pixel and p.min_purity > 0:  # a per-pixel model learns the borders that purity would drop
+        emit("log", level="info", message=f"patches.min_purity={p.min_purity:g} is not used for the per-pixel "
+             f"model {spec.model.name!r}: it learns from mixed windows too")
+    x, y, meta = sample_patches(u8, lab, p.sizes, p.per_scene, p.input_size, 0.0 if per_pixel else p.min_purity,
+                                p.balance, np.random.default_rng(seed), ds.num_classes)
+    if per_pixel:  # the label mask under each window; unlabeled and nodata pixels: the ignored class
+        y = label_masks(lab, meta["windows"], p.input_size, ignore=ds.num_classes)
     prefix = shard_prefixes(out)
     if len(prefix) != 1:
         raise StepError(f"preprocess: the patch shard is one <prefix>.x.npy/.y.npy/.json triple, got {out}")
@@ -177,7 +185,9 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
     """Build the spec's model and train it on patch shards: the one training path of every caller.
 
     ``metrics`` are extra Keras metrics (e.g. IoU / Dice for segmentation shards);
-    ``tensorboard`` the job's ``[train, validation]`` event files.
+    ``tensorboard`` the job's ``[train, validation]`` event files. Shards of label masks
+    (per-pixel models) mark unlabeled pixels with class ``num_classes``, which the loss and
+    the accuracy skip.
     """
     from mlwf_nb.data.shards import ShardSequence, loader_threads, read_shard
     from mlwf_nb.ml.models import build_model
@@ -186,7 +196,7 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
     tr, va = shard_prefixes(train_files), shard_prefixes(val_files)
     if not tr:
         raise StepError("train: no training shards were given (check the split and preprocess jobs)")
-    x0, _ = read_shard(tr[0], mmap=True)[:2]
+    x0, y0 = read_shard(tr[0], mmap=True)[:2]
     t = spec.train
     # reading the memory maps, flips and the float conversion run on loader threads, overlapping the train step
     sequence: Any = ShardSequence  # a keras PyDataset made on first use (mypy sees the keras-free base)
@@ -206,7 +216,8 @@ def train_from_shards(spec: RunSpec, train_files: list[Path], val_files: list[Pa
                      checkpoint=checkpoint, checkpoint_every=t.checkpoint_every,
                      checkpoint_minutes=t.checkpoint_minutes, seed=t.seed, metrics=metrics or (),
                      tensorboard=tensorboard or (), keep_best=t.monitor if t.keep_best else None,
-                     lr_hypergradient=t.lr_hypergradient_rate if t.lr_hypergradient else 0.0)
+                     lr_hypergradient=t.lr_hypergradient_rate if t.lr_hypergradient else 0.0,
+                     ignore_class=num_classes if y0.ndim == 3 else None)
     return model, result
 
 
@@ -256,8 +267,8 @@ def _scene_name(path: Path) -> str:
 
 
 def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], labels: list[Path],
-                     maps: list[Path]) -> np.ndarray:
-    """Confusion matrix over ``scenes`` (8-bit, stretched) against ``labels``; writes ``maps``.
+                     maps: list[Path]) -> Any:
+    """Predict each test scene's map (blended sliding windows), score it, write ``maps``; the scores.
 
     ``maps`` holds the same number of files per scene, in the order of ``scenes``
     (e.g. ``<scene>.tif`` and ``<scene>.png``): a GeoTIFF of classes and an RGB picture.
@@ -265,29 +276,28 @@ def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], lab
     from mlwf_nb.data.nodata import void_pixels
     from mlwf_nb.data.patches import class_map as to_class_map
     from mlwf_nb.data.raster import open_raster, write_like
-    from mlwf_nb.ml.evaluate import confusion_matrix, predict_scene
+    from mlwf_nb.ml.evaluate import MapScores
+    from mlwf_nb.ml.maps import predict_scene
     from mlwf_nb.ml.plots import class_map_rgb
 
     if maps and len(maps) % len(scenes):
         raise StepError(f"evaluate: {len(maps)} map files for {len(scenes)} scenes; give the same number per scene")
     per_scene = len(maps) // len(scenes) if scenes else 0
-    c = ds.num_classes
-    cm = np.zeros((c, c), dtype=np.int64)
+    scores = MapScores(ds.num_classes)
     colors = [cls.color for cls in sorted(ds.classes, key=lambda k: k.index)]
     input_size = int(model.input_shape[1])
     predict = _predict_fn(model)
+    e = spec.evaluate
     for i, (scene_path, label_path) in enumerate(zip(scenes, labels, strict=True)):
         da = open_raster(scene_path, chunks=False)
         img = np.moveaxis(np.asarray(da), 0, -1)
-        probs = predict_scene(predict, img, spec.evaluate.window_sizes, spec.evaluate.stride_fraction,
-                              input_size, spec.evaluate.batch_size)
+        probs = predict_scene(predict, img, e.window_sizes, e.stride_fraction, input_size, e.batch_size, e.blend)
         pred = to_class_map(probs)
         truth = np.asarray(ds.read_label(label_path, chunks=False))  # class indices (gid: from colours)
         if da.rio.nodata is not None:  # nodata pixels (tagged in the stretched scene) are no class
             void = void_pixels(img)
             truth, pred = np.where(void, 0, truth), np.where(void, 0, pred).astype(np.uint8)
-        mask = truth > 0
-        cm += confusion_matrix(truth[mask] - 1, pred[mask] - 1, c)
+        labelled = scores.add(pred, truth)
         for target in maps[i * per_scene:(i + 1) * per_scene]:
             if target.suffix == ".tif":  # class 0: unlabeled or nodata
                 write_like(target, pred[None].astype("uint8"), da, nodata=0)
@@ -295,8 +305,8 @@ def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], lab
                 _save_png(target, class_map_rgb(pred, colors))
             else:
                 raise StepError(f"evaluate: map {target.name!r} must end in .tif or .png")
-        emit("log", level="info", message=f"evaluated {_scene_name(scene_path)}: {int(mask.sum())} labelled pixels")
-    return cm
+        emit("log", level="info", message=f"evaluated {_scene_name(scene_path)}: {labelled} labelled pixels")
+    return scores
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
@@ -314,13 +324,13 @@ def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labe
     import keras
 
     from mlwf_nb.data.dataset import Dataset
-    from mlwf_nb.ml.evaluate import classification_metrics
     from mlwf_nb.ml.plots import plot_confusion_matrix, save_figure
 
     ds = Dataset.describe(dataset)
     net = keras.models.load_model(model, compile=False)
-    cm = _evaluate_scenes(spec, ds, net, scenes, labels, maps)
-    result = classification_metrics(cm, ds.class_names)
+    scores = _evaluate_scenes(spec, ds, net, scenes, labels, maps)
+    cm = scores.cm
+    result = scores.metrics(ds.class_names)
     _io.write_json(confusion, {"classes": ds.class_names, "colors": [list(c) for c in ds.class_colors],
                                "matrix": cm.tolist(), "title": title})
     _io.write_json(metrics, result)
@@ -338,7 +348,10 @@ def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labe
 def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
     lines = [f"# Evaluation ({title})", "",
              f"- overall accuracy: {m['overall_accuracy']:.4f}", f"- Cohen's kappa: {m['kappa']:.4f}",
-             f"- mIoU: {m['miou']:.4f}", "", "| class | precision | recall | F1 | IoU | support |",
+             f"- mIoU: {m['miou']:.4f}",
+             f"- overall accuracy within {m['border']['width']} px of a class border: "
+             f"{m['border']['overall_accuracy']:.4f} ({100 * m['border']['share']:.1f} % of the labelled pixels)",
+             "", "| class | precision | recall | F1 | IoU | support |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name in names:
         c = m["per_class"][name]
@@ -376,7 +389,7 @@ def evaluate_hybrid(spec: RunSpec, dataset: Path, models: list[Path], global_mod
             raise StepError(f"evaluate-hybrid: no model for source {src!r} of scene {sid}")
         row: dict[str, Any] = {"scene": sid, "source": src}
         for kind, net in (("hybrid", per_source[src]), ("global", glob)):
-            cm = _evaluate_scenes(spec, ds, net, [scene_path], [label_path], [])
+            cm = _evaluate_scenes(spec, ds, net, [scene_path], [label_path], []).cm
             cms[kind] += cm
             row[kind] = classification_metrics(cm, ds.class_names)["overall_accuracy"]
         rows.append(row)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mlwf_nb.data.dataset import Dataset
+from mlwf_nb.data.dataset import Dataset, colors_to_index
 from mlwf_nb.data.raster import check_tiff
 from mlwf_nb.data.samples import SampleDataset
 from mlwf_nb.data.stretch import StretchParams, apply_stretch, band_histograms, fit_optimized_linear
@@ -23,8 +23,8 @@ from mlwf_nb.data.stretch import StretchParams, apply_stretch, band_histograms, 
 __all__ = ["Thumbnail", "read_thumbnail", "read_patch", "scene_rows", "rgb_views", "fit_view_stretch",
            "sample_grid", "first_sample", "augment_preview", "augment_reference"]
 
-TRUE_COLOR = (2, 1, 0)   # R, G, B from bands (B, G, R, NIR)
-FALSE_COLOR = (3, 2, 1)  # NIR, R, G
+TRUE_COLOR = (2, 1, 0)   # R, G, B of bands (B, G, R, NIR); a dataset gives its own (Dataset.true_color_bands)
+FALSE_COLOR = (3, 2, 1)  # NIR, R, G of the same (Dataset.false_color_bands)
 
 
 @dataclass
@@ -58,7 +58,7 @@ def read_thumbnail(ds: Dataset, scene_id: str, max_size: int = 256) -> Thumbnail
     label = None
     if scene.label is not None:
         lab, _, _, _ = _decimated(scene.label, max_size)
-        label = lab[0] if ds.layout != "gid" else None
+        label = lab[0] if lab.shape[0] == 1 else colors_to_index(lab, ds.classes, str(scene.label))
     return Thumbnail(arr, label, step, h, w)
 
 
@@ -83,13 +83,20 @@ def fit_view_stretch(image: np.ndarray, nodata: float | None = 0, low: float = 2
     return fit_optimized_linear(band_histograms(image, nodata=nodata), low, high)
 
 
-def rgb_views(image: np.ndarray, params: StretchParams, nodata: float | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """True colour and NIR false colour (H, W, 3) uint8 of a (bands, H, W) image."""
+def rgb_views(image: np.ndarray, params: StretchParams, nodata: Any = 0,
+              true_color: Sequence[int] = TRUE_COLOR,
+              false_color: Sequence[int] = FALSE_COLOR) -> tuple[np.ndarray, np.ndarray]:
+    """True colour and NIR false colour (H, W, 3) uint8 of a (bands, H, W) image.
+
+    ``true_color`` and ``false_color`` are band indices (red, green, blue and NIR, red, green),
+    from the dataset's band names (:attr:`Dataset.true_color_bands`): GID's NIR,R,G,B order
+    differs from the B,G,R,NIR of the synthetic data.
+    """
     u8 = np.asarray(apply_stretch(image, params, axis=0, nodata=nodata))
-    if u8.shape[0] < 4:
-        rgb = np.moveaxis(u8[:3], 0, -1)
+    if u8.shape[0] < 3:
+        rgb = np.moveaxis(u8[[0, 0, 0]], 0, -1)
         return rgb, rgb
-    return np.moveaxis(u8[list(TRUE_COLOR)], 0, -1), np.moveaxis(u8[list(FALSE_COLOR)], 0, -1)
+    return np.moveaxis(u8[list(true_color)], 0, -1), np.moveaxis(u8[list(false_color)], 0, -1)
 
 
 def scene_rows(ds: Dataset, split: Mapping[str, Sequence[str]] | None = None,

@@ -28,6 +28,7 @@ class AugmentationPreview(StaticForm, W.VBox):
     """
 
     patch = traitlets.Any(None)
+    rgb_bands = traitlets.Tuple((2, 1, 0), help="indices of red, green, blue in ``patch`` (from the dataset)")
     preview = traitlets.Any(None)
     reference = traitlets.Any(None)
     compare = traitlets.Bool(False)
@@ -105,16 +106,17 @@ class AugmentationPreview(StaticForm, W.VBox):
         aug = self.model.spec.augment
         self.preview = scenes.augment_preview(patch, aug, self.n, self.seed)
         self.reference = scenes.augment_reference(patch, aug, self.n, self.seed) if self.compare else None
-        images = [_rgb(patch), *map(_rgb, self.preview)]
+        bands = list(self.rgb_bands)  # the dataset's red, green, blue (GID: NIR, R, G, B)
+        images = [_rgb(patch, bands), *(_rgb(p, bands) for p in self.preview)]
         titles = ["original", *[f"#{i + 1}" for i in range(self.n)]]
         if self.reference is not None:  # one row each: training's warp above, the Keras layers below
-            images += [_rgb(patch), *map(_rgb, self.reference)]
+            images += [_rgb(patch, bands), *(_rgb(r, bands) for r in self.reference)]
             titles = ["original", *[f"#{i + 1} one warp" for i in range(self.n)],
                       "original", *[f"#{i + 1} Keras layers" for i in range(self.n)]]
         cols = self.n + 1 if self.reference is not None else 5
         set_image(self._grid, figures.images_figure(images, titles, cols=cols, size=1.6))
 
 
-def _rgb(img: np.ndarray) -> np.ndarray:
-    """Bands 2, 1, 0 as RGB (as the preview has always drawn them); fewer than three bands as grey."""
-    return img[..., [2, 1, 0]] if img.shape[-1] >= 3 else np.repeat(img[..., :1], 3, -1)
+def _rgb(img: np.ndarray, bands: list[int]) -> np.ndarray:
+    """The dataset's red, green and blue bands as RGB; fewer than three bands as grey."""
+    return img[..., bands] if img.shape[-1] >= 3 else np.repeat(img[..., :1], 3, -1)

@@ -39,6 +39,7 @@ class PatchExplorer(StaticForm, W.VBox):
     x = traitlets.Int(0)
     size = traitlets.Int(0, allow_none=True)
     patch = traitlets.Any(None)
+    rgb_bands = traitlets.Tuple((2, 1, 0), help="indices of red, green, blue in ``patch`` (from the dataset)")
     error = traitlets.Unicode("")
 
     def __init__(self, model: SpecModel | None = None, dataset: Dataset | None = None, thumb_size: int = 256,
@@ -157,15 +158,16 @@ class PatchExplorer(StaticForm, W.VBox):
         except MlwfError as err:
             self.error = str(err)
             return
-        nodata = ds.nodata
-        true_c, false_c = scenes.rgb_views(t.image, self._stretch, nodata)
+        nodata, bands = ds.nodata, (ds.true_color_bands, ds.false_color_bands)
+        true_c, false_c = scenes.rgb_views(t.image, self._stretch, nodata, *bands)
         box = (self.y // t.step, self.x // t.step, max(1, self.size // t.step))
         set_image(self._thumb_img, figures.images_figure(
             [_outline(true_c, box), _outline(false_c, box)],
             [f"{self.scene} true colour (1:{t.step})", "NIR false colour"], cols=2, size=3.2))
-        p_true, p_false = scenes.rgb_views(image, self._stretch, nodata)
-        colors = [c.color for c in sorted(ds.classes, key=lambda c: c.index)]
-        label_rgb = figures.class_map_rgb(label, colors) if label is not None and ds.layout != "gid" else None
+        p_true, p_false = scenes.rgb_views(image, self._stretch, nodata, *bands)
+        colors = [c.color for c in sorted(ds.classes, key=lambda c: c.index)]  # the dataset's label colours
+        label_rgb = figures.class_map_rgb(label, colors) if label is not None else None
+        self.rgb_bands = ds.true_color_bands
         set_image(self._patch_img, figures.patch_figure(
             p_true, p_false, label_rgb, f"{self.scene} @ ({self.y}, {self.x}), {self.size} px"))
         self.patch = np.moveaxis(np.asarray(apply_stretch(image, self._stretch, axis=0, nodata=nodata)), 0, -1)

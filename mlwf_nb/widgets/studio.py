@@ -54,6 +54,7 @@ class Studio(StaticForm, W.VBox):
         self.monitor: RunMonitor | None = None
         traitlets.dlink((self.picker, "dataset"), (self.patches, "dataset"))
         traitlets.dlink((self.picker, "samples"), (self.patches, "samples"))
+        traitlets.dlink((self.patches, "rgb_bands"), (self.augment, "rgb_bands"))
         traitlets.dlink((self.patches, "patch"), (self.augment, "patch"))
         self._spec_view = W.HTML()
         usable, self._why_not = _backends()

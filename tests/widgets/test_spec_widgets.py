@@ -149,3 +149,28 @@ def test_studio_run_button_submits_and_attaches_monitor(tmp_path):
     assert monitor is studio.monitor and studio._monitor_box.children == (monitor,)
     assert monitor.wait(timeout=60, show=False) == "Success"
     assert "train:" in studio._spec_view.value.replace(" ", "") or "epochs: 4" in studio._spec_view.value
+
+
+def test_a_gid_download_shows_in_its_own_band_order_and_label_colours(tmp_path):
+    """NIR,R,G,B images: true colour from bands 1,2,3; GID's RGB labels decoded for the overlay."""
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.views import scenes as views
+    from tests.gid_download import SCENES, write_gid_download
+
+    root = write_gid_download(tmp_path / "gid", size=32)
+    model = SpecModel("tiny")
+    picker = DatasetPicker(model)
+    picker.path = str(root)
+    assert picker.error == "" and picker.dataset is not None and model.spec.dataset.synthetic is False
+    explorer = PatchExplorer(model, Dataset.open(root), thumb_size=32)
+    explorer.size, explorer.y, explorer.x = 16, 8, 8
+    assert explorer.rgb_bands == (1, 2, 3)
+    thumb = views.read_thumbnail(picker.dataset, sorted(SCENES)[0], 32)
+    np.testing.assert_array_equal(thumb.label, np.asarray(picker.dataset.open_label(sorted(SCENES)[0])))
+    true_c, false_c = views.rgb_views(thumb.image, explorer._stretch, 0, (1, 2, 3), (0, 1, 2))
+    u8 = np.asarray(views.apply_stretch(thumb.image, explorer._stretch, axis=0, nodata=0))
+    np.testing.assert_array_equal(true_c, np.moveaxis(u8[[1, 2, 3]], 0, -1))
+    np.testing.assert_array_equal(false_c[..., 0], u8[0])  # NIR shows as red in false colour
+    studio = Studio("tiny")
+    studio.picker.path = str(root)
+    assert studio.patches.rgb_bands == (1, 2, 3) and studio.augment.rgb_bands == (1, 2, 3)

@@ -20,7 +20,7 @@ __all__ = ["require_dataset"]
 
 
 def require_dataset(spec: RunSpec, present: Callable[[Path], bool], generate: Callable[[RunSpec, Path], object],
-                    missing: Callable[[Path], DatasetError], what: str = "synthetic GID-like dataset",
+                    missing: Callable[[str | Path], DatasetError], what: str = "synthetic GID-like dataset",
                     unit: str = "scenes") -> Path:
     """The dataset folder of ``spec``: checked with ``present``, generated if asked for and possible.
 
@@ -28,7 +28,8 @@ def require_dataset(spec: RunSpec, present: Callable[[Path], bool], generate: Ca
         spec: The run's spec (``dataset.path``, ``dataset.synthetic`` and the generator's settings).
         present: Whether a folder holds a dataset of the pipeline's kind.
         generate: Writes the synthetic dataset into a folder.
-        missing: The error for a folder that holds none (names the path and the ways out).
+        missing: The error for a folder that holds none (names the path and the ways out; ``""``
+            for an empty ``dataset.path``).
         what: What is generated, for the notice.
         unit: What ``dataset.scenes`` counts, for the notice.
 
@@ -40,7 +41,7 @@ def require_dataset(spec: RunSpec, present: Callable[[Path], bool], generate: Ca
     if spec.dataset.path and present(root):
         return root
     if not (spec.dataset.path and spec.dataset.synthetic and _empty_or_missing(root)):
-        err = missing(root)
+        err = missing(root if spec.dataset.path else "")  # "": an empty dataset.path
         if spec.dataset.synthetic and spec.dataset.path:
             err = DatasetError(f"{err}; dataset.synthetic generates only into a folder that does not exist or is "
                                "empty, never among other files")

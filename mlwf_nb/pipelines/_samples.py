@@ -24,8 +24,9 @@ def prepare_samples(spec: RunSpec, generate: Callable[[RunSpec, Path], object]) 
     from mlwf_nb.data.cache import run_inputs
     from mlwf_nb.pipelines._prepare import require_dataset
 
-    def missing(root: Path) -> DatasetError:
-        return DatasetError(f"no sample dataset at {str(root)!r} (no dataset.yaml); point dataset.path at one "
+    def missing(root: str | Path) -> DatasetError:
+        where = f"at {str(root)!r} (no dataset.yaml)" if str(root) else "(dataset.path is empty)"
+        return DatasetError(f"no sample dataset {where}; point dataset.path at one "
                             "(docs/pipelines.md), or ask for synthetic data: the tiny or cpu preset, or "
                             "dataset.synthetic: true with a path that does not exist yet")
 

@@ -103,13 +103,14 @@ def reevaluate(run_dir: Path, overrides: list[str], out: Path) -> Path:
     spec = load_spec(run_dir / "spec.yaml", overrides=overrides)
     ds = Dataset.open(spec.dataset.path)
     scenes = sorted((run_dir / "work" / "scenes").glob("*.tif"))
-    labels = [ds.scene(p.stem).label for p in scenes]
+    labels = [ds.scene(p.name.split(".")[0]).label for p in scenes]  # <scene>.tif or <scene>.stretched.tif
     (out / "outputs" / "maps").mkdir(parents=True, exist_ok=True)
     spec.save(out / "spec.yaml")
     o = out / "outputs"
     evaluate(spec, ds.yaml_path, run_dir / "outputs" / "model.keras", scenes, labels, o / "metrics.json",
              o / "confusion_matrix.json", o / "confusion_matrix.png",
-             [o / "maps" / f"{p.stem}.{ext}" for p in scenes for ext in ("tif", "png")], o / "report.md")
+             [o / "maps" / f"{p.name.split('.')[0]}.{ext}" for p in scenes for ext in ("tif", "png")],
+             o / "report.md")
     return out
 
 

@@ -124,9 +124,13 @@ def format_status(st: dict[str, Any]) -> str:
         for name, j in jobs.items():
             exit_code = "" if j.get("exit_code") is None else j["exit_code"]
             lines.append(f"{name:40} {j.get('state', ''):12} {exit_code!s:>5} {j.get('tries', 0)!s:>5}")
+    from mlwf_nb.rundir.states import exit_reason
+
     for name in m.get("failed_jobs", []):
-        tail = jobs.get(name, {}).get("stderr_tail") or ""
-        lines.append(f"\nFAILED {name} (exit {jobs.get(name, {}).get('exit_code')}):\n{tail}")
+        job = jobs.get(name, {})
+        tail = job.get("stderr_tail") or ""
+        reason = exit_reason(job.get("exit_code"), tail)
+        lines.append(f"\nFAILED {name} (exit {job.get('exit_code')}): {reason}\n{tail}")
     return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = [
     "JOB_STATES", "FINAL_JOB_STATES", "RUN_STATES", "FINAL_STATES", "PEGASUS_STATES", "TOTALS_KEYS",
-    "job_state", "check_job_state", "totals", "dag_state",
+    "job_state", "check_job_state", "totals", "dag_state", "exit_reason",
 ]
 
 JOB_STATES: tuple[str, ...] = ("unready", "ready", "pre", "queued", "running", "post", "succeeded", "failed")
@@ -100,3 +100,28 @@ def dag_state(exit_code: int | None, failed: int) -> str:
     if exit_code is None:
         return "Running"
     return "Success" if exit_code == 0 and failed == 0 else "Failure"
+
+
+_EXIT_MEANINGS = {65: "bad input (exit 65): not retried, the same input fails the same way",
+                  75: "stopped to checkpoint (exit 75); the retry resumes"}
+
+
+def exit_reason(exit_code: int | None, stderr_tail: str = "") -> str:
+    """Why a job ended, in one line: its signal, a known exit status, or the last error line of its stderr.
+
+    A job killed by a signal says so (``killed by signal 9 (SIGKILL)``) rather than quote the
+    last line it happened to print (often a TensorFlow INFO line).
+    """
+    import signal
+
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = "unknown signal"
+        return f"killed by signal {-exit_code} ({name})"
+    lines = [line.strip() for line in (stderr_tail or "").splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower() or line.startswith(("Traceback", "mlwf"))]
+    last = errors[-1] if errors else (lines[-1] if lines else "")
+    known = _EXIT_MEANINGS.get(exit_code or 0, "")
+    return "; ".join(part for part in (known, last) if part) or (f"exit {exit_code}" if exit_code else "")

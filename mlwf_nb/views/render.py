@@ -13,6 +13,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlwf_nb.rundir.states import exit_reason
+
 __all__ = [
     "table_html", "jobs_html", "progress_html", "leaderboard_html", "checkpoints_html",
     "failures_html", "error_html", "scenes_html", "split_html", "swatch_html", "status_line",
@@ -137,8 +139,9 @@ def failures_html(failed: Sequence[str], jobs: Mapping[str, Mapping[str, Any]]) 
     for name in failed:
         j = jobs.get(name, {})
         tail = str(j.get("stderr_tail") or "(no stderr captured)")[-3000:]
+        reason = exit_reason(j.get("exit_code"), str(j.get("stderr_tail") or ""))
         parts.append(f"<div class='mlwf-failure'><b style='color:#c62828'>FAILED {_e(name)}</b> "
-                     f"(exit {_e(j.get('exit_code'))}, tries {_e(j.get('tries'))})"
+                     f"(exit {_e(j.get('exit_code'))}, tries {_e(j.get('tries'))}): {_e(reason)}"
                      f"<pre style='max-height:16em;overflow:auto;background:#fff3f3'>{_e(tail)}</pre></div>")
     return "".join(parts)
 

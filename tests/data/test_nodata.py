@@ -52,10 +52,12 @@ def _fit_and_stretch(root: Path, tmp: Path, spec: RunSpec) -> tuple[dict, np.nda
     ds = Dataset.open(root)
     ids = [s.id for s in ds.scenes]
     write_split(tmp / "split.json", {"train": ids, "val": [], "test": []})
-    fit_stretch(spec, root / "dataset.yaml", tmp / "split.json", [], tmp / "stretch.json", source="all")
+    fit_stretch(spec, root / "dataset.yaml", tmp / "split.json", [ds.scene(i).image for i in ids], ids,
+                tmp / "stretch.json", source="all")
     out = tmp / f"{ids[0]}.u8.tif"
-    preprocess(spec, root / "dataset.yaml", ds.scene(ids[0]).image, ds.scene(ids[0]).label, tmp / "stretch.json",
-               [out], scene=ids[0], mode="scene")
+    sc = ds.scene(ids[0])
+    preprocess(spec, root / "dataset.yaml", sc.image, sc.label, tmp / "stretch.json", [out], scene=sc.id,
+               source=sc.source, mode="scene")
     da = open_raster(out, chunks=False)
     return _io.read_json(tmp / "stretch.json")["params"], np.asarray(da), da.rio.nodata
 
@@ -97,10 +99,11 @@ def test_nodata_pixels_are_never_a_class_in_patches(plain, tmp_path):
     ds = Dataset.open(bordered)
     sid = ds.scenes[0].id
     write_split(tmp_path / "split.json", {"train": [sid], "val": [], "test": []})
-    fit_stretch(spec, bordered / "dataset.yaml", tmp_path / "split.json", [], tmp_path / "s.json")
+    fit_stretch(spec, bordered / "dataset.yaml", tmp_path / "split.json", [ds.scene(sid).image], [sid],
+                tmp_path / "s.json")
     out = [tmp_path / f"{sid}.x.npy", tmp_path / f"{sid}.y.npy", tmp_path / f"{sid}.json"]
     preprocess(spec, bordered / "dataset.yaml", ds.scene(sid).image, ds.scene(sid).label, tmp_path / "s.json",
-               out, scene=sid, mode="patches")
+               out, scene=sid, source=ds.scene(sid).source, mode="patches")
     x, _, meta = read_shard(str(tmp_path / sid))
     windows = np.asarray(meta["windows"])
     assert len(windows) and (windows[:, 1] >= PAD).all()  # no pure window on the nodata border

@@ -1,19 +1,20 @@
 """Plan-time data checks every pipeline shares: the dataset is there, or synthetic data was asked for.
 
 Synthetic data is generated only when the spec says ``dataset.synthetic: true`` (the presets
-with synthetic data do), only into a folder that does not exist yet or is empty, and with a
-visible :class:`~mlwf_nb.errors.DatasetWarning`. Anything else that is not a dataset is a
+with synthetic data do), only into a folder that does not exist yet or is empty, and says so
+(one ``mlwf: generating ...`` line on stdout: it was asked for, so it is news, not a warning);
+the generated folder gets its manifest, as a published dataset has. Anything else that is not a dataset is a
 :class:`~mlwf_nb.errors.DatasetError` naming the path and the ways out. Nothing is written
 into an existing dataset (:func:`mlwf_nb.data.cache.run_inputs`).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from mlwf_nb.errors import DatasetError, DatasetWarning
+from mlwf_nb.data.integrity import MANIFEST_FILE, write_manifest
+from mlwf_nb.errors import DatasetError
 from mlwf_nb.spec import RunSpec
 
 __all__ = ["require_dataset"]
@@ -47,10 +48,12 @@ def require_dataset(spec: RunSpec, present: Callable[[Path], bool], generate: Ca
                                "empty, never among other files")
         raise err
     d = spec.dataset
-    warnings.warn(DatasetWarning(f"generating a {what} at {root} (dataset.synthetic: true): {d.scenes} {unit} of "
-                                 f"{d.height}x{d.width} px"), stacklevel=3)
+    print(f"mlwf: generating a {what} at {root} (dataset.synthetic: true): {d.scenes} {unit} of "
+          f"{d.height}x{d.width} px", flush=True)
     try:
         generate(spec, root)
+        if not (root / MANIFEST_FILE).is_file():  # the generator is the publisher: the dataset is complete
+            write_manifest(root)
     except PermissionError as err:
         raise DatasetError(f"cannot generate the synthetic dataset at {str(root)!r}: {err.strerror}; set "
                            "dataset.path to a folder you can write") from err

@@ -111,7 +111,8 @@ _LUNG: dict[str, dict[str, Any]] = {
 
 _MASKS_COMMON: dict[str, object] = {"model.name": "centernet", "augment.flip": "horizontal", "augment.rotation": 0.0,
                               "augment.zoom": 0.25, "augment.shift_width": 0.15, "augment.shift_height": 0.15,
-                              "hpo.objective": "val_map50", "hpo.direction": "max"}
+                              "hpo.objective": "val_map50", "hpo.direction": "max",
+                              "dataset.synthetic": True}  # each preset's own folder: synthetic scenes
 _MASKS: dict[str, dict[str, Any]] = {
     "tiny": {**_MASKS_COMMON, "dataset.path": "data/masks-synth-tiny", "dataset.scenes": 64, "dataset.height": 64,
              "dataset.width": 64, "split.train": 0.5, "split.val": 0.25, "split.test": 0.25, "model.width": 4,

@@ -25,7 +25,7 @@ def test_09_sweeps_the_tutorial(tmp_path):
     try:
         pm.execute_notebook(str(NOTEBOOKS / "09_sweep.ipynb"), str(tmp_path / "out.ipynb"), kernel_name=KERNEL_NAME,
                             cwd=str(tmp_path), progress_bar=False, execution_timeout=1200,
-                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"),
+                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"), "synthetic": True,
                                         "run_dir": str(tmp_path / "sweep"), "backend": "local",
                                         "tutorial": str(NOTEBOOKS / "01_land_cover_quickstart.ipynb")})
     finally:

@@ -87,7 +87,8 @@ def test_registered_with_presets_and_a_valid_wired_workflow(tmp_path):
     for preset in ("tiny", "cpu", "paper"):
         spec = preset_spec(preset, "masks")
         assert spec.model.name == "centernet" and spec.hpo.objective == "val_map50" and spec.augment.rotation == 0
-    spec = preset_spec("tiny", "masks", {"dataset.path": str(tmp_path / "data"), "hpo.strategy": "random",
+    spec = preset_spec("tiny", "masks", {"dataset.path": str(tmp_path / "data"), "dataset.synthetic": True,
+                                         "hpo.strategy": "random",
                                          "hpo.trials": 2, "hpo.parallel": 2, "hpo.space": [
                                              {"name": "train.learning_rate", "type": "float", "min": 1e-3,
                                               "max": 1e-2, "log": True}]})
@@ -118,7 +119,8 @@ def test_tiny_pipeline_end_to_end_on_the_local_backend(tmp_path):
     import mlwf_nb
     from mlwf_nb.runs import Run
 
-    spec = preset_spec("tiny", "masks", {"dataset.path": str(tmp_path / "data"), "train.epochs": 1})
+    spec = preset_spec("tiny", "masks", {"dataset.path": str(tmp_path / "data"), "dataset.synthetic": True,
+                                         "train.epochs": 1})
     run = mlwf_nb.submit(spec, run_dir=tmp_path / "run", wait=True)
     assert run.state == "Success", Run.attach(run.dir).status()
     out = run.dir / "outputs"
@@ -146,7 +148,8 @@ def test_a_search_trial_trains_the_detector_and_reports_val_map50(tmp_path):
     X, B = load_shards([tmp_path / "data" / "shards" / "part-000"])
     parts = {p: write_shard(tmp_path / "split" / p, X[s], B[s]) for p, s in
              (("train", slice(0, 16)), ("val", slice(16, 24)))}
-    spec = preset_spec("tiny", "masks", {"dataset.path": str(tmp_path / "data"), "model.width": 4})
+    spec = preset_spec("tiny", "masks", {"dataset.path": str(tmp_path / "data"), "dataset.synthetic": True,
+                                         "model.width": 4})
     hp, result = tmp_path / "hp.json", tmp_path / "result.json"
     hp.write_text(json.dumps({"round": 0, "trial": 0, "trial_id": "t0", "epochs": 1,
                               "values": {"train.learning_rate": 0.003}}))

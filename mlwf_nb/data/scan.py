@@ -147,6 +147,7 @@ def fit_histograms(counts: list[np.ndarray], method: str = "optimized_linear", l
     Raises:
         DatasetError: No histograms, or scenes with different band counts.
     """
+    from mlwf_nb.data.nodata import band_nodata, has_nodata
     from mlwf_nb.data.stretch import METHODS, fit_optimized_linear, fit_percentile
 
     if method not in METHODS:
@@ -159,6 +160,9 @@ def fit_histograms(counts: list[np.ndarray], method: str = "optimized_linear", l
     total = np.sum(np.stack(counts), axis=0)
     fit = fit_optimized_linear if method == "optimized_linear" else fit_percentile
     params = fit(total, low, high, value_range)
-    if nodata is not None:
-        params.extra["nodata"] = nodata
+    nd = band_nodata(nodata, int(total.shape[0]))
+    if has_nodata(nd):  # recorded as fit_stretch records it: one entry per band
+        params.extra["nodata"] = list(nd)
+    if value_range is not None:
+        params.extra["value_range"] = [float(v) for v in value_range]
     return params

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("data", {"data"}),
     ("rundir", {"rundir"}),
     ("spec", {"spec"}),
-    ("foundation", {"errors", "_io", "safety", "registry", "schemas", "records", "chirp", "kernel",
+    ("foundation", {"errors", "_io", "_yaml", "safety", "registry", "schemas", "records", "chirp", "kernel",
                     "tensorboard_server"}),
 ]
 RANK = {unit: len(LAYERS) - i for i, (_, units) in enumerate(LAYERS) for unit in units}

@@ -20,8 +20,8 @@ def add_synth_parser(subparsers: Any) -> None:
 
     p: argparse.ArgumentParser = subparsers.add_parser(
         "synth", help="write a synthetic GID-like dataset (4-band uint16 scenes + labels)",
-        description="Write a synthetic GID-like dataset folder: dataset.yaml, images/, labels/. "
-                    "No manifest is written (run `mlwf data manifest` next).")
+        description="Write a synthetic GID-like dataset folder: dataset.yaml, images/, labels/ and its "
+                    "manifest.json (the generator publishes the dataset).")
     p.add_argument("out", metavar="OUT", help="dataset folder to create")
     p.add_argument("--scenes", type=int, default=12, help="number of scenes (default 12)")
     p.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),

@@ -83,7 +83,10 @@ def prepare(spec: RunSpec) -> None:
     if url is not None:
         _fetch_remote(url)
         return
-    root = require_dataset(spec, is_dataset, _generate, not_a_dataset)
+    d = spec.dataset
+    synth = (f"`mlwf synth {d.path} --scenes {d.scenes} --size {d.height} {d.width} --seed {d.seed} "
+             f"--sources {' '.join(d.sources)}`")
+    root = require_dataset(spec, is_dataset, _generate, not_a_dataset, command=synth)
     _check_headers(run_inputs(root))
 
 

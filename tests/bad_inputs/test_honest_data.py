@@ -89,3 +89,47 @@ def test_bad_data_in_a_job_is_not_retried_and_quiet_still_says_why(dataset_copy,
 
     job = next(j for n, j in Run(run_dir).status()["mlwf"]["jobs"].items() if n.startswith("integrity_"))
     assert job["exit_code"] == 65 and job["tries"] == 1
+
+
+def test_planning_alone_generates_nothing_and_names_the_command(tmp_path, monkeypatch, capsys):
+    """Inside no_generation (mlwf plan / validate) a synthetic dataset not made yet is refused with the command
+    that makes the very dataset a run would generate; an existing dataset, a GID download included, is accepted."""
+    import re
+    import shlex
+
+    from mlwf_nb.data.integrity import sha256_file
+    from mlwf_nb.errors import DatasetError
+    from mlwf_nb.pipelines import galaxy, landcover
+    from mlwf_nb.pipelines._prepare import no_generation
+    from mlwf_nb.spec import RunSpec
+    from tests.gid_download import write_gid_download
+
+    monkeypatch.setenv("MLWF_CACHE", str(tmp_path / "cache"))
+    spec = RunSpec.from_preset("tiny").with_overrides({"dataset.path": str(tmp_path / "a"), "dataset.synthetic": True})
+    with no_generation(), pytest.raises(DatasetError, match=r"planning writes no data.*`mlwf run` generates it") as err:
+        landcover.prepare(spec)
+    assert not (tmp_path / "a").exists()
+    command = re.search(r"`mlwf synth ([^`]+)`", str(err.value))
+    assert command, err.value
+    assert main(["synth", *shlex.split(command.group(1))]) == 0
+    with no_generation():
+        landcover.prepare(spec)  # now there: accepted
+    landcover.prepare(spec.with_overrides({"dataset.path": str(tmp_path / "b"), "dataset.synthetic": True}))
+    files = _listing(tmp_path / "a")  # what the command made is what a run generates
+    assert "manifest.json" in files and _listing(tmp_path / "b") == files
+    for rel in files:
+        if (tmp_path / "a" / rel).is_file():
+            assert sha256_file(tmp_path / "a" / rel) == sha256_file(tmp_path / "b" / rel), rel
+
+    gid = write_gid_download(tmp_path / "gid")
+    before = _listing(gid)
+    with no_generation():  # as downloaded: no dataset.yaml, no manifest (made in the cache), nothing written here
+        landcover.prepare(RunSpec.from_preset("tiny").with_overrides({"dataset.path": str(gid)}))
+    assert _listing(gid) == before
+
+    samples = RunSpec.from_preset("galaxy:tiny").with_overrides({"dataset.path": str(tmp_path / "g"),
+                                                                 "dataset.synthetic": True})
+    with no_generation(), pytest.raises(DatasetError, match=r"planning writes no data.*`mlwf run` generates it$"):
+        galaxy.prepare(samples)
+    assert not (tmp_path / "g").exists()
+    capsys.readouterr()

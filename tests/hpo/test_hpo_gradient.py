@@ -295,3 +295,33 @@ def test_it_is_offered_wherever_a_strategy_is_chosen(tmp_path: Any) -> None:
     assert tutorial_spec("tiny", settings=settings).hpo.strategy == "gradient"
     with pytest.raises(ParameterError, match=r"^opts=\{'estimator': 'newton'\}: hpo.options: .*estimator must be"):
         tutorial_spec("tiny", settings={**settings, "opts": ("hpo.options", {"estimator": "newton"})})
+
+
+@pytest.mark.slow  # makes a small dataset and imports keras-tuner (~30 s here)
+def test_per_source_searches_each_run_their_own_gradient_search(tmp_path: Any, monkeypatch: Any) -> None:
+    """model.per_source: one chain of rounds per source, each proposing from its own state."""
+    import yaml
+
+    from mlwf_nb.cli import main
+    from mlwf_nb.spec import RunSpec
+    from mlwf_nb.workflow import write_run_dir
+
+    spec = RunSpec.from_preset("tiny").with_overrides([
+        "dataset.scenes=8", "dataset.height=64", "dataset.width=64", "dataset.sources=[GF-2, GF-1]",
+        f"dataset.path={tmp_path}/data", "model.per_source=true", "hpo.strategy=gradient", "hpo.trials=4",
+        "hpo.parallel=2", "hpo.space=[{name: train.learning_rate, type: float, min: 0.0001, max: 0.1, log: true}]"])
+    run = write_run_dir(spec, tmp_path / "run")
+    jobs = yaml.safe_load((run / "workflow.yml").read_text())["jobs"]
+    proposes = [j["arguments"] for j in jobs if j["name"] == "hpo_propose"]
+    outs = sorted(a[a.index("--state-out") + 1] for a in proposes)
+    assert outs == ["work/hpo/GF-1/GF-1.r0.state.json", "work/hpo/GF-1/GF-1.r1.state.json",
+                    "work/hpo/GF-2/GF-2.r0.state.json", "work/hpo/GF-2/GF-2.r1.state.json",
+                    "work/hpo/r0.state.json", "work/hpo/r1.state.json"]
+    (gf1,) = [a for a in proposes if a[a.index("--state-out") + 1] == "work/hpo/GF-1/GF-1.r0.state.json"]
+    monkeypatch.chdir(run)
+    assert main(gf1) == 0  # the job as planned: `mlwf step hpo-propose ...` in the run folder
+    state = json.loads((run / "work/hpo/GF-1/GF-1.r0.state.json").read_text())
+    assert state["strategy"] == "gradient" and state["oracle"]["oracle"]["round_size"] == 2
+    values = [json.loads((run / f"work/hpo/GF-1/GF-1.r0-t{i}.hp.json").read_text())["values"] for i in (0, 1)]
+    lrs = sorted(v["train.learning_rate"] for v in values)
+    assert 1e-4 <= lrs[0] < math.sqrt(1e-4 * 1e-1) < lrs[1] <= 1e-1  # one pair around the (log) centre

@@ -307,7 +307,8 @@ def test_per_source_searches_each_run_their_own_gradient_search(tmp_path: Any, m
     from mlwf_nb.workflow import write_run_dir
 
     spec = RunSpec.from_preset("tiny").with_overrides([
-        "dataset.scenes=8", "dataset.height=64", "dataset.width=64", "dataset.sources=[GF-2, GF-1]",
+        "dataset.synthetic=true", "dataset.scenes=8", "dataset.height=64", "dataset.width=64",
+        "dataset.sources=[GF-2, GF-1]",
         f"dataset.path={tmp_path}/data", "model.per_source=true", "hpo.strategy=gradient", "hpo.trials=4",
         "hpo.parallel=2", "hpo.space=[{name: train.learning_rate, type: float, min: 0.0001, max: 0.1, log: true}]"])
     run = write_run_dir(spec, tmp_path / "run")

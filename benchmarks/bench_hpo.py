@@ -18,6 +18,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,25 +47,34 @@ def _score(values: dict[str, Any], seed: int) -> float:
 
 
 def rounds_best(strategy: str, trials: int, seed: int, root: Path,
-                timings: list[float] | None = None) -> float:
-    """Best objective of a search run the workflow's way: propose -> K trials -> propose ..."""
+                timings: list[float] | None = None, *, space: list[Any] | None = None,
+                score: Callable[[dict[str, Any], int], float] = _score, parallel: int = K,
+                **options: Any) -> float:
+    """Best objective of a search run the workflow's way: propose -> K trials -> propose ...
+
+    ``space`` (default: this module's), ``score(values, seed)`` (default: the analytic
+    objective), ``parallel`` (K) and ``options`` (the strategy's, passed to ``propose``) let
+    other rows reuse it.
+    """
     from mlwf_nb._io import read_json, write_json
     from mlwf_nb.hpo.rounds import propose, round_plans
     from mlwf_nb.spec import HPOSpec
 
-    hpo = HPOSpec(strategy=strategy, trials=trials, parallel=K, space=_space(), seed=seed)
+    hpo = HPOSpec(strategy=strategy, trials=trials, parallel=parallel, space=space or _space(), seed=seed)
     previous: list[Path] = []
     best = float("-inf")
     for plan in round_plans(hpo):
         hps = [root / f"r{plan.index}" / f"t{i}" / "hp.json" for i in range(1, plan.size + 1)]
         t0 = time.perf_counter()
-        propose(root / "state", plan.index, previous, hpo, hps)
+        propose(root / "state", plan.index, previous, hpo, hps, **options)
         if timings is not None:
             timings.append(time.perf_counter() - t0)
         previous = []
         for hp in hps:
             doc = read_json(hp)
-            value = _score(doc["values"], seed)
+            if doc["skip"]:
+                continue
+            value = score(doc["values"], seed)
             best = max(best, value)
             previous.append(write_json(hp.parent / "result.json", {
                 "status": "ok", "objective": value, "metrics": {}, "trial_id": doc["trial_id"]}))

@@ -19,6 +19,7 @@ import inspect
 import json
 import pkgutil
 import re
+import shlex
 import sys
 import time
 import traceback
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown row(s) {unknown}; known rows: {names}")
         rows = [fn for fn in rows if row_name(fn) in args.only]
     command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + \
-        (f" --only {' '.join(args.only)}" if args.only else "")
+        (f" --only {shlex.join(args.only)}" if args.only else "")  # row names have spaces
     measured = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())  # when this run began
     results: list[dict[str, Any]] = []
     ok = True

@@ -19,6 +19,11 @@ Rows:
         parameters, ``1 - rms distance`` plus gaussian noise of 0.01 or 0.05, K = 4
         or 8 (2 or 4 pairs for 3 parameters), 24 trials, 10 seeds; the value is the
         true (noise-free) quality of the best trial found.
+    hypergradient: ``train.lr_hypergradient`` inside one training: the same digits
+        network trained 6 epochs by :func:`mlwf_nb.ml.train.fit` from a starting learning
+        rate too small, fair or too large (SGD without momentum, Adam), with the
+        hypergradient rate 0.02 against the fixed learning rate (the baseline), same seed,
+        same run; the note has the learning rate it reached.
 """
 
 from __future__ import annotations
@@ -185,4 +190,36 @@ def bench_estimators(quick: bool = False) -> list[dict[str, Any]]:
     return out
 
 
-ROWS = [bench_analytic, bench_training, bench_estimators]
+def _hypergradient_fit(optimizer: str, lr: float, rate: float, epochs: int) -> tuple[float, float]:
+    """Final val_accuracy and learning rate of the digits network trained from ``lr``."""
+    import keras
+
+    from mlwf_nb.ml.train import fit, seed_everything
+
+    xt, yt, xv, yv = _digits()
+    seed_everything(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    out = fit(model, (xt, yt), (xv, yv), epochs=epochs, batch_size=32, optimizer=optimizer, seed=0,
+              learning_rate=lr, momentum=0.0, lr_hypergradient=rate)
+    history = out["history"]
+    return float(history["val_accuracy"][-1]), float(history.get("learning_rate", [lr])[-1])
+
+
+@row("hypergradient")
+def bench_hypergradient(quick: bool = False) -> list[dict[str, Any]]:
+    """train.lr_hypergradient vs a fixed learning rate, from starting rates too small, fair, too large."""
+    epochs = 2 if quick else 6
+    starts = [("sgd", 1e-3), ("sgd", 0.03), ("sgd", 1.0), ("adam", 1e-4), ("adam", 0.1)]
+    out = []
+    for optimizer, lr in starts[:2] if quick else starts:
+        fixed, _ = _hypergradient_fit(optimizer, lr, 0.0, epochs)
+        adapted, reached = _hypergradient_fit(optimizer, lr, 0.02, epochs)
+        out.append(result("hypergradient", f"val_accuracy after {epochs} epochs, {optimizer} from learning rate "
+                          f"{lr:g}: hypergradient (rate 0.02) vs fixed", fixed, adapted, "", "report", None,
+                          note=f"the learning rate went {lr:g} -> {reached:.3g}; digits 64-32-10 network through "
+                               "mlwf_nb.ml.train.fit, batch 32, same seed for both"))
+    return out
+
+
+ROWS = [bench_analytic, bench_training, bench_estimators, bench_hypergradient]

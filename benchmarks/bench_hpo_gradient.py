@@ -107,16 +107,21 @@ def _digits() -> tuple[Any, Any, Any, Any]:
     return x[:1200], y[:1200], x[1200:], y[1200:]
 
 
-def _train(values: dict[str, Any], seed: int) -> float:
-    """Validation accuracy of the tiny network after 2 epochs of SGD with the trial's values."""
+def _network() -> Any:
+    """The tiny 64-32-10 network of the training rows (built after the seed is set)."""
     import keras
 
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def _train(values: dict[str, Any], seed: int) -> float:
+    """Validation accuracy of the tiny network after 2 epochs of SGD with the trial's values."""
     from mlwf_nb.ml.train import fit, seed_everything
 
     xt, yt, xv, yv = _digits()
     seed_everything(seed)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = _network()
     out = fit(model, (xt, yt), (xv, yv), epochs=2, batch_size=64, optimizer="sgd", seed=seed,
               learning_rate=float(values["train.learning_rate"]), momentum=float(values["train.momentum"]))
     return float(out["history"]["val_accuracy"][-1])
@@ -192,14 +197,11 @@ def bench_estimators(quick: bool = False) -> list[dict[str, Any]]:
 
 def _hypergradient_fit(optimizer: str, lr: float, rate: float, epochs: int) -> tuple[float, float]:
     """Final val_accuracy and learning rate of the digits network trained from ``lr``."""
-    import keras
-
     from mlwf_nb.ml.train import fit, seed_everything
 
     xt, yt, xv, yv = _digits()
     seed_everything(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = _network()
     out = fit(model, (xt, yt), (xv, yv), epochs=epochs, batch_size=32, optimizer=optimizer, seed=0,
               learning_rate=lr, momentum=0.0, lr_hypergradient=rate)
     history = out["history"]

@@ -1,7 +1,7 @@
 """Scale: the `cpu` preset's data jobs on the local backend at 1, 2, ... all cores.
 
 The run is planned from the ``cpu`` preset (12 scenes of 384 x 384); the executor
-runs integrity, split, fit-stretch and the 12 preprocess jobs (the fan-out; train
+runs integrity, split, histogram, fit-stretch and the 12 preprocess jobs (the fan-out; train
 and evaluate are left out: they are one job each). The row reports the preprocess
 phase (first preprocess start to last preprocess end, from ``events.jsonl``) at
 each width against width 1.

@@ -48,6 +48,7 @@ def test_landcover_steps_and_fan_out(tmp_path, dataset_dir):
     assert names.count("evaluate") == 1
     assert names.count("preprocess") == 8  # one job per scene: the fan-out
     assert names.count("fit_stretch") == 2  # one stretch per sensor source
+    assert 0 < names.count("histogram") < names.count("preprocess")  # a job per training scene
     (train,) = [j for j in jobs.values() if j["name"] == "train"]
     kinds = {u["lfn"]: u["type"] for u in train["uses"]}
     assert kinds["work/checkpoints/train.keras"] == "checkpoint"

@@ -8,7 +8,7 @@ chunk by chunk on others, and each chunk is counted into the per-band histograms
 it arrives. The training windows are cut raw from the scene in memory
 (:func:`mlwf_nb.data.patches.crop_windows`) and kept in a windows file
 (:func:`write_windows`); the fit adds the scenes' small histogram files
-(:func:`fit_histograms`: the parameters of :func:`~mlwf_nb.data.stretch.fit_stretch`
+(:func:`~mlwf_nb.data.stretch.fit_histograms`: the parameters of :func:`~mlwf_nb.data.stretch.fit_stretch`
 over the same scenes), and the stretch goes onto the windows where a stretched
 scene used to be cropped (:func:`~mlwf_nb.data.patches.patches_from_crops`): the
 same patches, bit for bit (tests/data/test_scan.py).
@@ -28,8 +28,7 @@ import numpy as np
 from mlwf_nb._io import atomic_path
 from mlwf_nb.errors import DatasetError
 
-__all__ = ["SceneRead", "read_scene", "write_windows", "read_windows", "write_histograms", "read_histograms",
-           "fit_histograms"]
+__all__ = ["SceneRead", "read_scene", "write_windows", "read_windows", "write_histograms", "read_histograms"]
 
 
 @dataclass
@@ -138,31 +137,3 @@ def read_histograms(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str,
     except (OSError, ValueError, KeyError) as err:
         raise DatasetError(f"histogram file {str(path)!r} is missing or unreadable ({err}); run the scan step "
                            "of its scene again") from err
-
-
-def fit_histograms(counts: list[np.ndarray], method: str = "optimized_linear", low: float = 2.5,
-                   high: float = 99.0, nodata: Any = 0, value_range: tuple[float, float] | None = None) -> Any:
-    """The stretch of several scenes from their histograms: what ``fit_stretch`` fits over the scenes themselves.
-
-    Raises:
-        DatasetError: No histograms, or scenes with different band counts.
-    """
-    from mlwf_nb.data.nodata import band_nodata, has_nodata
-    from mlwf_nb.data.stretch import METHODS, fit_optimized_linear, fit_percentile
-
-    if method not in METHODS:
-        raise DatasetError(f"unknown stretch method {method!r}; use one of {list(METHODS)}")
-    if not counts:
-        raise DatasetError("fit_histograms needs at least one scene's histograms; check the training split")
-    shapes = {np.shape(c) for c in counts}
-    if len(shapes) != 1:
-        raise DatasetError(f"scenes have different band counts: histograms of shapes {sorted(shapes)}")
-    total = np.sum(np.stack(counts), axis=0)
-    fit = fit_optimized_linear if method == "optimized_linear" else fit_percentile
-    params = fit(total, low, high, value_range)
-    nd = band_nodata(nodata, int(total.shape[0]))
-    if has_nodata(nd):  # recorded as fit_stretch records it: one entry per band
-        params.extra["nodata"] = list(nd)
-    if value_range is not None:
-        params.extra["value_range"] = [float(v) for v in value_range]
-    return params

@@ -37,8 +37,8 @@ from mlwf_nb._io import read_json, write_json
 from mlwf_nb.data.nodata import BandNodata, Nodata, band_nodata, has_nodata, nodata_mask
 from mlwf_nb.errors import DatasetError
 
-__all__ = ["NBINS", "METHODS", "StretchParams", "band_histograms", "value_at_percent",
-           "fit_optimized_linear", "fit_percentile", "fit_stretch", "apply_stretch", "save_stretch",
+__all__ = ["NBINS", "METHODS", "StretchParams", "band_histograms", "counts_exactly", "value_at_percent",
+           "fit_optimized_linear", "fit_percentile", "fit_histograms", "fit_stretch", "apply_stretch", "save_stretch",
            "load_stretch", "data_range"]
 
 NBINS = 65536
@@ -82,8 +82,11 @@ class StretchParams:
 
 # -- histograms --------------------------------------------------------------------------
 
-def _exact(dtype: np.dtype[Any]) -> bool:
+def counts_exactly(dtype: Any) -> bool:
+    """Whether pixels of ``dtype`` are counted value by value (integers of up to 16 bits: exact, one binning)."""
+    dtype = np.dtype(dtype)
     return dtype.kind in "ub" and dtype.itemsize <= 2
+
 
 
 def _bin(block: np.ndarray, nodata: BandNodata, value_range: tuple[float, float] | None) -> np.ndarray:
@@ -134,7 +137,7 @@ def band_histograms(da: xr.DataArray | np.ndarray, nodata: Nodata = 0,
     """
     data: Any = da.data if isinstance(da, xr.DataArray) else da
     nd = band_nodata(nodata, int(data.shape[0]))
-    if _exact(np.dtype(data.dtype)):
+    if counts_exactly(np.dtype(data.dtype)):
         value_range = None
     elif value_range is None:
         value_range = data_range([data], nd)
@@ -256,15 +259,39 @@ def fit_stretch(arrays_or_paths: Sequence[Any] | Any, method: str = "optimized_l
     if len(bands) > 1:
         raise DatasetError(f"scenes have different band counts ({sorted(bands)})")
     nd = band_nodata(nodata, bands.pop())
-    exact = {_exact(np.dtype(a.dtype)) for a in arrays}
+    exact = {counts_exactly(np.dtype(a.dtype)) for a in arrays}
     if len(exact) > 1:
         raise DatasetError(f"scenes mix integer and float dtypes ({sorted({str(a.dtype) for a in arrays})}); "
                            "one stretch needs one binning: convert the scenes to one dtype")
     if not exact.pop() and value_range is None:
         value_range = data_range(arrays, nd)
-    total = sum(band_histograms(a, nodata=nd, value_range=value_range) for a in arrays)
+    counts = [band_histograms(a, nodata=nd, value_range=value_range) for a in arrays]
+    return fit_histograms(counts, method, low, high, nd, value_range)
+
+
+def fit_histograms(counts: Sequence[np.ndarray], method: str = "optimized_linear", low: float = 2.5,
+                   high: float = 99.0, nodata: Nodata = 0,
+                   value_range: tuple[float, float] | None = None) -> StretchParams:
+    """Fit one stretch from several scenes' :func:`band_histograms` (summed): the fit of :func:`fit_stretch`.
+
+    The land-cover pipeline counts each training scene in its own job and fits from their
+    histogram files; the parameters are those of :func:`fit_stretch` over the same scenes
+    (the same ``nodata``, and for float data the same ``value_range``: every scene binned alike).
+
+    Raises:
+        DatasetError: Unknown method, no histograms, or scenes with different band counts.
+    """
+    if method not in METHODS:
+        raise DatasetError(f"unknown stretch method {method!r}; use one of {list(METHODS)}")
+    if not counts:
+        raise DatasetError("a stretch fit needs at least one scene's histograms; check the training split")
+    shapes = {np.shape(c) for c in counts}
+    if len(shapes) != 1:
+        raise DatasetError(f"scenes have different band counts: histograms of shapes {sorted(shapes)}")
+    total = np.sum(np.stack([np.asarray(c, dtype=np.int64) for c in counts]), axis=0)
+    nd = band_nodata(nodata, int(total.shape[0]))
     fit = fit_optimized_linear if method == "optimized_linear" else fit_percentile
-    params = fit(np.asarray(total), low, high, value_range)
+    params = fit(total, low, high, value_range)
     if has_nodata(nd):
         params.extra["nodata"] = list(nd)
     if value_range is not None:
@@ -302,7 +329,7 @@ _LUT_MIN = 1 << 16  # below this many values the float formula is as cheap as bu
 
 def _has_table(dtype: np.dtype[Any]) -> bool:
     """Unsigned integers of at most 16 bits: the stretch goes through a table of every value."""
-    return _exact(dtype) and dtype.kind == "u"
+    return counts_exactly(dtype) and dtype.kind == "u"
 
 
 def _table(dtype: np.dtype[Any], black: np.ndarray, white: np.ndarray, floor: float) -> np.ndarray:

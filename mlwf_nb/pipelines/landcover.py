@@ -1,6 +1,7 @@
 """The land-cover pipeline (GID style): one user of the public step/pipeline API.
 
-integrity -> split -> fit-stretch[source] -> preprocess[scene] -> (hpo rounds) -> train -> evaluate,
+integrity -> split -> histogram[training scene] -> fit-stretch[source] -> preprocess[scene] -> (hpo rounds)
+-> train -> evaluate,
 and with ``model.per_source`` one train/evaluate branch per sensor source plus a
 hybrid evaluation against the global model.
 """
@@ -128,8 +129,8 @@ class _Scene:
     label: str
 
 
-def _register_dataset(spec: RunSpec, g: Graph) -> tuple[dict[str, _Scene], dict[str, str]]:
-    """Register dataset.yaml, the manifest and every scene's files; ``({scene: _Scene}, {lfn: key})``.
+def _register_dataset(spec: RunSpec, g: Graph) -> tuple[dict[str, _Scene], dict[str, str], str]:
+    """Register dataset.yaml, the manifest and every scene's files; ``({scene: _Scene}, {lfn: key}, dtype)``.
 
     Scene files get flat LFNs ``dataset/<scene>.image.tif`` / ``dataset/<scene>.label.tif``
     (a job's sandbox holds files by basename); ``keys`` maps each LFN to its path in the
@@ -171,11 +172,23 @@ def _register_dataset(spec: RunSpec, g: Graph) -> tuple[dict[str, _Scene], dict[
         image = register(f"{DATA}/{sc.id}.image.tif", _key(sc.image, root))
         label = register(f"{DATA}/{sc.id}.label.tif", _key(sc.label, root)) if sc.label is not None else ""
         scenes[sc.id] = _Scene(sc.id, sc.source, image, label)
-    return scenes, keys
+    return scenes, keys, ds.dtype
 
 
 def _key(path: Path, root: Path) -> str:
     return Path(path).resolve().relative_to(root.resolve()).as_posix()
+
+
+def _counted_per_scene(spec: RunSpec, dtype: str) -> bool:
+    """Whether each training scene's histograms can be counted in its own job.
+
+    Integers of up to 16 bits, or any pixels with ``stretch.value_range``: every scene is
+    binned alike. Float scenes without it need their joint range first, so ``fit-stretch``
+    reads them all (and says so in the run's log).
+    """
+    from mlwf_nb.data.stretch import counts_exactly
+
+    return bool(spec.stretch.value_range) or counts_exactly(dtype)
 
 
 def build(spec: RunSpec, g: Graph) -> None:
@@ -187,7 +200,7 @@ def build(spec: RunSpec, g: Graph) -> None:
     """
     from mlwf_nb.data.split import split_scenes
 
-    scenes, keys = _register_dataset(spec, g)
+    scenes, keys, dtype = _register_dataset(spec, g)
     yaml_lfn = f"{DATA}/dataset.yaml"
     g.add("integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json", files=list(keys),
           keys=list(keys.values()), report=f"{WORK}/integrity.json")
@@ -195,11 +208,17 @@ def build(spec: RunSpec, g: Graph) -> None:
     parts = split_scenes([(s.id, s.source) for s in scenes.values()], spec.split.train, spec.split.val,
                          spec.split.test, seed=spec.split.seed, stratify=spec.split.stratify)
     sources = sorted({scenes[s].source for s in parts["train"]}) if spec.stretch.per_source else ["all"]
+    per_scene = _counted_per_scene(spec, dtype)
     for src in sources:
         chosen = [scenes[s] for s in parts["train"] if src in ("all", scenes[s].source)]
+        counted: dict[str, list[str]] = {"images": [s.image for s in chosen]}
+        if per_scene:  # each training scene counted in its own job: no job reads more than its scene
+            counted = {"histograms": [f"{WORK}/stretch/{s.id}.histogram.npz" for s in chosen]}
+            for s, hist in zip(chosen, counted["histograms"], strict=True):
+                g.add("histogram", f"histogram[{s.id}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
+                      image=s.image, histogram=hist, scene=s.id, source=s.source)
         g.add("fit-stretch", f"fit-stretch[{src}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
-              images=[s.image for s in chosen], scenes=[s.id for s in chosen],
-              params=f"{WORK}/stretch/{src}.stretch.json", source=src)
+              scenes=[s.id for s in chosen], params=f"{WORK}/stretch/{src}.stretch.json", source=src, **counted)
     shards: dict[str, list[str]] = {"train": [], "val": []}
     tests: list[_Scene] = []
     stretched: dict[str, str] = {}

@@ -1,4 +1,4 @@
-"""The land-cover steps: integrity, split, fit-stretch, preprocess, train, evaluate.
+"""The land-cover steps: integrity, split, histogram, fit-stretch, preprocess, train, evaluate.
 
 Each is a declared step (see :mod:`mlwf_nb.steps.registry`): it reads its input
 files, writes its output files atomically, and emits events. ``mlwf step NAME``
@@ -18,7 +18,7 @@ from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.registry import step
 
-__all__ = ["integrity", "split", "fit_stretch", "preprocess", "train", "evaluate", "evaluate_hybrid",
+__all__ = ["integrity", "split", "histogram", "fit_stretch", "preprocess", "train", "evaluate", "evaluate_hybrid",
            "train_from_shards", "shard_prefixes", "with_best", "stretch_nodata"]
 
 
@@ -68,32 +68,92 @@ def split(spec: RunSpec, dataset: Path, integrity: Path, split: Path) -> None:
     emit("log", level="info", message=" ".join(f"{k}={len(v)}" for k, v in result.items()))
 
 
-@step("fit-stretch", outputs=("params",))
-def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], scenes: list[str], params: Path,
-                source: str = "all") -> None:
-    """Fit the 16-to-8-bit stretch on the training scenes' ``images`` (of one sensor source).
+def _training_scenes(split: Path, scenes: list[str], job: str) -> None:
+    from mlwf_nb.data.split import read_split
 
-    ``scenes`` are the images' scene ids; each must be in the split's training part.
+    leaked = sorted(set(scenes) - set(read_split(split)["train"]))
+    if leaked:
+        raise StepError(f"{job}: {leaked} are not training scenes of {split}; the stretch is fitted on "
+                        "the training split only")
+
+
+def _value_range(spec: RunSpec) -> tuple[float, float] | None:
+    vr = spec.stretch.value_range
+    return (float(vr[0]), float(vr[1])) if vr else None
+
+
+@step("histogram", outputs=("histogram",))
+def histogram(spec: RunSpec, dataset: Path, split: Path, image: Path, histogram: Path, scene: str,
+              source: str) -> None:
+    """Count one training scene's per-band histograms (one streamed read) for the stretch fit.
+
+    Each training scene is counted in its own job, side by side; ``fit-stretch`` adds these
+    small files instead of reading every training scene of its source in one job. Float
+    scenes need ``stretch.value_range`` here (every scene binned alike); without it the
+    pipeline fits them in ``fit-stretch`` over the scenes themselves.
     """
     from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.data.raster import capped_block_cache, open_raster
-    from mlwf_nb.data.split import read_split
+    from mlwf_nb.data.scan import write_histograms
+    from mlwf_nb.data.stretch import band_histograms, counts_exactly
+
+    _training_scenes(split, [scene], "histogram")
+    data = open_raster(image)
+    vr = _value_range(spec)
+    if vr is None and not counts_exactly(data.dtype):
+        raise StepError(f"histogram: {image.name} holds {data.dtype} pixels: one scene's histograms need "
+                        "stretch.value_range [lo, hi] so that every scene is binned alike (without it, "
+                        "fit-stretch fits over the scenes themselves)")
+    with capped_block_cache():  # streamed chunk by chunk: GDAL need not keep the tiles
+        counts = band_histograms(data, nodata=stretch_nodata(spec, Dataset.describe(dataset)), value_range=vr)
+    write_histograms(histogram, counts, {"scene": scene, "source": source})
+
+
+_NO_FILES: list[Path] = []  # an optional list of files (never changed)
+
+
+@step("fit-stretch", outputs=("params",))
+def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], scenes: list[str], params: Path,
+                source: str = "all", histograms: list[Path] = _NO_FILES) -> None:
+    """Fit the 16-to-8-bit stretch of the training scenes ``scenes`` (of one sensor source).
+
+    From their ``histograms`` (the ``histogram`` jobs' files, one per scene, in the order of
+    ``scenes``: the same parameters as a fit over the scenes) or, given ``images`` instead,
+    over the scenes themselves (float scenes without ``stretch.value_range``: their joint
+    range comes first). Each scene must be in the split's training part.
+    """
+    from mlwf_nb.data.dataset import Dataset
+    from mlwf_nb.data.raster import capped_block_cache, open_raster
+    from mlwf_nb.data.scan import read_histograms
+    from mlwf_nb.data.stretch import fit_histograms
     from mlwf_nb.data.stretch import fit_stretch as fit
 
-    if not images:
-        raise StepError(f"fit-stretch: no training images for source {source!r}")
-    if len(scenes) != len(images):
-        raise StepError(f"fit-stretch: {len(images)} images but {len(scenes)} scene ids; give one id per image")
-    leaked = sorted(set(scenes) - set(read_split(split)["train"]))
-    if leaked:
-        raise StepError(f"fit-stretch: {leaked} are not training scenes of {split}; the stretch is fitted on "
-                        "the training split only")
-    arrays = [open_raster(p) for p in images]
-    vr = spec.stretch.value_range
-    with capped_block_cache():  # streamed chunk by chunk: GDAL need not keep the tiles
-        fitted = fit(arrays, method=spec.stretch.method, low=spec.stretch.low, high=spec.stretch.high,
-                     nodata=stretch_nodata(spec, Dataset.describe(dataset)),
-                     value_range=(vr[0], vr[1]) if vr else None)
+    given = histograms or images
+    if not given:
+        raise StepError(f"fit-stretch: no training histograms or images for source {source!r}")
+    if histograms and images:
+        raise StepError("fit-stretch: give the scenes' histograms or their images, not both")
+    if len(scenes) != len(given):
+        raise StepError(f"fit-stretch: {len(given)} files but {len(scenes)} scene ids; give one id per file")
+    _training_scenes(split, scenes, "fit-stretch")
+    s, vr = spec.stretch, _value_range(spec)
+    nodata = stretch_nodata(spec, Dataset.describe(dataset))
+    if histograms:
+        counts = []
+        for path, sid in zip(histograms, scenes, strict=True):
+            c, meta = read_histograms(path)
+            if meta.get("scene") != sid:
+                raise StepError(f"fit-stretch: {path.name} counts scene {meta.get('scene')!r}, not {sid!r}; "
+                                "give the histograms in the order of the scene ids")
+            counts.append(c)
+        fitted = fit_histograms(counts, method=s.method, low=s.low, high=s.high, nodata=nodata, value_range=vr)
+    else:
+        emit("log", level="info", message=f"fit-stretch[{source}] reads its {len(images)} training scenes in "
+             "this job (float pixels without stretch.value_range: their joint range comes first); with "
+             "stretch.value_range each scene is counted in its own job")
+        with capped_block_cache():  # streamed chunk by chunk: GDAL need not keep the tiles
+            fitted = fit([open_raster(p) for p in images], method=s.method, low=s.low, high=s.high,
+                         nodata=nodata, value_range=vr)
     _io.write_json(params, {"source": source, "scenes": list(scenes), "params": fitted.to_dict()})
 
 

@@ -9,14 +9,13 @@ from mlwf_nb.data.dataset import Dataset
 from mlwf_nb.data.integrity import sha256_file
 from mlwf_nb.data.patches import crop_windows, patches_from_crops, sample_patches, sample_windows
 from mlwf_nb.data.scan import (
-    fit_histograms,
     read_histograms,
     read_scene,
     read_windows,
     write_histograms,
     write_windows,
 )
-from mlwf_nb.data.stretch import apply_stretch, band_histograms, fit_stretch
+from mlwf_nb.data.stretch import apply_stretch, band_histograms, fit_histograms, fit_stretch
 from mlwf_nb.data.synth import generate_dataset
 from mlwf_nb.errors import DatasetError
 

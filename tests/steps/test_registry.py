@@ -28,7 +28,7 @@ def test_declaration_classifies_parameters():
 
 def test_builtin_steps_are_listed():
     names = available_steps()
-    for name in ("integrity", "split", "fit-stretch", "preprocess", "train", "evaluate"):
+    for name in ("integrity", "split", "histogram", "fit-stretch", "preprocess", "train", "evaluate"):
         assert name in names
 
 

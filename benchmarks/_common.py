@@ -175,8 +175,8 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(line)
 
 
-def markdown_report(results: Sequence[dict[str, Any]], command: str, quick: bool) -> str:
-    """The whole ``docs/benchmarks.md`` text: table, notes, machine, date, command."""
+def markdown_report(results: Sequence[dict[str, Any]], command: str, quick: bool, date: str | None = None) -> str:
+    """The whole ``docs/benchmarks.md`` text: table, notes, machine, date (default now), command."""
     info = machine_info()
     notes = [f"- **{r['row']} / {r['measure']}**: {r['note']}" for r in results if r.get("note")]
     parts = [
@@ -190,7 +190,7 @@ def markdown_report(results: Sequence[dict[str, Any]], command: str, quick: bool
         f"- CPU: {info['cpu']} ({info['cores']} cores available)",
         f"- RAM: {info['ram']}",
         f"- Python {info['python']} on {info['platform']}",
-        f"- Date: {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Date: {date or _dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Command: `{command}`" + (" (quick mode: small inputs, smoke test only)" if quick else ""),
         *_runs(results),
         "",

@@ -3,6 +3,7 @@
 Usage::
 
     python -m benchmarks.run [--quick] [--only ROW ...] [--out PATH | --no-write]
+    python -m benchmarks.run --render   # the report again from its results (discussion.md edited)
 
 Rows come from each ``benchmarks/bench_*.py`` module's ``ROWS`` (callables taking
 ``quick`` or no argument). With ``--only``
@@ -89,7 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="ROW", help="run only these rows")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md", help="report path")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: write the report again from the results it embeds (after editing "
+                             "benchmarks/discussion.md)")
     args = parser.parse_args(argv)
+    if args.render:
+        from mlwf_nb._io import write_text
+
+        report = _previous(args.out)
+        if not report:
+            parser.error(f"{args.out} embeds no results to render; run the benchmarks first")
+        last = max(report, key=lambda r: r.get("measured", ""))  # the Command line names the latest run
+        text = markdown_report(report, last.get("command", "python -m benchmarks.run"), False, last.get("measured"))
+        write_text(args.out, text + f"\n<!-- results: {json.dumps(report, allow_nan=True, default=_plain)} -->\n")
+        return 0
     rows = discover()
     names = [row_name(fn) for fn in rows]
     if args.only:

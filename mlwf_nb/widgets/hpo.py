@@ -8,7 +8,8 @@ import ipywidgets as W
 import traitlets
 import yaml
 
-from mlwf_nb.hpo.strategies import strategy_names
+from mlwf_nb.errors import HPOError, SpecError
+from mlwf_nb.hpo.strategies import get_strategy, strategy_names
 from mlwf_nb.views import render
 from mlwf_nb.widgets._util import StaticForm, wrap_row
 from mlwf_nb.widgets.model import SpecModel
@@ -142,12 +143,29 @@ class HPOConfigurator(StaticForm, W.VBox):
         problems = space_problems(self.space)
         if not problems and self.strategy != "none" and not self.space:
             problems = [f"strategy {self.strategy!r} needs at least one parameter: press 'Add parameter'"]
-        if not problems and not self.model.update({"hpo.strategy": self.strategy, "hpo.trials": self.trials,
-                                                    "hpo.parallel": self.parallel, "hpo.space": self.space}):
+        settings = {"hpo.strategy": self.strategy, "hpo.trials": self.trials, "hpo.parallel": self.parallel,
+                    "hpo.space": self.space}
+        if not problems:
+            problems = self._strategy_problems(settings)
+        if not problems and not self.model.update(settings):
             problems = [self.model.error]
         self.problems = problems
         self.valid = not problems
         return self.valid
+
+    def _strategy_problems(self, settings: dict[str, Any]) -> list[str]:
+        """What the chosen strategy refuses in this space or its options (e.g. gradient: no numeric parameter)."""
+        if self.strategy == "none":
+            return []
+        try:
+            spec = self.model.spec.with_overrides(settings)
+        except SpecError:
+            return []  # SpecModel.update reports it
+        try:
+            get_strategy(spec.hpo, max_epochs=spec.train.epochs)
+        except HPOError as err:
+            return [str(err)]
+        return []
 
     def static_parts(self) -> list[W.Widget | str]:
         """Strategy, trials and parallelism, the search space as a table, and any problem."""

@@ -326,3 +326,18 @@ def test_per_source_searches_each_run_their_own_gradient_search(tmp_path: Any, m
     values = [json.loads((run / f"work/hpo/GF-1/GF-1.r0-t{i}.hp.json").read_text())["values"] for i in (0, 1)]
     lrs = sorted(v["train.learning_rate"] for v in values)
     assert 1e-4 <= lrs[0] < math.sqrt(1e-4 * 1e-1) < lrs[1] <= 1e-1  # one pair around the (log) centre
+
+
+def test_the_widget_shows_what_the_strategy_refuses_and_leaves_the_spec() -> None:
+    from mlwf_nb.widgets import HPOConfigurator, SpecModel
+
+    model = SpecModel("tiny")
+    widget = HPOConfigurator(model)
+    widget.set_rows([{"name": "model.width", "type": "choice", "choices": [8, 16]}])
+    widget.strategy = "bayesian"
+    assert widget.valid and model.spec.hpo.strategy == "bayesian"
+    widget.strategy = "gradient"  # nothing numeric to differentiate
+    assert not widget.valid and "needs at least one numeric" in widget.problems[0]
+    assert model.spec.hpo.strategy == "bayesian"  # left as it was
+    widget.add_row({"name": "train.momentum", "type": "float", "min": 0.0, "max": 0.9})
+    assert widget.valid and model.spec.hpo.strategy == "gradient"

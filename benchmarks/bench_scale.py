@@ -63,7 +63,7 @@ def bench_scale(quick: bool) -> list[dict[str, Any]]:
     times: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as d:
         for w in widths:
-            run = plan(spec, Path(d) / f"w{w}")
+            run = plan(spec, Path(d) / f"w{w}", generate=True)
             with in_run_dir(run):
                 code = Executor(run, jobs=w, plan=_subplan(run)).execute()
             if code != 0:

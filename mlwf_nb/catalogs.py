@@ -26,13 +26,23 @@ its local storage (where outputs are staged back) is the run directory itself,
 because LFNs are already run-relative (``outputs/model.keras`` lands at
 ``<run>/outputs/model.keras``).
 
+``sharedfs`` sites also carry ``env PEGASUS_HOME`` (where Pegasus is installed on
+the nodes, :func:`mlwf_nb.planner_rules.pegasus_home`): the planner needs it to find
+``pegasus-kickstart``.
+
 Containers: with ``execution.container`` set, every transformation runs in
 one container (``Container.SINGULARITY`` or ``Container.DOCKER``) built from
 ``docker/job`` (or ``docker/job-gpu``), where ``mlwf`` is installed at
 :data:`CONTAINER_EXECUTABLE`; the transformation is *installed inside the image*
-(``type: installed`` with ``container: mlwf``), so nothing is staged.
-GPU jobs get ``--nv`` (Singularity/Apptainer) or ``--gpus all`` (Docker) as
-container arguments.
+(``type: installed`` with ``container: mlwf``), so nothing is staged. Containers
+need a condorio (or nonsharedfs) site (:mod:`mlwf_nb.planner_rules`). GPU jobs
+need no container arguments: Pegasus adds ``--nv`` (Singularity/Apptainer) or
+``--gpus all`` (Docker) itself for a job with a ``gpus`` profile.
+
+Resources belong to steps: a step that runs a model (``@step(runs_model=True)``:
+train, trials, evaluations) asks for ``execution.cores``, ``memory_mb`` and ``gpus``
+(one GPU by default on the ``gpus`` site); every other step for one core, at most
+:data:`LIGHT_MEMORY_MB` and no GPU. A step's own ``cores=``/``memory_mb=``/``gpus=`` win.
 """
 
 from __future__ import annotations
@@ -82,6 +92,9 @@ __all__ = [
     "job_profiles",
     "apply_job_profiles",
     "checkpoint_placeholder",
+    "batch_scheduler",
+    "resource_profiles",
+    "LIGHT_MEMORY_MB",
     "Profile",
 ]
 
@@ -181,7 +194,8 @@ def _local_site(run_dir: Path) -> Site:
     )
 
 
-def _batch_scheduler() -> str:
+def batch_scheduler() -> str:
+    """The batch system of the ``sharedfs`` preset: ``$MLWF_BATCH_SCHEDULER`` (default slurm)."""
     name = os.environ.get(ENV_BATCH_SCHEDULER, "slurm").lower()
     if name not in _SCHEDULERS:
         raise WorkflowError(f"${ENV_BATCH_SCHEDULER}={name!r} is not a known batch system; "
@@ -193,7 +207,7 @@ def _execution_site(preset: SitePreset, run_dir: Path) -> Site:
     site = Site(preset.name, arch=Arch.X86_64, os_type=OS.LINUX)
     style = preset.style
     if preset.name == "sharedfs":
-        sched = _batch_scheduler()
+        sched = batch_scheduler()
         if sched == "condor":
             style = "condor"
             site.add_profiles(Namespace.CONDOR, key="universe", value="vanilla")
@@ -205,6 +219,12 @@ def _execution_site(preset: SitePreset, run_dir: Path) -> Site:
         scratch = Path(os.environ.get(ENV_SHARED_SCRATCH) or run_dir / "scratch")
         site.add_directories(Directory(Directory.SHARED_SCRATCH, scratch, shared_file_system=True)
                              .add_file_servers(FileServer(scratch.as_uri(), Operation.ALL)))
+    if preset.shared_filesystem:
+        from mlwf_nb.planner_rules import pegasus_home
+
+        home = pegasus_home()
+        if home:  # without it the planner cannot find pegasus-kickstart (planner_rules refuses first)
+            site.add_profiles(Namespace.ENV, key="PEGASUS_HOME", value=home)
     if style:
         site.add_profiles(Namespace.PEGASUS, key="style", value=style)
     site.add_profiles(Namespace.PEGASUS, key="data.configuration", value=preset.data_configuration)
@@ -280,31 +300,32 @@ def _site_from_dict(d: dict[str, Any]) -> Site:
     return site
 
 
-def _container(execution: ExecutionSpec, run_dir: Path | None) -> Container | None:
+def _container(execution: ExecutionSpec) -> Container | None:
     if not execution.container:
         return None
-    preset = SITE_PRESETS.get(execution.site)
-    mounts = None
-    if run_dir is not None and preset is not None and preset.shared_filesystem:
-        run = Path(run_dir).resolve()
-        mounts = [f"{run}:{run}"]
     kind = Container.SINGULARITY if execution.container_type == "singularity" else Container.DOCKER
-    args = None
-    if execution.gpus > 0 or (preset is not None and preset.gpus):
-        args = "--nv" if execution.container_type == "singularity" else "--gpus all"
-    return Container(CONTAINER_NAME, kind, image=execution.container, arguments=args,
-                     mounts=mounts)
+    return Container(CONTAINER_NAME, kind, image=execution.container)
 
 
-def _resource_profiles(res: dict[str, Any] | None, execution: ExecutionSpec) -> list[Profile]:
-    """Pegasus 5 resource profiles: ``cores``, ``memory`` (MB), ``gpus``; condor ``request_gpus``."""
+LIGHT_MEMORY_MB = 4096
+"""The most memory a step that runs no model asks for (``execution.memory_mb`` is for the model steps)."""
+
+
+def resource_profiles(res: dict[str, Any] | None, execution: ExecutionSpec) -> list[Profile]:
+    """Pegasus 5 resource profiles of one step: ``cores``, ``memory`` (MB), ``gpus``; condor ``request_gpus``.
+
+    ``res``: the step's ``{"runs_model": bool, "cores", "memory_mb", "gpus"}`` (see the module docstring).
+    """
     res = res or {}
-    cores = int(res.get("cores", execution.cores))
-    memory = int(res.get("memory_mb", res.get("memory", execution.memory_mb)))
-    gpus = int(res.get("gpus", execution.gpus))
     preset = SITE_PRESETS.get(execution.site)
-    if gpus == 0 and "gpus" not in res and preset is not None and preset.gpus:
-        gpus = 1
+    if res.get("runs_model"):
+        cores, memory = execution.cores, execution.memory_mb
+        gpus = execution.gpus or (1 if preset is not None and preset.gpus else 0)
+    else:
+        cores, memory, gpus = 1, min(execution.memory_mb, LIGHT_MEMORY_MB), 0
+    cores = int(res.get("cores") or cores)
+    memory = int(res.get("memory_mb") or res.get("memory") or memory)
+    gpus = int(res["gpus"]) if res.get("gpus") is not None else gpus
     out: list[Profile] = []
     if cores > 0:
         out.append((Namespace.PEGASUS, "cores", cores))
@@ -326,16 +347,16 @@ def build_transformation_catalog(execution: ExecutionSpec, transformations: list
         transformations: step transformation names (``integrity``, ``train``, ...).
         executable: absolute path of the ``mlwf`` script on the sites (ignored with a container,
             which uses :data:`CONTAINER_EXECUTABLE`).
-        resources: per transformation ``{"cores", "memory_mb", "gpus"}`` overrides.
-        run_dir: the run directory; on shared-filesystem sites it is bind-mounted into the
-            container at the same path, so jobs can append to ``<run>/jobs/<id>/events.jsonl``.
+        resources: per transformation ``{"runs_model", "cores", "memory_mb", "gpus"}`` (see
+            :func:`resource_profiles`).
+        run_dir: the run directory (unused; kept for callers that pass it).
 
     Raises:
         WorkflowError: a relative executable path, or duplicate transformation names.
     """
     if len(set(transformations)) != len(transformations):
         raise WorkflowError(f"duplicate transformation names in {transformations}")
-    container = _container(execution, run_dir)
+    container = _container(execution)
     if container is None and not os.path.isabs(executable):
         raise WorkflowError(f"transformation executable {executable!r} must be an absolute path "
                             "(e.g. shutil.which('mlwf'))")
@@ -350,7 +371,7 @@ def build_transformation_catalog(execution: ExecutionSpec, transformations: list
         tr = Transformation(name)
         for site in sites:
             tr.add_sites(_tsite(site, pfn, container))
-        for ns, key, value in _resource_profiles((resources or {}).get(name), execution):
+        for ns, key, value in resource_profiles((resources or {}).get(name), execution):
             tr.add_profiles(ns, key=key, value=value)
         if execution.cluster_size > 0 and name in CLUSTERED_STEPS:
             # Pegasus horizontal clustering: short fan-out jobs run N to a job, paying one start-up
@@ -397,45 +418,38 @@ def build_properties(execution: ExecutionSpec, run_dir: Path | None = None) -> P
     return props
 
 
-def job_profiles(execution: ExecutionSpec, *, checkpointed: bool, resources: dict[str, Any] | None = None,
-                 job_id: str | None = None, run_dir: Path | None = None) -> list[Profile]:
+def job_profiles(execution: ExecutionSpec, *, checkpointed: bool,
+                 resources: dict[str, Any] | None = None) -> list[Profile]:
     """The profiles of one job, as ``(Namespace, key, value)`` (no zero values).
 
     Args:
         execution: the run's execution settings.
         checkpointed: the job writes a checkpoint file (gets ``checkpoint.time``).
-        resources: ``{"cores", "memory_mb", "gpus"}`` for this job (defaults: execution's).
-        job_id: the job's id; with ``run_dir`` and a shared-filesystem site it sets
-            ``MLWF_EVENTS=<run>/jobs/<job_id>/events.jsonl`` and ``MLWF_JOB``.
-        run_dir: the run directory.
+        resources: the step's ``{"runs_model", "cores", "memory_mb", "gpus"}`` (see :func:`resource_profiles`).
 
     Returns:
         ``pegasus checkpoint.time`` (minutes, checkpointed jobs, when > 0),
-        ``pegasus maxwalltime`` (minutes, when > 0), ``dagman RETRY`` (upper case, as ``add_dagman_profile`` writes it),
-        ``pegasus cores/memory/gpus``, ``condor request_gpus`` and env profiles.
+        ``pegasus maxwalltime`` (minutes) and ``runtime`` (seconds) when > 0, ``dagman RETRY``
+        (upper case, as ``add_dagman_profile`` writes it), ``pegasus cores/memory/gpus`` and
+        ``condor request_gpus``.
     """
     out: list[Profile] = []
     if checkpointed and execution.checkpoint_time > 0:
         out.append((Namespace.PEGASUS, "checkpoint.time", int(execution.checkpoint_time)))
     if execution.maxwalltime > 0:
         out.append((Namespace.PEGASUS, "maxwalltime", int(execution.maxwalltime)))
+        # the batch system's walltime (pegasus_job_runtime -> batch_runtime on glite sites), in seconds
+        out.append((Namespace.PEGASUS, "runtime", int(execution.maxwalltime) * 60))
     if execution.retries > 0:
         out.append((Namespace.DAGMAN, "RETRY", int(execution.retries)))  # as add_dagman_profile
-    out.extend(_resource_profiles(resources, execution))
-    preset = SITE_PRESETS.get(execution.site)
-    if job_id and run_dir is not None and preset is not None and preset.shared_filesystem:
-        events = Path(run_dir).resolve() / "jobs" / job_id / "events.jsonl"
-        out.append((Namespace.ENV, "MLWF_EVENTS", str(events)))
-        out.append((Namespace.ENV, "MLWF_JOB", job_id))
+    out.extend(resource_profiles(resources, execution))
     return out
 
 
 def apply_job_profiles(job: Job, execution: ExecutionSpec, *, checkpointed: bool,
-                       resources: dict[str, Any] | None = None, job_id: str | None = None,
-                       run_dir: Path | None = None) -> Job:
+                       resources: dict[str, Any] | None = None) -> Job:
     """Add :func:`job_profiles` to ``job`` and return it."""
-    for ns, key, value in job_profiles(execution, checkpointed=checkpointed, resources=resources,
-                                       job_id=job_id, run_dir=run_dir):
+    for ns, key, value in job_profiles(execution, checkpointed=checkpointed, resources=resources):
         job.add_profiles(ns, key=key, value=value)
     return job
 

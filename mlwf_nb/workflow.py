@@ -24,6 +24,7 @@ from Pegasus.api import File, Job, ReplicaCatalog, Workflow
 from mlwf_nb import _io, safety
 from mlwf_nb.errors import RunExistsError, WorkflowError
 from mlwf_nb.pipelines import Graph, JobNode, Pipeline, get_pipeline
+from mlwf_nb.pipelines._prepare import no_generation
 from mlwf_nb.spec import RunSpec
 
 __all__ = ["SPEC_LFN", "WARM_METADATA", "build_graph", "build_workflow", "write_run_dir", "mlwf_executable",
@@ -50,11 +51,20 @@ def mlwf_executable() -> str:
     return found
 
 
-def build_graph(spec: RunSpec, pipeline: Pipeline | None = None) -> Graph:
-    """Let the spec's pipeline build its job graph (data preparation included)."""
+def build_graph(spec: RunSpec, pipeline: Pipeline | None = None, *, generate: bool = True) -> Graph:
+    """Let the spec's pipeline build its job graph (data preparation included).
+
+    With ``generate=False`` (``mlwf plan``, ``mlwf validate``) no data is written: a synthetic
+    dataset not made yet is a DatasetError naming the command that makes it
+    (:func:`mlwf_nb.pipelines._prepare.no_generation`); an existing dataset is accepted as a run accepts it.
+    """
     pipe = pipeline or get_pipeline(spec.pipeline)
     if pipe.prepare is not None:
-        pipe.prepare(spec)
+        if generate:
+            pipe.prepare(spec)
+        else:  # prepare checks the dataset as a run does, but refuses to generate a synthetic one
+            with no_generation():
+                pipe.prepare(spec)
     graph = Graph()
     pipe.build(spec, graph)
     if not graph.nodes:
@@ -102,26 +112,41 @@ def _job(node: JobNode, files: dict[str, File], execution: Any, job_id: str, run
                 continue
             text = str(value).lower() if isinstance(value, bool) else str(value)
             args += ["--" + param.replace("_", "-"), text]
-    job.add_args(*args)
     job.add_metadata(step=sdef.name, label=node.label)
     if sdef.warm:  # the local executor forks such jobs from a worker with Keras loaded (it reads the plan)
         job.add_metadata(**{WARM_METADATA: "true"})
-    # Pegasus jobs on shared-filesystem sites append their events to <run>/jobs/<name>/ (the relay
-    # reads them there); the local backend sets MLWF_EVENTS itself.
-    remote = execution.backend != "local" and run_dir is not None
     for ns, key, value in catalogs.job_profiles(execution, checkpointed=bool(sdef.checkpoints),
-                                                resources=sdef.resources,
-                                                job_id=f"{sdef.transformation}_{job_id}" if remote else None,
-                                                run_dir=run_dir if remote else None):
+                                                resources=_resources(sdef)):
         job.add_profiles(ns, key=key, value=value)
-    preset = catalogs.SITE_PRESETS.get(execution.site)
-    if remote and preset is not None and not preset.shared_filesystem:
-        # no shared filesystem (condorio): the job's events file is an output staged back into the run
-        # directory when the job ends (chirp carries live progress meanwhile, see mlwf_nb.chirp)
-        events = f"jobs/{sdef.transformation}_{job_id}/events.jsonl"
-        job.add_outputs(File(events), stage_out=True, register_replica=False)
-        job.add_env(MLWF_EVENTS=events, MLWF_JOB=job_id)
+    if execution.backend != "local" and run_dir is not None:
+        args += _events_file(job, execution, f"{sdef.transformation}_{job_id}", job_id, run_dir)
+    job.add_args(*args)
     return job
+
+
+def _events_file(job: Job, execution: Any, name: str, job_id: str, run_dir: Path) -> list[str]:
+    """Where a Pegasus job writes its events, as ``mlwf step`` arguments (``--mlwf-events F --mlwf-job ID``).
+
+    Arguments, not ``env`` profiles: Pegasus merges the env profiles of clustered jobs
+    (``execution.cluster_size``) into one, but keeps each job's arguments. On a shared
+    filesystem the file is ``<run>/jobs/<name>/events.jsonl``, followed live by the relay;
+    under condorio it is the job's output ``jobs/<name>/<name>.events.jsonl`` (a basename of
+    its own, so clustered jobs do not collide), staged back when the job ends (chirp carries
+    live progress meanwhile, see :mod:`mlwf_nb.chirp`).
+    """
+    from mlwf_nb.planner_rules import data_configuration
+
+    if data_configuration(execution) == "sharedfs":
+        events = str(Path(run_dir).resolve() / "jobs" / name / "events.jsonl")
+    else:
+        events = f"jobs/{name}/{name}.events.jsonl"
+        job.add_outputs(File(events), stage_out=True, register_replica=False)
+    return ["--mlwf-events", events, "--mlwf-job", job_id]
+
+
+def _resources(sdef: Any) -> dict[str, Any]:
+    """What the catalogs need to know of a step's resources (see :func:`mlwf_nb.catalogs.resource_profiles`)."""
+    return {**sdef.resources, "runs_model": sdef.runs_model}
 
 
 def build_workflow(spec: RunSpec, graph: Graph, run_dir: Path | None = None) -> Workflow:
@@ -158,15 +183,19 @@ def _sha256(path: Path) -> str:
 
 
 def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Graph | None = None,
-                  overwrite: bool = False) -> Path:
+                  overwrite: bool = False, generate: bool = True) -> Path:
     """Write the spec, the workflow and its catalogs into a new run directory.
+
+    What the real ``pegasus-plan`` would refuse is refused first (:mod:`mlwf_nb.planner_rules`),
+    before anything is written. ``generate=False``: write no data (see :func:`build_graph`).
 
     Raises:
         RunExistsError: ``run_dir`` already holds a run (and ``overwrite`` is false), or it is a
             folder holding other files (a run directory is new or empty: runs are never mixed
             with other files).
+        PlanRuleError: the workflow breaks a rule of the planner; the message lists each and its fix.
     """
-    from mlwf_nb import catalogs
+    from mlwf_nb import catalogs, planner_rules
 
     spec.validate()
     run = Path(run_dir).resolve()
@@ -176,7 +205,9 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
     if run.exists() and (not run.is_dir() or any(run.iterdir())) and not (run / "workflow.yml").exists():
         raise RunExistsError(f"{str(run)!r} is not a run directory but holds other files; give --run-dir a "
                              "new or empty folder (runs are never written among other files)")
-    graph = graph if graph is not None else build_graph(spec)
+    planner_rules.require(spec.execution)  # before the pipeline reads (or generates) any data
+    graph = graph if graph is not None else build_graph(spec, generate=generate)
+    planner_rules.require(spec.execution, graph)
     if not run.parent.exists():  # a new runs folder (e.g. ~/runs) is private too: run names are not shown
         run.parent.mkdir(parents=True, mode=safety.dir_mode())
     run.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -184,7 +215,7 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
     spec.save(run / SPEC_LFN)
     wf = build_workflow(spec, graph, run)
     steps = sorted({n.step.transformation for n in graph.nodes})
-    resources = {n.step.transformation: n.step.resources for n in graph.nodes}
+    resources = {n.step.transformation: _resources(n.step) for n in graph.nodes}
     with _io.atomic_path(run / "workflow.yml") as tmp:
         wf.write(str(tmp))
     with _io.atomic_path(run / "replicas.yml") as tmp:
@@ -195,7 +226,7 @@ def write_run_dir(spec: RunSpec, run_dir: str | os.PathLike[str], *, graph: Grap
     with _io.atomic_path(run / "sites.yml") as tmp:
         catalogs.build_site_catalog(spec.execution, run).write(str(tmp))
     with _io.atomic_path(run / "pegasus.properties") as tmp:
-        catalogs.build_properties(spec.execution).write(str(tmp))
+        catalogs.build_properties(spec.execution, run).write(str(tmp))
     from mlwf_nb import __version__
 
     safety.secure_tree(run)  # catalogs' placeholders too

@@ -22,7 +22,7 @@ needs_schemas = pytest.mark.skipif(
 
 def _write(tmp_path: Path, ex: ExecutionSpec) -> dict:
     catalogs.build_site_catalog(ex, tmp_path).write(str(tmp_path / "sites.yml"))
-    catalogs.build_transformation_catalog(ex, STEPS, "/opt/venv/bin/mlwf", {"train": {"gpus": 1}},
+    catalogs.build_transformation_catalog(ex, STEPS, "/opt/venv/bin/mlwf", {"train": {"runs_model": True, "gpus": 1}},
                                           run_dir=tmp_path).write(str(tmp_path / "transformations.yml"))
     rc = ReplicaCatalog()
     catalogs.checkpoint_placeholder(rc, "outputs/checkpoints/train.keras", tmp_path)
@@ -57,10 +57,8 @@ def test_preset_catalogs_validate(tmp_path, site, container):
         c = data["transformations"]["containers"][0]
         assert c["image"] == container and c["type"] == "singularity"
         assert all(s["pfn"] == catalogs.CONTAINER_EXECUTABLE and s["container"] == "mlwf" for s in tsites)
-        # the Pegasus API writes Container(arguments=...) as the pegasus container.arguments profile
-        args = c.get("profiles", {}).get("pegasus", {}).get("container.arguments")
-        assert (args == "--nv") == (site == "gpus")
-        assert ("mounts" in c) == preset.shared_filesystem
+        # Pegasus adds --nv / --gpus all itself for jobs with a gpus profile: no container arguments, no mounts
+        assert "container.arguments" not in c.get("profiles", {}).get("pegasus", {}) and "mounts" not in c
     else:
         assert all(s["pfn"] == "/opt/venv/bin/mlwf" and s["type"] == "installed" for s in tsites)
     assert trs["train"]["profiles"]["pegasus"]["gpus"] == 1
@@ -101,12 +99,37 @@ def test_sharedfs_scheduler_and_scratch_from_env(tmp_path, monkeypatch):
         catalogs.build_site_catalog(ExecutionSpec(site="sharedfs"), tmp_path)
 
 
-def test_docker_gpu_container_arguments():
+def test_gpu_containers_get_no_gpu_flags_pegasus_adds_them_itself():
+    """The real planner adds --nv / --gpus all for jobs with a gpus profile; ours doubled them."""
     ex = ExecutionSpec(site="gpus", container="docker://x/y:1", container_type="docker", gpus=2)
-    tc = catalogs.build_transformation_catalog(ex, ["train"], "/x/mlwf")
+    tc = catalogs.build_transformation_catalog(ex, ["train"], "/x/mlwf", {"train": {"runs_model": True}})
     c = tc.containers["mlwf"]
     assert c.container_type == "docker"
-    assert c.profiles["pegasus"]["container.arguments"] == "--gpus all"
+    assert "container.arguments" not in c.profiles.get("pegasus", {})
+    assert tc.transformations["None::train::None"].profiles["pegasus"]["gpus"] == 2
+
+
+@pytest.mark.parametrize(("site", "gpus", "expect_gpus"), [("gpus", 0, 1), ("gpus", 2, 2), ("condorpool", 0, 0)])
+def test_resources_belong_to_steps(site, gpus, expect_gpus):
+    """paper on gpus asked 1 GPU, 8 cores and 32 GB for every job, integrity and split included."""
+    ex = ExecutionSpec(site=site, cores=8, memory_mb=32768, gpus=gpus)
+    model = dict((k, v) for _, k, v in catalogs.resource_profiles({"runs_model": True}, ex))
+    light = dict((k, v) for _, k, v in catalogs.resource_profiles({}, ex))
+    assert model["cores"] == 8 and model["memory"] == 32768 and model.get("gpus", 0) == expect_gpus
+    assert light == {"cores": 1, "memory": catalogs.LIGHT_MEMORY_MB}
+    own = dict((k, v) for _, k, v in catalogs.resource_profiles({"cores": 2, "memory_mb": 512}, ex))
+    assert own == {"cores": 2, "memory": 512}
+
+
+def test_sharedfs_site_carries_pegasus_home(tmp_path, monkeypatch):
+    """The planner: 'Unable to determine path to kickstart for site sharedfs ... set PEGASUS_HOME'."""
+    from mlwf_nb import planner_rules
+
+    monkeypatch.setenv(planner_rules.ENV_PEGASUS_HOME, "/opt/pegasus-5.1")
+    s = catalogs.build_site_catalog(ExecutionSpec(site="sharedfs"), tmp_path).sites["sharedfs"]
+    assert s.profiles["env"]["PEGASUS_HOME"] == "/opt/pegasus-5.1"
+    assert "env" not in catalogs.build_site_catalog(ExecutionSpec(site="condorpool"), tmp_path).sites[
+        "condorpool"].profiles
 
 
 def test_unknown_site_and_relative_executable(tmp_path):
@@ -137,9 +160,9 @@ def test_job_profiles_names_match_pegasus_api(tmp_path):
     """Keys equal what Job.add_pegasus_profile / add_condor_profile / add_dagman_profile write."""
     ex = ExecutionSpec(site="gpus", retries=3, checkpoint_time=9, maxwalltime=12, cores=4, memory_mb=8192)
     ours = Job(Transformation("train"))
-    catalogs.apply_job_profiles(ours, ex, checkpointed=True, resources={"gpus": 2})
+    catalogs.apply_job_profiles(ours, ex, checkpointed=True, resources={"runs_model": True, "gpus": 2})
     ref = Job(Transformation("train"))
-    ref.add_pegasus_profile(checkpoint_time=9, max_walltime=12, cores=4, memory="8192 MB", gpus=2)
+    ref.add_pegasus_profile(checkpoint_time=9, max_walltime=12, runtime=720, cores=4, memory="8192 MB", gpus=2)
     ref.add_condor_profile(request_gpus=2)
     ref.add_dagman_profile(retry=3)
     assert {ns: dict(v) for ns, v in ours.profiles.items()} == {ns: dict(v) for ns, v in ref.profiles.items()}
@@ -147,20 +170,20 @@ def test_job_profiles_names_match_pegasus_api(tmp_path):
 
 def test_job_profiles_rules(tmp_path):
     ex = ExecutionSpec(site="local", retries=0, checkpoint_time=5)
-    prof = catalogs.job_profiles(ex, checkpointed=False, job_id="ID0000007", run_dir=tmp_path)
+    prof = catalogs.job_profiles(ex, checkpointed=False)
     keys = {(ns, k) for ns, k, _ in prof}
     assert (Namespace.PEGASUS, "checkpoint.time") not in keys
     assert (Namespace.DAGMAN, "RETRY") not in keys and (Namespace.PEGASUS, "maxwalltime") not in keys
-    env = {k: v for ns, k, v in prof if ns == Namespace.ENV}
-    assert env == {"MLWF_EVENTS": str(tmp_path.resolve() / "jobs" / "ID0000007" / "events.jsonl"),
-                   "MLWF_JOB": "ID0000007"}
+    assert not [p for p in prof if p[0] == Namespace.ENV]  # events go by argument (clustering merges env)
     assert all(v not in (0, "0", None) for _, _, v in prof)
     ck = catalogs.job_profiles(ex, checkpointed=True)
     assert (Namespace.PEGASUS, "checkpoint.time", 5) in ck
-    # condorio: no shared filesystem, so no MLWF_EVENTS path on the submit host
-    cp = catalogs.job_profiles(ExecutionSpec(site="condorpool"), checkpointed=False, job_id="a",
-                               run_dir=tmp_path)
-    assert not [p for p in cp if p[0] == Namespace.ENV]
+
+
+def test_walltime_reaches_the_batch_system():
+    """maxwalltime alone left pegasus_job_runtime = 0 on the batch (glite) site: runtime carries it, in seconds."""
+    prof = catalogs.job_profiles(ExecutionSpec(site="sharedfs", maxwalltime=90), checkpointed=False)
+    assert (Namespace.PEGASUS, "maxwalltime", 90) in prof and (Namespace.PEGASUS, "runtime", 5400) in prof
 
 
 def test_checkpoint_placeholder(tmp_path):

@@ -10,6 +10,7 @@ from mlwf_nb.workflow import WARM_METADATA, build_graph, write_run_dir
 
 SMALL_DATA = ["dataset.synthetic=true", "dataset.scenes=8", "dataset.height=64", "dataset.width=64",
               "dataset.sources=[GF-2, GF-1]"]
+SMALL_PAPER = ["patches.per_scene=8", "split.train=0.5", "split.val=0.25", "split.test=0.25"]
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +29,16 @@ def _jobs(run):
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize("site", ["local", "condorpool", "sharedfs", "gpus"])
-def test_every_preset_and_site_validates(tmp_path, dataset_dir, preset, site):
-    from mlwf_nb import schemas
+def test_every_preset_and_site_validates(tmp_path, dataset_dir, preset, site, monkeypatch):
+    from mlwf_nb import planner_rules, schemas
 
     try:
         schemas.schema_dir()
     except Exception as err:  # pragma: no cover - shared/ absent
         pytest.skip(f"Pegasus schemas not available: {err}")
-    run = write_run_dir(_spec(preset, dataset_dir, f"execution.site={site}"), tmp_path / "run")
+    monkeypatch.setenv(planner_rules.ENV_PEGASUS_HOME, "/opt/pegasus")  # where a cluster's nodes have Pegasus
+    extra = ["execution.maxwalltime=60"] if site == "sharedfs" else []  # a batch system needs a walltime
+    run = write_run_dir(_spec(preset, dataset_dir, f"execution.site={site}", *extra), tmp_path / "run")
     assert len(schemas.validate_run_dir(run)) == 4
 
 
@@ -123,10 +126,46 @@ def test_condorio_jobs_stage_their_events_file_back(tmp_path, dataset_dir):
                         tmp_path / "run")
     _, jobs = _jobs(run)
     (train,) = [j for j in jobs.values() if j["name"] == "train"]
-    events = f"jobs/train_{train['id']}/events.jsonl"
+    name = f"train_{train['id']}"
+    events = f"jobs/{name}/{name}.events.jsonl"  # a basename of its own: clustered jobs share one sandbox
     uses = {u["lfn"]: u for u in train["uses"]}
     assert uses[events]["type"] == "output" and uses[events]["stageOut"] is True
-    assert train["profiles"]["env"]["MLWF_EVENTS"] == events
+    args = [str(a) for a in train["arguments"]]
+    assert args[args.index("--mlwf-events") + 1] == events and args[args.index("--mlwf-job") + 1] == train["id"]
+    assert "env" not in train.get("profiles", {})  # Pegasus merges the env profiles of clustered jobs
     local = write_run_dir(_spec("tiny", dataset_dir), tmp_path / "local")
     _, ljobs = _jobs(local)
     assert not any(u["lfn"].startswith("jobs/") for j in ljobs.values() for u in j["uses"])
+    assert not any("--mlwf-events" in map(str, j["arguments"]) for j in ljobs.values())
+
+
+def test_properties_point_at_the_run_catalogs(tmp_path, dataset_dir):
+    """pegasus.catalog.replica=YAML without .file made the planner look for ./replicas.yml (and fail)."""
+    from Pegasus.api import Properties
+
+    run = write_run_dir(_spec("tiny", dataset_dir, "execution.backend=pegasus", "execution.site=condorpool"),
+                        tmp_path / "run")
+    props = Properties.load(run / "pegasus.properties")
+    assert props["pegasus.catalog.replica"] == "YAML"
+    for kind, name in (("replica", "replicas.yml"), ("site", "sites.yml"), ("transformation", "transformations.yml")):
+        assert props[f"pegasus.catalog.{kind}.file"] == str(run / name)
+
+
+def test_plan_writes_no_data(tmp_path):
+    """`mlwf plan --preset paper` generated a 17 GB synthetic dataset; planning now refuses and says how."""
+    from mlwf_nb.errors import DatasetError
+    from mlwf_nb.runs import plan
+
+    spec = RunSpec.from_preset("paper").with_overrides([f"dataset.path={tmp_path / 'nothing'}"])
+    with pytest.raises(DatasetError, match=r"mlwf synth .*--scenes 150 --size 6800 7200 --sources GF-2"):
+        plan(spec, tmp_path / "run")
+    assert not (tmp_path / "nothing").exists() and not (tmp_path / "run").exists()
+
+
+def test_light_steps_ask_for_one_core_and_no_gpu(tmp_path, dataset_dir):
+    run = write_run_dir(_spec("paper", dataset_dir, *SMALL_PAPER), tmp_path / "run")
+    tc = {t["name"]: t for t in yaml.safe_load((run / "transformations.yml").read_text())["transformations"]}
+    for light in ("integrity", "split", "fit_stretch", "preprocess"):
+        prof = tc[light]["profiles"]["pegasus"]
+        assert prof["cores"] == 1 and "gpus" not in prof, light
+    assert tc["train"]["profiles"]["pegasus"]["gpus"] == 1 and tc["train"]["profiles"]["pegasus"]["cores"] == 8

@@ -108,4 +108,7 @@ class Pipeline:
     task: Literal["classification", "segmentation", "detection", "notebooks"] = "classification"
     description: str = ""
     prepare: Callable[[RunSpec], None] | None = None
+    """Make ``spec.dataset.path`` hold the data (generate a synthetic set, write its manifest).
+    ``mlwf plan`` writes no data: it calls ``prepare`` only once ``dataset.yaml`` and
+    ``manifest.json`` exist there."""
     presets: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)

@@ -45,6 +45,7 @@ def check_spec(spec: RunSpec) -> RunSpec:
         BackendError: unknown backend.
         HPOError: unknown HPO strategy or an option it does not take.
         UnsafeNameError: ``name`` would escape the runs folder (``..``, ``/``).
+        PlanRuleError: execution settings the real pegasus-plan refuses (:mod:`mlwf_nb.planner_rules`).
     """
     from mlwf_nb.backends import BACKENDS
     from mlwf_nb.errors import SpecError
@@ -56,6 +57,9 @@ def check_spec(spec: RunSpec) -> RunSpec:
     check_name(spec.name, "run name (spec key `name`)")
     PIPELINES.get(spec.pipeline)
     BACKENDS.get(spec.execution.backend)
+    from mlwf_nb import planner_rules
+
+    planner_rules.require(spec.execution)  # what pegasus-plan would refuse in the execution settings
     try:
         MODELS.get(spec.model.name)
     except SpecError as err:
@@ -68,12 +72,16 @@ def check_spec(spec: RunSpec) -> RunSpec:
     return spec
 
 
-def plan(spec: RunSpec, run_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Write the run directory (spec, workflow, catalogs) without running anything."""
+def plan(spec: RunSpec, run_dir: str | os.PathLike[str] | None = None, *, generate: bool = False) -> Path:
+    """Write the run directory (spec, workflow, catalogs) without running anything.
+
+    Planning writes no data: a synthetic dataset that does not exist yet is refused with the
+    command that makes it, unless ``generate`` (what :func:`submit` does).
+    """
     from mlwf_nb.workflow import write_run_dir
 
     check_spec(spec)
-    return write_run_dir(spec, run_dir or default_run_dir(spec))
+    return write_run_dir(spec, run_dir or default_run_dir(spec), generate=generate)
 
 
 def submit(spec: RunSpec | str | os.PathLike[str] | None = None, *, backend: str | None = None,
@@ -96,7 +104,7 @@ def submit(spec: RunSpec | str | os.PathLike[str] | None = None, *, backend: str
     from mlwf_nb.backends import get_backend
 
     engine = get_backend(spec.execution.backend)  # unknown backend fails before anything is written
-    path = plan(spec, run_dir)
+    path = plan(spec, run_dir, generate=True)
     engine.submit(path, jobs=jobs or spec.execution.jobs or None, wait=wait)
     return Run(path)
 

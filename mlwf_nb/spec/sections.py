@@ -189,3 +189,6 @@ class ExecutionSpec:
     memory_mb: int = option(4096, lo=64)
     gpus: int = option(0, lo=0)
     cluster_size: int = option(0, lo=0, doc="pegasus: bundle this many short fan-out jobs into one (0: off)")
+    staging: Literal["shared", "sandbox"] = option(
+        "shared", doc="local backend: jobs in the run directory (shared) or each in an empty folder holding only "
+        "its declared files, as on an HTCondor pool (sandbox)")

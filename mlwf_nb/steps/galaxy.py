@@ -81,7 +81,7 @@ def predict_classes(model: object, X: np.ndarray, batch_size: int = 256) -> np.n
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
-@step("evaluate-galaxy", outputs=("metrics", "confusion", "figure", "samples", "report"), warm=True)
+@step("evaluate-galaxy", outputs=("metrics", "confusion", "figure", "samples", "report"), warm=True, runs_model=True)
 def evaluate_galaxy(spec: RunSpec, dataset: Path, model: Path, test: list[Path], metrics: Path,
                     confusion: Path, figure: Path, samples: Path, report: Path) -> None:
     """Classify the test shard: confusion matrix (json, png), metrics, a grid of predictions, a report."""

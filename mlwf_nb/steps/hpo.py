@@ -51,7 +51,7 @@ def hpo_propose(spec: RunSpec, state: list[Path], results: list[Path], hp: list[
             max_epochs=spec.train.epochs)
 
 
-@step("trial", outputs=("result", "tensorboard"), checkpoints=("checkpoint",), warm=True)
+@step("trial", outputs=("result", "tensorboard"), checkpoints=("checkpoint",), warm=True, runs_model=True)
 def trial(spec: RunSpec, hp: Path, result: Path, checkpoint: list[Path], train: list[Path],
           val: list[Path], dataset: list[Path], parents: list[Path], tensorboard: list[Path],
           cheap: bool = False) -> None:

@@ -290,7 +290,7 @@ def with_best(spec: RunSpec, best: list[Path]) -> RunSpec:
     return spec.with_overrides(dict(values))
 
 
-@step("train", outputs=("model", "history", "tensorboard"), checkpoints=("checkpoint",), warm=True)
+@step("train", outputs=("model", "history", "tensorboard"), checkpoints=("checkpoint",), warm=True, runs_model=True)
 def train(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path, history: Path,
           checkpoint: list[Path], best: list[Path], tensorboard: list[Path]) -> None:
     """Train the model on patch shards, checkpointing; resumes from the checkpoint after a kill.
@@ -376,7 +376,7 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
         matplotlib.image.imsave(tmp, rgb, format="png")
 
 
-@step("evaluate", outputs=("metrics", "confusion", "figure", "maps", "report"), warm=True)
+@step("evaluate", outputs=("metrics", "confusion", "figure", "maps", "report"), warm=True, runs_model=True)
 def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labels: list[Path],
              metrics: Path, confusion: Path, figure: Path, maps: list[Path], report: Path,
              title: str = "global") -> None:
@@ -421,7 +421,7 @@ def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
     return "\n".join(lines)
 
 
-@step("evaluate-hybrid", outputs=("comparison",), warm=True)
+@step("evaluate-hybrid", outputs=("comparison",), warm=True, runs_model=True)
 def evaluate_hybrid(spec: RunSpec, dataset: Path, models: list[Path], global_model: Path, scenes: list[Path],
                     labels: list[Path], comparison: Path, sources: list[str], scene_sources: list[str]) -> None:
     """Route each test scene to its source's model and compare with the single global model.

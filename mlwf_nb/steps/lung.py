@@ -47,7 +47,7 @@ def _report(m: dict[str, Any], names: list[str]) -> str:
     return "\n".join([*lines, ""])
 
 
-@step("evaluate-lung", outputs=("metrics", "confusion", "figure", "overlays", "report"), warm=True)
+@step("evaluate-lung", outputs=("metrics", "confusion", "figure", "overlays", "report"), warm=True, runs_model=True)
 def evaluate_lung(spec: RunSpec, dataset: Path, model: Path, test: list[Path], metrics: Path, confusion: Path,
                   figure: Path, overlays: Path, report: Path) -> None:
     """Segment the test shard: Dice, IoU, pixel accuracy, pixel confusion matrix, mask overlays."""

@@ -119,7 +119,7 @@ def _report(m: dict[str, Any]) -> str:
     return "\n".join([*lines, ""])
 
 
-@step("evaluate-masks", outputs=("metrics", "detections", "figure", "report"), warm=True)
+@step("evaluate-masks", outputs=("metrics", "detections", "figure", "report"), warm=True, runs_model=True)
 def evaluate_masks(spec: RunSpec, dataset: Path, model: Path, test: list[Path], metrics: Path, detections: Path,
                    figure: Path, report: Path) -> None:
     """Detect faces in the test shard: COCO mAP@0.5 and @0.5:0.95, per-class P/R, images with boxes."""

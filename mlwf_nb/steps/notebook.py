@@ -72,7 +72,7 @@ def _skip_iri_grammar() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # import -> ImportError
 
 
-@step("notebook", outputs=("executed", "result"))
+@step("notebook", outputs=("executed", "result"), runs_model=True)
 def run_notebook(spec: RunSpec, notebook: Path, executed: Path, result: Path, index: int) -> None:
     """Run ``notebook`` with papermill on combination ``index`` of ``spec.sweep``; keep the executed copy.
 

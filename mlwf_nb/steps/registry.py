@@ -64,6 +64,7 @@ class StepDef:
     resources: dict[str, Any]
     doc: str
     warm: bool = False                 # imports Keras/TensorFlow: the local backend forks it from a warm worker
+    runs_model: bool = False           # trains or runs a model: gets execution.cores/memory_mb/gpus (catalogs)
 
     @property
     def transformation(self) -> str:
@@ -91,12 +92,16 @@ class StepDef:
 
 def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: Sequence[str] = (),
          cores: int | None = None, memory_mb: int | None = None, gpus: int | None = None,
-         replace: bool = False, warm: bool = False) -> Callable[[Callable[..., Any]], StepDef]:
+         replace: bool = False, warm: bool = False,
+         runs_model: bool = False) -> Callable[[Callable[..., Any]], StepDef]:
     """Declare a function as a workflow step (see the module docstring).
 
     ``warm=True`` marks a step that imports Keras/TensorFlow (seconds per process): the
     local backend then forks its jobs from a worker that has those modules loaded
     (:mod:`mlwf_nb.backends._warm`) instead of starting a fresh interpreter each time.
+    ``runs_model=True`` marks a step that trains or runs a model: on a cluster it asks for
+    ``execution.cores``, ``memory_mb`` and ``gpus``; every other step for one core and no GPU
+    (:func:`mlwf_nb.catalogs.resource_profiles`). ``cores``/``memory_mb``/``gpus`` override both.
     """
 
     def deco(func: Callable[..., Any]) -> StepDef:
@@ -106,7 +111,7 @@ def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: S
                 f"({func.__qualname__}); Pegasus jobs must import steps, so move it into a module "
                 "file (e.g. my_steps.py next to the notebook) and import it from there")
         sdef = _describe(name or func.__name__.replace("_", "-"), func, tuple(outputs), tuple(checkpoints),
-                         {"cores": cores, "memory_mb": memory_mb, "gpus": gpus}, warm)
+                         {"cores": cores, "memory_mb": memory_mb, "gpus": gpus}, warm, runs_model)
         old = STEPS.get(sdef.name) if STEPS.loaded(sdef.name) else None
         if old is not None and old.reference != sdef.reference and not replace:
             raise StepError(f"step name {sdef.name!r} is already taken by {old.reference}; "
@@ -118,7 +123,8 @@ def step(name: str | None = None, *, outputs: Sequence[str] = (), checkpoints: S
 
 
 def _describe(name: str, func: Callable[..., Any], outputs: tuple[str, ...],
-              checkpoints: tuple[str, ...], resources: dict[str, Any], warm: bool = False) -> StepDef:
+              checkpoints: tuple[str, ...], resources: dict[str, Any], warm: bool = False,
+              runs_model: bool = False) -> StepDef:
     hints = typing.get_type_hints(func)
     files: dict[str, str] = {}
     values: dict[str, type] = {}
@@ -143,7 +149,7 @@ def _describe(name: str, func: Callable[..., Any], outputs: tuple[str, ...],
             raise StepError(f"step {name!r}: output {out!r} must be a Path or list[Path] parameter")
     return StepDef(name, func, files, outputs, checkpoints, values, spec_param,
                    {k: v for k, v in resources.items() if v is not None},
-                   inspect.getdoc(func) or "", warm)
+                   inspect.getdoc(func) or "", warm, runs_model)
 
 
 def _check_step(name: str, obj: Any) -> StepDef:
@@ -203,10 +209,34 @@ def build_parser(sdef: StepDef) -> argparse.ArgumentParser:
     return parser
 
 
+RESERVED_OPTIONS = ("--mlwf-events", "--mlwf-job")
+"""``mlwf step`` options of every step: the job's events file and id (Pegasus jobs get them as arguments)."""
+
+
+def _reserved(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Take ``--mlwf-events F`` / ``--mlwf-job ID`` out of ``argv``; the rest and the values found."""
+    rest, found = [], {}
+    items = iter(argv)
+    for arg in items:
+        if arg in RESERVED_OPTIONS:
+            found[arg] = next(items, "")
+        else:
+            rest.append(arg)
+    return rest, found
+
+
 def run_step(name: str, argv: Sequence[str]) -> Any:
-    """Parse ``argv`` for step ``name`` and call it (what a Pegasus job runs)."""
+    """Parse ``argv`` for step ``name`` and call it (what a Pegasus job runs).
+
+    ``--mlwf-events FILE`` and ``--mlwf-job ID`` (any step) set where its events go
+    (``$MLWF_EVENTS``, ``$MLWF_JOB``): a Pegasus job gets them as arguments, which clustering keeps.
+    """
     sdef = get_step(name)
-    args = vars(build_parser(sdef).parse_args(list(argv)))
+    argv, reserved = _reserved(argv)
+    args = vars(build_parser(sdef).parse_args(argv))
+    for option, variable in zip(RESERVED_OPTIONS, ("MLWF_EVENTS", "MLWF_JOB"), strict=True):
+        if reserved.get(option):
+            os.environ[variable] = reserved[option]
     events = os.environ.get("MLWF_EVENTS")
     if events:  # a declared output under condorio: it must exist even if the step emits nothing
         Path(events).parent.mkdir(parents=True, exist_ok=True)

@@ -114,7 +114,8 @@ def segmentation_keras_metrics(num_classes: int, target_class: int = 1) -> list[
             _DICE_CLASS(num_classes, ids, name="dice", sparse_y_true=True, sparse_y_pred=False)]
 
 
-@step("train-samples", outputs=("model", "history", "tensorboard"), checkpoints=("checkpoint",), warm=True)
+@step("train-samples", outputs=("model", "history", "tensorboard"), checkpoints=("checkpoint",), warm=True,
+      runs_model=True)
 def train_samples(spec: RunSpec, dataset: Path, train: list[Path], val: list[Path], model: Path,
                   history: Path, checkpoint: list[Path], best: list[Path], tensorboard: list[Path]) -> None:
     """Train the spec's model on sample shards, checkpointing; resumes after a kill.

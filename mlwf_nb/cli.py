@@ -83,11 +83,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Validate a spec file."""
+    """Validate a spec: names, values, and what pegasus-plan would refuse (its files too, when the data exists)."""
+    from mlwf_nb import planner_rules
+    from mlwf_nb.errors import DatasetError
     from mlwf_nb.runs import check_spec
+    from mlwf_nb.workflow import build_graph
 
     spec = check_spec(_load(args))
-    print(f"{args.spec or args.preset or 'tiny'}: valid ({spec.pipeline}, backend {spec.execution.backend})")
+    where = f"site {spec.execution.site}, {planner_rules.data_configuration(spec.execution)}"
+    try:
+        graph = build_graph(spec, generate=False)
+    except DatasetError as err:  # no data yet: the file rules wait for `mlwf plan`
+        files = f"job files not checked ({' '.join(str(err).split())})"
+    else:
+        planner_rules.require(spec.execution, graph)
+        files = f"the files of its {len(graph.nodes)} jobs pass the planner's rules"
+    print(f"{args.spec or args.preset or 'tiny'}: valid ({spec.pipeline}, backend {spec.execution.backend}, "
+          f"{where}); {files}")
     return 0
 
 
@@ -104,8 +116,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(st, indent=2, default=str))
     else:
         print(format_status(st))
+    from mlwf_nb.rundir.states import FINAL_STATES
+
     state = st.get("mlwf", {}).get("state", st["dags"]["root"]["state"])
-    return 1 if state in ("Failure", "Lost") else 0
+    return 1 if state in FINAL_STATES and state != "Success" else 0  # PlanFailed, Failure, Cancelled, Lost
 
 
 def format_status(st: dict[str, Any]) -> str:
@@ -131,6 +145,8 @@ def format_status(st: dict[str, Any]) -> str:
         tail = job.get("stderr_tail") or ""
         reason = exit_reason(job.get("exit_code"), tail)
         lines.append(f"\nFAILED {name} (exit {job.get('exit_code')}): {reason}\n{tail}")
+    if m.get("message"):  # e.g. PlanFailed: the planner's own words
+        lines.append(f"\n{state}: {m['message']}")
     return "\n".join(lines)
 
 

@@ -1,8 +1,10 @@
 """The ``pegasus`` backend: pegasus-plan + HTCondor DAGMan, watched through the submit directory.
 
-``submit`` runs ``pegasus-plan --submit`` (command line built by the Pegasus
-client's own ``get_planner_args``) in a background thread, so a notebook kernel
-never blocks, and records the submit directory in ``<run>/pegasus.json``.
+``submit`` starts ``pegasus-plan --submit`` (command line built by the Pegasus
+client's own ``get_planner_args``) from a detached process
+(:mod:`mlwf_nb.backends.pegasus_plan`), so neither a notebook kernel nor a finished
+``mlwf run`` waits for or stops it; ``<run>/pegasus.json`` records the planning
+(Planning, PlanFailed with the planner's own error lines, Submitted and the submit directory).
 ``status`` reads the submit directory (:mod:`mlwf_nb.backends.submitdir`) into
 the same dictionary shape as the local backend; ``cancel`` is
 ``pegasus-remove``, ``resume`` is ``pegasus-run`` (DAGMan's rescue DAG).
@@ -26,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlwf_nb._io import read_json, write_json, write_text
+from mlwf_nb._io import read_json, write_json
+from mlwf_nb.backends import pegasus_plan
 from mlwf_nb.backends.base import Backend, RunDir
 from mlwf_nb.backends.submitdir import SubmitDirStatus, read_braindump, read_dag, read_submit_dir
 from mlwf_nb.errors import BackendError, MlwfError, PegasusNotFoundError, RunError
@@ -60,7 +63,7 @@ _INSTALL_HINT = (
     "and start condor_master; the pip packages pegasus-wms.api/.common only provide the Python API, "
     "not the planner. The local backend (execution.backend=local) needs none of this")
 _WAIT_FOR_POST = frozenset({"JOB_TERMINATED", "JOB_SUCCESS", "JOB_FAILURE"})
-_STATE_FILE = "pegasus.json"
+_STATE_FILE = pegasus_plan.STATE_FILE
 _RELAY_FILE = "pegasus-relay.json"
 _RELAY_LOCK = "pegasus-relay.lock"
 
@@ -266,7 +269,7 @@ class PegasusRelay:
 
     def _poll(self) -> int:
         records = self._jobstate.poll()
-        job_files = sorted((self.run / "jobs").glob("*/events.jsonl"))
+        job_files = sorted((self.run / "jobs").glob("*/*events.jsonl"))
         if not records and not job_files:
             return 0
         n = 0
@@ -325,7 +328,7 @@ class PegasusRelay:
 
     def _relay_jobs(self, w: EventWriter) -> int:
         n = 0
-        for path in sorted((self.run / "jobs").glob("*/events.jsonl")):
+        for path in sorted((self.run / "jobs").glob("*/*events.jsonl")):
             job = path.parent.name
             reader = EventReader(path, self._job_offsets.get(job, 0))
             for ev in reader.poll():
@@ -380,12 +383,14 @@ class PegasusBackend(Backend):
 
     def __init__(self, *, relay_interval: float = 2.0) -> None:
         self.relay_interval = relay_interval
-        self._threads: dict[str, threading.Thread] = {}
         self._relays: dict[str, PegasusRelay] = {}
 
     # --- submit ----------------------------------------------------------------------------
     def submit(self, run_dir: RunDir, *, jobs: int | None = None, wait: bool = False) -> dict[str, Any]:
-        """Plan and submit ``<run>/workflow.yml`` (see :class:`Backend`); planning runs in a thread.
+        """Plan and submit ``<run>/workflow.yml`` (see :class:`Backend`) from a detached planning process.
+
+        With ``wait``, returns when that process has ended: the plan failed, or the submitted
+        run finished (it relays the run's events meanwhile).
 
         Raises:
             PegasusNotFoundError: pegasus-plan or condor_submit_dag is not on PATH.
@@ -398,19 +403,10 @@ class PegasusBackend(Backend):
             if not (run / name).is_file():
                 raise RunError(f"{run / name} not found; write the workflow and its catalogs first")
         self._validate(run)
-        self._make_job_dirs(run)
         cmd = planner_command(run, jobs=jobs, plan=tools["pegasus-plan"])
-        write_json(run / _STATE_FILE, {"state": "Planning", "cmd": cmd, "submit_dir": None,
-                                       "started": time.time()})
-        thread = threading.Thread(target=self._plan, args=(run, cmd), name=f"mlwf-plan-{run.name}",
-                                  daemon=True)
-        self._threads[str(run)] = thread
-        thread.start()
+        proc = pegasus_plan.start(run, cmd)
         if wait:
-            thread.join()
-            relay = self._relays.get(str(run))
-            if relay is not None:
-                relay.join()
+            proc.wait()
         return self.status(run)
 
     @staticmethod
@@ -423,36 +419,6 @@ class PegasusBackend(Backend):
         except WorkflowError:
             return  # no schemas on this machine: pegasus-plan will check
         schemas.validate_run_dir(run)
-
-    @staticmethod
-    def _make_job_dirs(run: Path) -> None:
-        from mlwf_nb.schemas import load_yaml
-
-        wf = load_yaml(run / "workflow.yml") or {}
-        for job in wf.get("jobs", []):
-            if isinstance(job, dict) and job.get("id"):
-                (run / "jobs" / str(job["id"])).mkdir(parents=True, exist_ok=True)
-
-    def _plan(self, run: Path, cmd: list[str]) -> None:
-        try:
-            proc = subprocess.run(cmd, cwd=run, capture_output=True, text=True, check=False)
-        except OSError as err:
-            write_json(run / _STATE_FILE, {"state": "PlanFailed", "cmd": cmd, "submit_dir": None,
-                                           "error": str(err)})
-            return
-        write_text(run / "pegasus-plan.log", f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-        submit_dir = None
-        try:
-            submit_dir = json.loads(proc.stdout[proc.stdout.index("{"):]).get("submit_dir")
-        except ValueError:
-            submit_dir = None
-        if proc.returncode != 0 or not submit_dir:
-            write_json(run / _STATE_FILE, {"state": "PlanFailed", "cmd": cmd, "submit_dir": submit_dir,
-                                           "returncode": proc.returncode, "stderr_tail": _tail(proc.stderr)})
-            return
-        write_json(run / _STATE_FILE, {"state": "Submitted", "cmd": cmd, "submit_dir": submit_dir,
-                                       "returncode": 0, "submitted": time.time()})
-        self.follow(run)
 
     def follow(self, run_dir: RunDir) -> PegasusRelay | None:
         """Start (or return) the event relay of a submitted run; None before it is submitted."""
@@ -471,7 +437,7 @@ class PegasusBackend(Backend):
     @staticmethod
     def _state(run: Path) -> dict[str, Any]:
         try:
-            return dict(read_json(run / _STATE_FILE))
+            return pegasus_plan.planning_state(dict(read_json(run / _STATE_FILE)))
         except FileNotFoundError:
             raise RunError(f"{run / _STATE_FILE} not found; this run was not submitted with the "
                            "pegasus backend (submit it first)") from None
@@ -515,9 +481,12 @@ class PegasusBackend(Backend):
             totals = states.totals(())
             failed = st.get("state") == "PlanFailed"
             root = dict(totals, dagname="", state="Failure" if failed else "Running")
-            return {"totals": totals, "dags": {"root": root},
-                    "mlwf": {"state": st.get("state", "Planning"), "jobs": {}, "failed_jobs": [],
-                             "submit_dir": st.get("submit_dir"), "plan": st}}
+            mlwf: dict[str, Any] = {"state": st.get("state", "Planning"), "jobs": {}, "failed_jobs": [],
+                                    "submit_dir": st.get("submit_dir"), "plan": st}
+            if failed:
+                mlwf["message"] = st.get("message") or "; ".join(st.get("errors", [])) or "pegasus-plan failed"
+                mlwf["errors"] = list(st.get("errors", []))
+            return {"totals": totals, "dags": {"root": root}, "mlwf": mlwf}
         sd = read_submit_dir(st["submit_dir"])
         out = sd.status()
         jobs = _jobs(sd)
@@ -543,6 +512,9 @@ class PegasusBackend(Backend):
     def resume(self, run_dir: RunDir, *, wait: bool = False) -> dict[str, Any]:
         """``pegasus-run <submit dir>``: DAGMan resubmits the rescue DAG, finished jobs are skipped.
 
+        A run that was planned but refused by HTCondor (PlanFailed with its submit directory)
+        is submitted this way once HTCondor runs.
+
         Raises:
             PegasusNotFoundError: pegasus-run is not on PATH.
             BackendError: nothing submitted yet, or pegasus-run failed.
@@ -557,6 +529,8 @@ class PegasusBackend(Backend):
         relay = PegasusRelay(run, self.submit_dir(run) or run, interval=self.relay_interval)
         relay.restart()  # before DAGMan starts, so its DAGMAN_STARTED is relayed by whichever relay reads it
         self._call(run, [tool])
+        if self._state(run).get("state") == "PlanFailed":  # planned, but HTCondor had refused it: submitted now
+            pegasus_plan.record(run, state="Submitted", submitted=time.time())
         self._relays[str(run)] = relay.start()
         if wait:
             relay.join()

@@ -126,6 +126,7 @@ class RunState:
     logs: list[str] = field(default_factory=list)
     state: str = "Planned"
     finished: bool = False
+    message: str | None = None  # why a run ended as it did, when its ``run_finished`` says (PlanFailed)
     run_dir: Path | None = None
     restart_after: int | None = None  # resumed when the events ended at this seq: no end before a newer run_started
 
@@ -163,6 +164,7 @@ class RunState:
         if kind == "run_finished":
             self.state = str(ev.get("state", "Success"))
             self.finished = True
+            self.message = ev.get("message")
             return {"state"}
         if kind == "epoch":
             return self._epoch(ev)
@@ -310,9 +312,11 @@ class RunState:
         counts = self.totals()
         code = None if not self.ended else 0 if self.state == "Success" else 1
         root = dict(counts, dagname=dagname, state=dag_state(code, counts["failed"]))
-        return {"totals": counts, "dags": {"root": root},
-                "mlwf": {"state": self.state, "jobs": {k: dict(v) for k, v in self.jobs.items()},
-                         "failed_jobs": self.failed_jobs()}}
+        mlwf = {"state": self.state, "jobs": {k: dict(v) for k, v in self.jobs.items()},
+                "failed_jobs": self.failed_jobs()}
+        if self.message:
+            mlwf["message"] = self.message
+        return {"totals": counts, "dags": {"root": root}, "mlwf": mlwf}
 
 
 def resolve(run_dir: Path | None, path: Any) -> Path:

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ from mlwf_nb.backends.pegasus import (
     planner_command,
     require_pegasus,
 )
-from mlwf_nb.errors import BackendError, PegasusNotFoundError
+from mlwf_nb.errors import PegasusNotFoundError
 from mlwf_nb.rundir.events import read_events
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"
@@ -78,6 +79,11 @@ log = os.environ["MOCK_LOG"]
 with open(log, "a") as fh:
     fh.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")
 if os.path.basename(sys.argv[0]) == "pegasus-plan":
+    import time
+    time.sleep(float(os.environ.get("MOCK_SLEEP", "0")))
+    if os.environ.get("MOCK_OUTPUT"):  # what the real planner printed when it refused a workflow
+        sys.stdout.write(open(os.environ["MOCK_OUTPUT"]).read())
+        sys.exit(1)
     args = sys.argv[1:]
     d = args[args.index("--dir") + 1]
     sub = os.path.join(d, args[args.index("--relative-dir") + 1])
@@ -156,7 +162,6 @@ def test_submit_status_cancel_resume_with_mocks(tmp_path, monkeypatch, mock_tool
     recorded = json.loads((run / "pegasus.json").read_text())
     sub = str(run.resolve() / "submit" / "pegasus")
     assert recorded["submit_dir"] == sub and recorded["state"] == "Submitted"
-    assert (run / "jobs" / "ID0000001").is_dir()
 
     st = be.status(run)
     assert st["dags"]["root"]["state"] == state and st["mlwf"]["state"] == state
@@ -224,16 +229,86 @@ def test_resume_is_followed_to_the_rescue_dags_end(tmp_path, monkeypatch, mock_t
     assert [e["state"] for e in events if e["type"] == "run_finished"] == ["Failure", "Success"]
 
 
-def test_plan_failure_recorded(tmp_path, monkeypatch, mock_tools):
-    """MOCK pegasus-plan exiting 1 (see module docstring)."""
+def test_planned_but_htcondor_refused(tmp_path, monkeypatch, mock_tools):
+    """MOCK pegasus-plan that plans (a real submit directory) and exits 1 as when condor_submit fails."""
     monkeypatch.setenv("MOCK_RC", "1")
     monkeypatch.setenv("MOCK_SAMPLE", str(SAMPLES / "process_wf_success"))
     run = _run_dir(tmp_path)
     st = PegasusBackend().submit(run, wait=True)
     assert st["mlwf"]["state"] == "PlanFailed" and st["dags"]["root"]["state"] == "Failure"
-    assert (run / "pegasus-plan.log").is_file()
-    with pytest.raises(BackendError):
-        PegasusBackend().cancel(run)
+    assert st["mlwf"]["plan"]["planned"] is True and "HTCondor" in st["mlwf"]["message"]
+    assert "mlwf resume" in st["mlwf"]["message"] and (run / "pegasus-plan.log").is_file()
+    monkeypatch.setenv("MOCK_RC", "0")  # HTCondor is up now: pegasus-run submits the planned workflow
+    PegasusBackend().resume(run)
+    assert json.loads((run / "pegasus.json").read_text())["state"] == "Submitted"
+    assert mock_tools()[-1][0] == "pegasus-run"
+
+
+# what the real pegasus-plan (6.0.0-dev, built from pegasus-isi/pegasus) printed for the old land-cover naming
+REAL_REFUSAL = """2026.12.03 15:26:10.876 UTC:   Time taken to execute is 13.2 seconds
+2026.12.03 15:26:10.877 UTC: [FATAL ERROR]
+ [1] java.lang.RuntimeException: Unable to generate code at \
+edu.isi.pegasus.planner.client.CPlanner.executeCommand(CPlanner.java:652)
+ [2] java.lang.RuntimeException: Conflict for job integrity_ID0000001 detected. File dataset/labels/GF-2_002.tif \
+and dataset/images/GF-2_002.tif conflict due to same basename, which is not allowed in CondorIO transfer mode. \
+at edu.isi.pegasus.planner.transfer.sls.Condor.complainForWAWConflict(Condor.java:619)
+""".replace("\\\n", "")
+
+
+def test_planner_errors_are_the_planners_own_lines():
+    from mlwf_nb.backends.pegasus_plan import planner_errors
+
+    lines = planner_errors(REAL_REFUSAL)
+    assert lines[0] == "[FATAL ERROR]" or lines[0].startswith("[1]")
+    assert any("conflict due to same basename" in x for x in lines)
+    assert not any("Time taken" in x or x.startswith("2026.") for x in lines)
+
+
+def test_plan_failed_is_final_everywhere_with_the_planners_words(tmp_path, monkeypatch, mock_tools, capsys):
+    """PlanFailed used to be no final state: --wait and watch never returned, status exited 0."""
+    from mlwf_nb.cli import main
+    from mlwf_nb.runs import Run
+
+    (tmp_path / "refusal.txt").write_text(REAL_REFUSAL)
+    monkeypatch.setenv("MOCK_OUTPUT", str(tmp_path / "refusal.txt"))
+    run = _run_dir(tmp_path)
+    (run / "run.json").write_text(json.dumps({"backend": "pegasus", "name": "landcover"}))
+    PegasusBackend().submit(run, wait=True)
+    assert Run(run).wait(timeout=60) == "PlanFailed"
+    assert main(["watch", str(run)]) == 1
+    assert main(["status", str(run)]) == 1
+    out = capsys.readouterr().out
+    assert "PlanFailed" in out and "conflict due to same basename" in out
+    events = list(read_events(run / "events.jsonl"))
+    assert events[-1]["type"] == "run_finished" and events[-1]["state"] == "PlanFailed"
+    assert any(e["type"] == "log" and "CondorIO" in e["message"] for e in events)
+
+
+def test_planning_outlives_the_caller(tmp_path, monkeypatch, mock_tools):
+    """`mlwf run --backend pegasus` without --wait exits at once; the planning goes on without it."""
+    monkeypatch.setenv("MOCK_SAMPLE", str(SAMPLES / "process_wf_success"))
+    monkeypatch.setenv("MOCK_SLEEP", "1")
+    run = _run_dir(tmp_path)
+    code = f"from mlwf_nb.backends.pegasus import PegasusBackend; PegasusBackend().submit({str(run)!r})"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)  # returns while pegasus-plan sleeps
+    assert json.loads((run / "pegasus.json").read_text())["state"] == "Planning"
+    deadline = time.monotonic() + 120  # a guard against hangs
+    while json.loads((run / "pegasus.json").read_text())["state"] == "Planning" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert json.loads((run / "pegasus.json").read_text())["state"] == "Submitted"
+    deadline = time.monotonic() + 120
+    while not (run / "events.jsonl").exists() or "run_finished" not in (run / "events.jsonl").read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert "pegasus-plan" in (run / "pegasus-plan.log").read_text()  # the planner's log is written
+
+
+def test_a_dead_planner_is_plan_failed(tmp_path):
+    from mlwf_nb.backends import pegasus_plan
+
+    run = _run_dir(tmp_path)
+    pegasus_plan.record(run, state="Planning", cmd=["pegasus-plan"], planner_pid=2 ** 22 + 7)
+    assert PegasusBackend().state(run) == "PlanFailed"
 
 
 @needs_samples
@@ -287,9 +362,25 @@ def test_relay_thread_stops_when_finished(tmp_path):
 
 @pytest.mark.requires_pegasus
 @pytest.mark.skipif(shutil.which("pegasus-plan") is None or shutil.which("condor_submit_dag") is None,
-                    reason="needs real pegasus-plan and HTCondor on PATH")
-def test_real_plan_local_site(tmp_path):
-    """Runs for real only where Pegasus and HTCondor are installed (never on this machine)."""
-    run = _run_dir(tmp_path, site="local")
+                    reason="needs the real pegasus-plan (and HTCondor, or its condor_submit_dag) on PATH")
+@pytest.mark.parametrize("site", ["local", "condorpool"])
+def test_real_plan_of_a_staged_run(tmp_path, monkeypatch, site):
+    """The backend's own submit path with the real planner: it plans (and stops at HTCondor where there is none).
+
+    A run directory written by the workflow builder, with its dataset registered in
+    replicas.yml (the old fixture had no inputs, so it could not catch the replica-catalog bug).
+    """
+    from mlwf_nb.runs import Run
+    from mlwf_nb.spec import RunSpec
+    from mlwf_nb.workflow import write_run_dir
+
+    spec = RunSpec.from_preset("tiny").with_overrides(
+        [f"dataset.path={tmp_path / 'data'}", "dataset.scenes=4", "dataset.height=64", "dataset.width=64",
+         "execution.backend=pegasus", f"execution.site={site}"])
+    run = write_run_dir(spec, tmp_path / "run")
     st = PegasusBackend().submit(run, wait=True)
-    assert st["mlwf"]["state"] in ("Running", "Success", "Failure")
+    plan = json.loads((run / "pegasus.json").read_text())
+    assert plan["state"] == "Submitted" or plan.get("planned"), (run / "pegasus-plan.log").read_text()[-3000:]
+    assert any(Path(plan["submit_dir"]).glob("*.dag"))
+    if plan["state"] == "PlanFailed":  # no HTCondor here: the run is final, says why and how to go on
+        assert Run(run).wait(timeout=60) == "PlanFailed" and "HTCondor" in st["mlwf"]["message"]

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlwf_nb._io import read_appended, write_text
-from mlwf_nb.backends import _warm
+from mlwf_nb.backends import _warm, sandbox
 from mlwf_nb.backends._leftovers import CANCELLED_EXIT, end_groups, leftovers
 from mlwf_nb.backends.local import Plan, PlannedJob, read_plan
 from mlwf_nb.errors import EXIT_BAD_INPUT, BackendError
@@ -141,6 +141,7 @@ class Executor:
         self._exe: dict[tuple[str, str | None], str] = {}
         self.workers: dict[tuple[tuple[str, str], ...], _warm.WarmWorker | None] = {}  # None: broken
         self._warm_jobs = _warm_jobs(self.plan) if _warm.enabled() else set()
+        self.sandboxes = sandbox.for_plan(self.run, self.plan)  # execution.staging=sandbox: jobs in empty folders
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -251,9 +252,12 @@ class Executor:
             env[ENV_EVENTS] = f"{self._run_s}/jobs/{name}/events.jsonl"
             env[ENV_JOB] = pj.id
             env["MLWF_TRY"] = str(r.try_)
-            if name in self._warm_jobs and self._launch_warm(name, r, pj, env):
+            cwd = self._sandbox(name, r.try_, pj)
+            if cwd == "":
                 continue
-            pid = self._launch(name, r.try_, pj, env)
+            if name in self._warm_jobs and self._launch_warm(name, r, pj, env, cwd):
+                continue
+            pid = self._launch(name, r.try_, pj, env, cwd)
             if pid is None:
                 self._not_started(name)
                 continue
@@ -266,7 +270,19 @@ class Executor:
             else:
                 threading.Thread(target=self._wait_thread, args=(name, r.try_, pid), daemon=True).start()
 
-    def _launch_warm(self, name: str, r: _Running, pj: PlannedJob, env: dict[str, str]) -> bool:
+    def _sandbox(self, name: str, try_: int, pj: PlannedJob) -> str | None:
+        """The job's sandbox folder (execution.staging=sandbox), None to run in the run directory, "" if failed."""
+        if self.sandboxes is None or name not in self.sandboxes:
+            return None
+        try:
+            return str(self.sandboxes.enter(name, try_))
+        except OSError as exc:  # SandboxError: a basename conflict or a missing input fails the job
+            self._cannot_start(name, try_, pj, exc)
+            self._not_started(name)
+            return ""
+
+    def _launch_warm(self, name: str, r: _Running, pj: PlannedJob, env: dict[str, str],
+                     cwd: str | None = None) -> bool:
         """Hand a job to its warm worker (started on first use); False to start it as a fresh process."""
         key = _warm.worker_key(env)
         if key not in self.workers:
@@ -288,7 +304,7 @@ class Executor:
             self._cannot_start(name, r.try_, pj, exc)
             self._not_started(name)
             return True
-        w.submit(name, pj.argv, env, *streams)
+        w.submit(name, pj.argv, env, *streams, cwd=cwd)
         r.slot = True
         self.active += 1
         return True
@@ -341,7 +357,8 @@ class Executor:
         """Fallback without pidfds: wait in a thread, hand the exit code to the loop."""
         self._post(("done", name, try_, _reap(pid)))
 
-    def _launch(self, name: str, try_: int, pj: PlannedJob, env: dict[str, str]) -> int | None:
+    def _launch(self, name: str, try_: int, pj: PlannedJob, env: dict[str, str],
+                cwd: str | None = None) -> int | None:
         """Create the job's folders and start it with ``posix_spawn``; its pid, or None if it could not start.
 
         The child opens its own stdout/stderr/stdin (spawn file actions), starts a new
@@ -355,15 +372,21 @@ class Executor:
             actions = [(os.POSIX_SPAWN_OPEN, 0, stdin or os.devnull, os.O_RDONLY, 0),
                        (os.POSIX_SPAWN_OPEN, 1, stdout, _STREAM_FLAGS, 0o666),
                        (os.POSIX_SPAWN_OPEN, 2, stderr, _STREAM_FLAGS, 0o666)]
-            return os.posix_spawn(self._which(pj.argv[0], env.get("PATH")), pj.argv, env, file_actions=actions,
-                                  setsid=True, setsigdef=_DEFAULT_SIGNALS)
+            program, argv = self._which(pj.argv[0], env.get("PATH")), pj.argv
+            if cwd is not None:
+                program, argv = sandbox.spawn_argv(cwd, program, argv)
+            return os.posix_spawn(program, argv, env, file_actions=actions, setsid=True,
+                                  setsigdef=_DEFAULT_SIGNALS)
         except OSError as exc:
             self._cannot_start(name, try_, pj, exc)
             return None
 
+    def _stderr(self, name: str, try_: int, pj: PlannedJob) -> str:
+        return f"{self._run_s}/{pj.stderr}" if pj.stderr else f"{self._run_s}/jobs/{name}/stderr.{try_:03d}"
+
     def _cannot_start(self, name: str, try_: int, pj: PlannedJob, exc: OSError) -> None:
         """Say in the job's stderr file why it could not start (the status shows its tail)."""
-        stderr = f"{self._run_s}/{pj.stderr}" if pj.stderr else f"{self._run_s}/jobs/{name}/stderr.{try_:03d}"
+        stderr = self._stderr(name, try_, pj)
         with contextlib.suppress(OSError), open(stderr, "ab") as err:
             err.write(f"cannot start job {name} ({' '.join(pj.argv[:1])}): {exc}\n".encode())
 
@@ -429,6 +452,8 @@ class Executor:
         pj = self.plan.jobs[name]
         self._release(r)
         self._relay(name)
+        if self.sandboxes is not None:  # outputs back into the run directory; undeclared files fail the job
+            rc = self.sandboxes.leave(name, rc, self._stderr(name, r.try_, pj))
         if r.killed and self.cancelling:
             self.jobstate.jobs(name, (("JOB_ABORTED", r.cid), ("JOB_FAILURE", -9)), SITE, r.seq)
             rc = rc if rc else -9
@@ -567,6 +592,8 @@ class Executor:
             os.write(notify_fd, f"{os.getpid()}\n".encode())
             os.close(notify_fd)
         self._restore()
+        if self.sandboxes is not None:
+            self.sandboxes.clear()  # a dead executor's (its jobs were killed in _restore)
         self._init_graph()
         (self.run / "jobs").mkdir(exist_ok=True)
         self.log.write(f"executor {os.getpid()} started: {len(self.indeg)} of {len(self.plan.jobs)} jobs "
@@ -587,6 +614,8 @@ class Executor:
             self.jobstate.internal("DAGMAN_FINISHED", code)
             state = {0: "Success", CANCELLED_EXIT: "Cancelled"}.get(code, "Failure")
             self.events.write({"type": "run_finished", "state": state, "failed_jobs": self.failed})
+        if self.sandboxes is not None:
+            self.sandboxes.clear()
         write_text(self.run / "executor.heartbeat", f"{time.time():.3f}\n")
         self.log.write(f"executor {os.getpid()} finished: {state}\n")
         return code

@@ -21,7 +21,7 @@ do, so the worker's own exit handlers never run in a job).
 Protocol (one JSON object per message). Worker to executor: ``{"ready": pid}``,
 ``{"id", "pid"}`` after a fork, ``{"id", "exit"}`` when the child is reaped,
 ``{"id", "error"}`` if it could not fork. Executor to worker: ``{"id", "argv",
-"env", "stdin", "stdout", "stderr"}``. The worker exits when the socket closes.
+"env", "stdin", "stdout", "stderr", "cwd"}``. The worker exits when the socket closes.
 The environment variables that differ per job (``PER_JOB_ENV``) are excluded from
 the worker's key: everything else (``KERAS_BACKEND``, ``PYTHONPATH``, thread and
 device settings read at import time) is the same for the worker and its jobs.
@@ -100,9 +100,10 @@ class WarmWorker:
         return self.sock.fileno()
 
     def submit(self, name: str, argv: Sequence[str], env: Mapping[str, str], stdin: str | None,
-               stdout: str, stderr: str) -> None:
-        """Ask for a job to be forked; it is sent once the worker is ready."""
-        req = {"id": name, "argv": list(argv), "env": dict(env), "stdin": stdin, "stdout": stdout, "stderr": stderr}
+               stdout: str, stderr: str, cwd: str | None = None) -> None:
+        """Ask for a job to be forked (in ``cwd``, default the worker's); it is sent once the worker is ready."""
+        req = {"id": name, "argv": list(argv), "env": dict(env), "stdin": stdin, "stdout": stdout, "stderr": stderr,
+               "cwd": cwd}
         self.jobs.add(name)
         if self.ready:
             self._send(req)
@@ -172,6 +173,8 @@ def _child(req: dict[str, Any], close: Sequence[int]) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if req.get("cwd"):  # the job's sandbox (execution.staging=sandbox)
+            os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"])
         sys.argv = list(req["argv"])

@@ -61,7 +61,8 @@ class PlannedJob:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # checkpoints included
+    checkpoints: list[str] = field(default_factory=list)
     retry: int = 0
     checkpoint_time: float | None = None
     maxwalltime: float | None = None
@@ -160,6 +161,7 @@ def _planned(job: Mapping[str, Any], tc: list[dict[str, Any]], site_env: Mapping
         env={str(k): str(v) for k, v in env.items()},
         inputs=[u["lfn"] for u in uses if u.get("type") == "input"],
         outputs=[u["lfn"] for u in uses if u.get("type") in ("output", "checkpoint")],
+        checkpoints=[u["lfn"] for u in uses if u.get("type") == "checkpoint"],
         retry=int(retry), checkpoint_time=_seconds(ckpt), maxwalltime=_seconds(wall),
         stdin=job.get("stdin"), stdout=job.get("stdout"), stderr=job.get("stderr"),
         warm=str((job.get("metadata") or {}).get(WARM_METADATA, "")).lower() == "true")

@@ -24,7 +24,8 @@ SPACE = ("hpo.space=[{name: train.learning_rate, type: float, min: 0.0001, max: 
 def _spec(strategy, trials=4, parallel=2, *extra):
     return RunSpec.from_preset("tiny").with_overrides([
         f"hpo.strategy={strategy}", f"hpo.trials={trials}", f"hpo.parallel={parallel}",
-        "hpo.cheap_objective=true", SPACE, "execution.jobs=2", "train.epochs=3", *extra])
+        "hpo.cheap_objective=true", SPACE, "execution.jobs=2", "train.epochs=3", "execution.staging=sandbox",
+        *extra])
 
 
 def _run(spec, run_dir, wait=True):
@@ -82,7 +83,7 @@ def test_one_tiny_real_training_search(tmp_path):
         "dataset.scenes=4", "dataset.height=64", "dataset.width=64", "patches.per_scene=16",
         "train.epochs=1", "evaluate.window_sizes=[16]", "execution.jobs=2", f"dataset.path={tmp_path}/data",
         "dataset.synthetic=true",
-        "hpo.strategy=random", "hpo.trials=2", "hpo.parallel=2",
+        "hpo.strategy=random", "hpo.trials=2", "hpo.parallel=2", "execution.staging=sandbox",
         "hpo.space=[{name: train.learning_rate, type: float, min: 0.001, max: 0.01, log: true}]"])
     assert run.state == "Success", run.status()["mlwf"]
     results = sorted((run.dir / "work/hpo").glob("r0-t*.result.json"))

@@ -19,8 +19,11 @@ from mlwf_nb.spec import PRESETS, RunSpec
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "pegasus" / "samples"
 # the paper preset's augmentation (rotations, zooms, shifts, flips): trained end to end, and reproducible
 PAPER_AUGMENT = [f"augment.{k}={v}" for k, v in PRESETS["paper"]["augment"].items()]
+# every land-cover run here runs its jobs as on an HTCondor pool without a shared filesystem: each in an
+# empty folder holding only its declared files (execution.staging=sandbox), so a path bug fails here
 SMALL = ["dataset.synthetic=true", "dataset.scenes=4", "dataset.height=64", "dataset.width=64", "patches.per_scene=24",
-         "train.epochs=2", "evaluate.window_sizes=[16]", "execution.jobs=2", *PAPER_AUGMENT]
+         "train.epochs=2", "evaluate.window_sizes=[16]", "execution.jobs=2", *PAPER_AUGMENT,
+         "execution.staging=sandbox"]
 pytestmark = pytest.mark.slow
 
 
@@ -32,7 +35,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, data_dir):
     run = submit("tiny", run_dir=tmp_path_factory.mktemp("e2e") / "run", wait=True,
-                 overrides=[*SMALL, f"dataset.path={data_dir}"])
+                 overrides=[*SMALL, f"dataset.path={data_dir}", "model.per_source=true"])
     return run
 
 
@@ -56,13 +59,27 @@ def test_tiny_run_succeeds_with_all_outputs(first_run):
     assert maps, "a classification map GeoTIFF per test scene"
 
 
+def test_per_source_models_and_the_hybrid_comparison(first_run):
+    per = first_run.dir / "outputs" / "per_source"
+    assert sorted(p.name for p in per.iterdir()) == ["GF-1", "GF-2"]
+    for src in ("GF-1", "GF-2"):
+        assert (per / src / f"{src}.model.keras").is_file() and (per / src / f"{src}.history.json").is_file()
+    hybrid = json.loads((first_run.dir / "outputs" / "hybrid_comparison.json").read_text())
+    assert {r["source"] for r in hybrid["scenes"]} <= {"GF-1", "GF-2"} and hybrid["scenes"]
+    assert 0.0 <= hybrid["summary"]["hybrid"]["overall_accuracy"] <= 1.0
+
+
 def test_events_are_contiguous_and_tell_the_story(first_run):
     events = list(read_events(first_run.events_path))
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     types = [e["type"] for e in events]
     assert types[0] == "run_started" and types[-1] == "run_finished"
     assert events[-1]["state"] == "Success"
-    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
+    epochs: dict[str, list[int]] = {}  # three trainings: the global model and one per source
+    for e in events:
+        if e["type"] == "epoch":
+            epochs.setdefault(e["job"], []).append(e["epoch"])
+    assert list(epochs.values()) == [[1, 2]] * 3, epochs
     kinds = {e.get("kind") for e in events if e["type"] == "artifact"}
     assert {"model", "confusion_matrix", "map", "report"} <= kinds
 

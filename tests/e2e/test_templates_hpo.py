@@ -17,6 +17,7 @@ def test_galaxy_search_with_two_real_trials_trains_with_the_best(tmp_path):
         f"dataset.path={tmp_path}/data", "dataset.synthetic=true", "dataset.scenes=120", "dataset.height=32",
         "dataset.width=32",
         "train.epochs=1", "execution.jobs=2", "hpo.strategy=random", "hpo.trials=2", "hpo.parallel=2",
+        "execution.staging=sandbox",
         "hpo.space=[{name: train.learning_rate, type: float, min: 0.001, max: 0.01, log: true}]"])
     assert run.state == "Success", run.status()["mlwf"]
     results = sorted((run.dir / "work/hpo").glob("r0-t*.result.json"))

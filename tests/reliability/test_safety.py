@@ -44,20 +44,21 @@ def test_modes_private_by_default_group_when_asked(tmp_path, monkeypatch, share,
     assert stat.S_IMODE((tmp_path / "run" / "sub").stat().st_mode) == dmode
 
 
-def test_run_dir_is_private_and_containers_get_only_the_run_dir(tmp_path, monkeypatch):
+def test_run_dir_is_private_and_containers_mount_nothing(tmp_path, monkeypatch):
+    """Containers run on condorio sites only (planner_rules): files are staged in, no host folder is mounted."""
     from mlwf_nb.spec import RunSpec
     from mlwf_nb.workflow import build_graph, write_run_dir
     from tests.steps import custom_steps
 
     monkeypatch.delenv(SHARE_GROUP_ENV, raising=False)
     spec = RunSpec.from_preset("tiny").with_overrides(["name=c", "execution.container=docker://mlwf/job",
-                                                       "execution.site=sharedfs"])
+                                                       "execution.site=condorpool"])
     run = write_run_dir(spec, tmp_path / "run", graph=build_graph(spec, custom_steps.PIPELINE))
     for p in [run, *run.rglob("*")]:
         assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, p
     tc = yaml.safe_load((run / "transformations.yml").read_text())
     mounts = [m for c in tc.get("containers", []) for m in c.get("mounts", [])]
-    assert mounts == [f"{run}:{run}"], mounts  # nothing but the run directory; no home, no /
+    assert tc["containers"] and mounts == [], mounts  # no home, no /, not even the run directory
 
 
 def test_a_new_runs_folder_is_private_too(tmp_path, monkeypatch):

@@ -112,7 +112,7 @@ def test_write_run_dir_refuses_before_writing(tmp_path, dataset_dir, monkeypatch
 def test_every_generated_workflow_has_unique_basenames_per_job_and_cluster(tmp_path, dataset_dir, pipeline, extra):
     path = dataset_dir if pipeline == "landcover" else tmp_path / pipeline
     overrides = {"dataset.path": str(path), "execution.backend": "pegasus", "execution.site": "condorpool",
-                 "hpo.space": SPACE, **extra}
+                 "hpo.space": SPACE, "dataset.synthetic": True, **extra}
     if pipeline == "landcover":
         overrides.update({"dataset.scenes": 8, "dataset.height": 64, "dataset.width": 64,
                           "dataset.sources": ["GF-2", "GF-1"]})

@@ -156,8 +156,9 @@ def test_plan_writes_no_data(tmp_path):
     from mlwf_nb.errors import DatasetError
     from mlwf_nb.runs import plan
 
-    spec = RunSpec.from_preset("paper").with_overrides([f"dataset.path={tmp_path / 'nothing'}"])
-    with pytest.raises(DatasetError, match=r"mlwf synth .*--scenes 150 --size 6800 7200 --sources GF-2"):
+    spec = RunSpec.from_preset("paper").with_overrides([f"dataset.path={tmp_path / 'nothing'}",
+                                                        "dataset.synthetic=true"])
+    with pytest.raises(DatasetError, match=r"mlwf synth .*--scenes 150 --size 6800 7200 --seed 0 --sources GF-2"):
         plan(spec, tmp_path / "run")
     assert not (tmp_path / "nothing").exists() and not (tmp_path / "run").exists()
 

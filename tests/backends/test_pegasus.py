@@ -81,6 +81,9 @@ with open(log, "a") as fh:
 if os.path.basename(sys.argv[0]) == "pegasus-plan":
     import time
     time.sleep(float(os.environ.get("MOCK_SLEEP", "0")))
+    gate = os.environ.get("MOCK_GATE")  # plan only once the test removed this file (a barrier, not a timing)
+    while gate and os.path.exists(gate):
+        time.sleep(0.05)
     if os.environ.get("MOCK_OUTPUT"):  # what the real planner printed when it refused a workflow
         sys.stdout.write(open(os.environ["MOCK_OUTPUT"]).read())
         sys.exit(1)
@@ -287,11 +290,14 @@ def test_plan_failed_is_final_everywhere_with_the_planners_words(tmp_path, monke
 def test_planning_outlives_the_caller(tmp_path, monkeypatch, mock_tools):
     """`mlwf run --backend pegasus` without --wait exits at once; the planning goes on without it."""
     monkeypatch.setenv("MOCK_SAMPLE", str(SAMPLES / "process_wf_success"))
-    monkeypatch.setenv("MOCK_SLEEP", "1")
+    gate = tmp_path / "gate"
+    gate.write_text("pegasus-plan waits while this file exists")
+    monkeypatch.setenv("MOCK_GATE", str(gate))
     run = _run_dir(tmp_path)
     code = f"from mlwf_nb.backends.pegasus import PegasusBackend; PegasusBackend().submit({str(run)!r})"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)  # returns while pegasus-plan sleeps
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)  # returns while pegasus-plan waits
     assert json.loads((run / "pegasus.json").read_text())["state"] == "Planning"
+    gate.unlink()  # the caller is gone: planning goes on
     deadline = time.monotonic() + 120  # a guard against hangs
     while json.loads((run / "pegasus.json").read_text())["state"] == "Planning" and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -408,11 +408,12 @@ def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labe
 def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
     lines = [f"# Evaluation ({title})", "",
              f"- overall accuracy: {m['overall_accuracy']:.4f}", f"- Cohen's kappa: {m['kappa']:.4f}",
-             f"- mIoU: {m['miou']:.4f}",
-             f"- overall accuracy within {m['border']['width']} px of a class border: "
-             f"{m['border']['overall_accuracy']:.4f} ({100 * m['border']['share']:.1f} % of the labelled pixels)",
-             "", "| class | precision | recall | F1 | IoU | support |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             f"- mIoU: {m['miou']:.4f}"]
+    if "border" in m:  # maps only (land cover): an image classifier (galaxy) has no class borders
+        lines.append(f"- overall accuracy within {m['border']['width']} px of a class border: "
+                     f"{m['border']['overall_accuracy']:.4f} ({100 * m['border']['share']:.1f} % of the "
+                     "labelled pixels)")
+    lines += ["", "| class | precision | recall | F1 | IoU | support |", "| --- | --- | --- | --- | --- | --- |"]
     for name in names:
         c = m["per_class"][name]
         lines.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | "

@@ -180,6 +180,19 @@ def test_job_profiles_rules(tmp_path):
     assert (Namespace.PEGASUS, "checkpoint.time", 5) in ck
 
 
+def test_retry_is_a_plain_count_without_unless_exit():
+    """``dagman RETRY`` is execution.retries alone: no ``UNLESS-EXIT 65`` for bad input (exit 65).
+
+    DAGMan compares UNLESS-EXIT with the node's exit, which is its POST script's, and Pegasus
+    puts pegasus-exitcode (exit 0 or 1) after every job, so the clause would never fire
+    (docs/cluster.md, 'Checkpoints and time limits'; the requires_pegasus test checks the .dag).
+    """
+    for n in (1, 2, 5):
+        prof = catalogs.job_profiles(ExecutionSpec(site="condorpool", retries=n), checkpointed=True)
+        assert [v for ns, k, v in prof if ns == Namespace.DAGMAN] == [n]
+        assert type(n) is int and not any("UNLESS" in str(v).upper() for _, _, v in prof)
+
+
 def test_walltime_reaches_the_batch_system():
     """maxwalltime alone left pegasus_job_runtime = 0 on the batch (glite) site: runtime carries it, in seconds."""
     prof = catalogs.job_profiles(ExecutionSpec(site="sharedfs", maxwalltime=90), checkpointed=False)

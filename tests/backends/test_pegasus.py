@@ -387,6 +387,14 @@ def test_real_plan_of_a_staged_run(tmp_path, monkeypatch, site):
     st = PegasusBackend().submit(run, wait=True)
     plan = json.loads((run / "pegasus.json").read_text())
     assert plan["state"] == "Submitted" or plan.get("planned"), (run / "pegasus-plan.log").read_text()[-3000:]
-    assert any(Path(plan["submit_dir"]).glob("*.dag"))
+    dag = next(Path(plan["submit_dir"]).glob("*.dag")).read_text().splitlines()
+    # what the retry decision rests on (docs/cluster.md): every job of ours gets RETRY <retries> and
+    # pegasus-exitcode as its POST script (exit 0/1), so an UNLESS-EXIT 65 clause could never match
+    ours = [line.split()[1] for line in dag if line.startswith("JOB ") and "_ID" in line.split()[1]]
+    assert ours
+    for job in ours:
+        assert f"RETRY {job} {spec.execution.retries}" in dag
+        post = [line for line in dag if line.startswith(f"SCRIPT POST {job} ")]
+        assert len(post) == 1 and "pegasus-exitcode" in post[0] and "-r $RETURN" in post[0]
     if plan["state"] == "PlanFailed":  # no HTCondor here: the run is final, says why and how to go on
         assert Run(run).wait(timeout=60) == "PlanFailed" and "HTCondor" in st["mlwf"]["message"]

@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from mlwf_nb._io import write_text
+from mlwf_nb.data.integrity import write_manifest
 from mlwf_nb.data.shards import read_shard, write_shard
 from mlwf_nb.errors import DatasetError
 
@@ -127,7 +128,10 @@ def write_sample_dataset(root: str | os.PathLike[str], name: str, X: np.ndarray,
                          classes: Sequence[dict[str, Any]], *,
                          task: Literal["classification", "segmentation", "detection"],
                          extra: dict[str, Any] | None = None, shard_size: int = SHARD_SIZE) -> Path:
-    """Write ``X``/``y`` as shards plus ``dataset.yaml`` (written last: its presence means complete).
+    """Write ``X``/``y`` as shards plus ``dataset.yaml`` (its presence means complete), then ``manifest.json``.
+
+    The writer publishes the dataset as ``mlwf data manifest`` would, so runs on it check
+    every file against digests taken when it was written (no warning, nothing in the user cache).
 
     Args:
         root: Dataset folder (created).
@@ -151,7 +155,9 @@ def write_sample_dataset(root: str | os.PathLike[str], name: str, X: np.ndarray,
         shards.append(rel)
     meta = {"name": name, "version": 1, "layout": SAMPLES_LAYOUT, "task": task, "shape": list(X.shape[1:]),
             "count": len(X), "classes": [dict(c) for c in classes], "shards": shards, **(extra or {})}
-    return write_text(base / "dataset.yaml", yaml.safe_dump(meta, sort_keys=False, default_flow_style=None))
+    out = write_text(base / "dataset.yaml", yaml.safe_dump(meta, sort_keys=False, default_flow_style=None))
+    write_manifest(base)
+    return out
 
 
 def split_samples(groups: Sequence[Any], train: float, val: float, test: float, *, seed: int = 0,

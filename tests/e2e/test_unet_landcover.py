@@ -25,3 +25,5 @@ def test_tiny_unet_run(tmp_path):
     assert set(np.unique(y)) <= set(range(6)) and 5 in np.unique(y)  # 5 classes + the ignored unlabeled class
     metrics = json.loads((run.dir / "outputs" / "metrics.json").read_text())
     assert metrics["support"] > 0 and 0.0 <= metrics["border"]["overall_accuracy"] <= 1.0
+    report = run.outputs()["report"].read_text()
+    assert f"- overall accuracy within {metrics['border']['width']} px of a class border: " in report

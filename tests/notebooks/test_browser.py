@@ -110,7 +110,7 @@ def test_notebook01_papermill_output_reads_in_jupyterlab(tmp_path, mlwf_kernel):
     try:
         pm.execute_notebook(str(ROOT / "notebooks" / "01_land_cover_quickstart.ipynb"), str(out),
                             kernel_name=mlwf_kernel, cwd=str(tmp_path), progress_bar=False,
-                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"),
+                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"), "synthetic": True,
                                         "overrides": {"train.epochs": 1}}, execution_timeout=900)
     finally:
         for key, value in (("MLWF_STATIC", env_static), ("PYTEST_CURRENT_TEST", current)):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mlwf_nb.data.galaxy_synth import CLASS_SHARES, GALAXY_CLASSES, draw_galaxies, generate_galaxy_dataset
+from mlwf_nb.data.integrity import read_manifest
 from mlwf_nb.data.lung_synth import draw_chest_xrays, generate_lung_dataset
 from mlwf_nb.data.samples import SampleDataset, split_samples
 from mlwf_nb.errors import DatasetError
@@ -76,6 +77,9 @@ def test_sample_dataset_round_trip_and_stratified_split(tmp_path):
     generate_lung_dataset(tmp_path / "l", count=10, height=32, width=32)
     lds = SampleDataset.open(tmp_path / "l")
     assert lds.task == "segmentation" and lds.load()[1].shape == (10, 32, 32)
+    for folder in (tmp_path / "g", tmp_path / "l"):  # the writer publishes the dataset: a manifest of every file
+        listed = set(read_manifest(folder / "manifest.json")["files"])
+        assert listed == {"dataset.yaml", *(str(p.relative_to(folder)) for p in (folder / "shards").iterdir())}
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "dataset.yaml").write_text("layout: mlwf\n")
     with pytest.raises(DatasetError, match="expected 'samples'"):

@@ -78,6 +78,8 @@ def test_galaxy_cnn_beats_chance(tmp_path):
     assert m["overall_accuracy"] > m["majority_baseline"] + 0.2 and m["kappa"] > 0.4, m
     assert (out / "cm.png").stat().st_size > 1000 and (out / "samples.png").stat().st_size > 1000
     assert json.loads((out / "cm.json").read_text())["classes"][3] == "spiral"
+    report = (out / "report.md").read_text()  # whole images: no class-border line (that is the maps')
+    assert "- overall accuracy: " in report and "| spiral |" in report and "class border" not in report
 
 
 @pytest.mark.slow

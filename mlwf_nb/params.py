@@ -86,7 +86,8 @@ def tutorial_spec(preset: str, *, pipeline: str = "landcover", dataset_dir: str 
             ``{"trials": ("hpo.trials", trials)}``; a bad value is reported under its ``name``.
 
     Raises:
-        ParameterError: a parameter with a value it cannot take (names it and the choices).
+        ParameterError: a parameter with a value it cannot take (names it and the choices); a
+            ``dataset_dir`` that does not exist or is empty, without ``synthetic``.
     """
     from mlwf_nb.pipelines import preset_spec
 
@@ -94,6 +95,8 @@ def tutorial_spec(preset: str, *, pipeline: str = "landcover", dataset_dir: str 
     usable, why_not = backend_choices()
     check_choice("backend", backend, usable, why_not)
     base: dict[str, Any] = {"execution.backend": backend}
+    if dataset_dir and not synthetic:
+        _check_dataset_dir(dataset_dir)
     if dataset_dir:
         base.update({"dataset.path": str(dataset_dir), "dataset.synthetic": bool(synthetic)})
     spec = preset_spec(preset, pipeline, base)
@@ -112,6 +115,16 @@ def tutorial_spec(preset: str, *, pipeline: str = "landcover", dataset_dir: str 
         return spec.with_overrides(parse_overrides(overrides))
     except SpecError as err:
         raise ParameterError(f"overrides: {err}") from err
+
+
+def _check_dataset_dir(dataset_dir: str) -> None:
+    """A folder of your own is checked before anything runs: a typo fails here, in the parameters cell."""
+    folder = Path(dataset_dir).expanduser()
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        what = "does not exist" if not folder.exists() else "is empty"
+        raise ParameterError(f"dataset_dir={dataset_dir!r}: the folder {what}; give a dataset folder (a GID "
+                             "download or a folder with dataset.yaml), or synthetic=True to generate a synthetic "
+                             "dataset there")
 
 
 def run_folder(run_dir: str, *, name: str = "run_dir") -> Path:

@@ -92,12 +92,26 @@ def test_overrides_of_another_type_are_refused():
 
 
 def test_dataset_dir_and_overrides_reach_the_spec(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "dataset.yaml").write_text("name: mine\n")  # checked by the run, not here
     spec = tutorial_spec("cpu", pipeline="galaxy", dataset_dir=str(tmp_path / "d"), overrides=["train.epochs=1"])
     assert spec.dataset.path == str(tmp_path / "d") and spec.train.epochs == 1 and spec.name == "galaxy-cpu"
     assert tutorial_spec("tiny").dataset.path == preset_spec("tiny").dataset.path
     assert tutorial_spec("tiny").dataset.synthetic is True  # the preset's own synthetic dataset
     assert spec.dataset.synthetic is False  # a folder of your own must hold a dataset
     assert tutorial_spec("tiny", dataset_dir=str(tmp_path / "d"), synthetic=True).dataset.synthetic is True
+
+
+@pytest.mark.parametrize("where", ["missing", "empty"])
+def test_a_dataset_dir_that_holds_nothing_fails_in_the_parameters_cell(tmp_path, where):
+    folder = tmp_path / "gid-typo"
+    if where == "empty":
+        folder.mkdir()
+    with pytest.raises(ParameterError, match=r"dataset_dir='.*gid-typo': the folder (does not exist|is empty); "
+                                             r"give a dataset folder .* or synthetic=True") as err:
+        tutorial_spec("tiny", dataset_dir=str(folder))
+    assert "\n" not in str(err.value) and not (folder.exists() and any(folder.iterdir()))
+    assert tutorial_spec("tiny", dataset_dir=str(folder), synthetic=True).dataset.synthetic is True  # asked for
 
 
 def test_run_folder_refuses_what_is_not_a_run(tmp_path):

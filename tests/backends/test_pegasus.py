@@ -381,7 +381,8 @@ def test_real_plan_of_a_staged_run(tmp_path, monkeypatch, site):
     from mlwf_nb.workflow import write_run_dir
 
     spec = RunSpec.from_preset("tiny").with_overrides(
-        [f"dataset.path={tmp_path / 'data'}", "dataset.scenes=4", "dataset.height=64", "dataset.width=64",
+        [f"dataset.path={tmp_path / 'data'}", "dataset.synthetic=true", "dataset.scenes=4", "dataset.height=64",
+         "dataset.width=64",
          "execution.backend=pegasus", f"execution.site={site}"])
     run = write_run_dir(spec, tmp_path / "run")
     st = PegasusBackend().submit(run, wait=True)

@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as W
 import traitlets
 
-from mlwf_nb.errors import MlwfError
+from mlwf_nb.errors import BackendError, MlwfError
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.views import render
 from mlwf_nb.widgets._util import StaticForm
@@ -69,7 +69,7 @@ class Studio(StaticForm, W.VBox):
         for i, title in enumerate(["Data", "Patches", "Augment", "HPO", "Spec", "Run"]):
             self.tabs.set_title(i, title)
         super().__init__(children=[self.tabs], **kwargs)
-        self._run_btn.on_click(lambda _: self.start_run())
+        self._run_btn.on_click(self._on_run_click)
         self._backend.observe(self._on_backend, names="value")
         self.model.observe(self._show_spec, names="spec")
         self._show_spec({"new": self.model.spec})
@@ -100,25 +100,36 @@ class Studio(StaticForm, W.VBox):
     def _on_error(self, change) -> None:
         self._error.value = render.error_html(change["new"])
 
-    def start_run(self, *, in_tab: bool = True) -> RunMonitor | None:
+    def _on_run_click(self, _button: Any) -> None:
+        try:
+            self.start_run()
+        except MlwfError:
+            pass  # start_run shows it in the Run tab (self.error); a button has no cell to raise into
+
+    def start_run(self, *, in_tab: bool = True) -> RunMonitor:
         """Submit the spec (through ``mlwf_nb.runs``) and attach a RunMonitor to the new run.
 
         Args:
             in_tab: show the monitor in the Run tab (the Run button does); a notebook cell that
                 displays the returned monitor itself passes False, so the monitor is on the page once.
+
+        Raises:
+            MlwfError: the run could not start (no usable backend, a dataset that is not there, a bad
+                spec); the message is also shown in the Run tab. From a notebook cell the typed error
+                stops the cell, instead of a monitor of nothing failing in the cells after it.
         """
         from mlwf_nb.runs import submit as default_submit
 
         submit = self._submit if self._submit is not None else default_submit
         if not self._backend.value:
             self.error = f"choose a backend first: {list(self._backend.options)}"
-            return None
+            raise BackendError(self.error)
         self._run_btn.disabled = True
         try:
             self.run = submit(self.model.spec, backend=self._backend.value, run_dir=self.run_dir)
         except MlwfError as err:
             self.error = str(err)
-            return None
+            raise
         finally:
             self._run_btn.disabled = False
         self.error = ""

@@ -151,6 +151,24 @@ def test_studio_run_button_submits_and_attaches_monitor(tmp_path):
     assert "train:" in studio._spec_view.value.replace(" ", "") or "epochs: 4" in studio._spec_view.value
 
 
+def test_a_run_that_cannot_start_raises_from_a_cell_and_shows_in_the_run_tab(tmp_path):
+    """start_run from a cell stops it with the typed error (no monitor of nothing); the button shows it."""
+    from mlwf_nb.errors import DatasetError
+
+    def refusing_submit(spec, backend, run_dir):
+        raise DatasetError(f"dataset.path {spec.dataset.path!r} does not exist")
+
+    studio = Studio("tiny", submit=refusing_submit)
+    studio.model.set("dataset.path", str(tmp_path / "typo"))
+    with pytest.raises(DatasetError, match="typo' does not exist"):
+        studio.start_run(in_tab=False)
+    assert studio.monitor is None and "typo&#x27; does not exist" in studio._error.value
+    studio.error = ""
+    studio._run_btn.click()  # the button: no exception escapes into the event loop, the tab says why
+    assert studio.monitor is None and "typo&#x27; does not exist" in studio._error.value
+    assert not studio._run_btn.disabled
+
+
 def test_a_gid_download_shows_in_its_own_band_order_and_label_colours(tmp_path):
     """NIR,R,G,B images: true colour from bands 1,2,3; GID's RGB labels decoded for the overlay."""
     from mlwf_nb.data.dataset import Dataset

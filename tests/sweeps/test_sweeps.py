@@ -109,3 +109,27 @@ def test_a_failing_combination_fails_its_job_the_others_finish_and_resume_reruns
     assert [r["records"]["score"] for r in table["rows"]] == [11, 12, 21, 22]
     assert [r["status"] for r in results(run)] == ["ok"] * 4
     assert (run.dir / "outputs/sweep.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_a_sweep_in_the_sandbox_runs_as_on_a_pool(tiny_notebook, tmp_path):
+    """execution.staging=sandbox: each notebook job in an empty folder holding only its declared files.
+
+    As on an HTCondor pool, a failed combination's executed notebook does not come back (Pegasus stages
+    out no output of a failed job); its failure still reaches the results through the job's events.
+    """
+    gate = tmp_path / "gate"
+    gate.write_text("fail a=2 while I exist")
+    run = sweep(tiny_notebook, {"a": [1, 2], "gate": [str(gate)]}, run_dir=tmp_path / "run", wait=True,
+                overrides=["execution.retries=0", "execution.staging=sandbox"])
+    assert run.state == "Failure"
+    rows = results(run)
+    assert [r["status"] for r in rows] == ["ok", "failed"] and rows[1]["error"] == "ValueError: boom a=2"
+    assert (run.dir / "outputs/notebooks/tiny.c0.ipynb").is_file()
+    assert not (run.dir / "outputs/notebooks/tiny.c1.ipynb").exists()  # lost with the failed job, as on a pool
+    gate.unlink()
+    run.resume(wait=True)
+    assert run.wait(timeout=600) == "Success"
+    table = json.loads((run.dir / "outputs/sweep.json").read_text())
+    assert [r["records"]["score"] for r in table["rows"]] == [11, 21]
+    assert (run.dir / "outputs/sweep.png").stat().st_size > 5000

@@ -119,8 +119,10 @@ def test_tiny_pipeline_end_to_end_on_the_local_backend(tmp_path):
     import mlwf_nb
     from mlwf_nb.runs import Run
 
+    # each job in an empty folder holding only its declared files (execution.staging=sandbox), as on
+    # an HTCondor pool: a path the workflow does not declare fails here
     spec = preset_spec("tiny", "masks", {"dataset.path": str(tmp_path / "data"), "dataset.synthetic": True,
-                                         "train.epochs": 1})
+                                         "train.epochs": 1, "execution.staging": "sandbox"})
     run = mlwf_nb.submit(spec, run_dir=tmp_path / "run", wait=True)
     assert run.state == "Success", Run.attach(run.dir).status()
     out = run.dir / "outputs"

@@ -98,7 +98,7 @@ def _walk(w: Any, out: list[str]) -> None:
         if sub and isinstance(w, W.VBox):
             out.extend(sub)
         elif sub:
-            out.append("<div style='display:flex;flex-flow:row wrap;gap:4px 16px;align-items:flex-start'>"
+            out.append("<div style='display:flex;flex-wrap:wrap;gap:4px 16px;align-items:flex-start'>"
                        + "".join(f"<div style='flex:0 0 auto;max-width:100%'>{s}</div>" for s in sub) + "</div>")
     elif isinstance(w, W.HTML):
         if w.value and not w.value.startswith("<i>no "):  # placeholders such as "no checkpoints yet"

@@ -13,6 +13,7 @@ shares with ``Run.status()`` and the RunMonitor widget.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
@@ -166,7 +167,9 @@ def show_run(run: Run) -> dict[str, Any]:
 def show_report(run: Run) -> str:
     """Show a run's evaluation report (``outputs/report.md``) as Markdown and return its text.
 
-    A run without one (still running, or failed before its evaluation) shows a line that says so.
+    Its headings are shown two levels down (``#`` as ``###``), below the notebook's own section
+    headings. A run without one (still running, or failed before its evaluation) shows a line that
+    says so.
     """
     from IPython.display import Markdown
 
@@ -175,7 +178,7 @@ def show_report(run: Run) -> str:
         text = f"*no evaluation report in `{run.dir}` (the run is {run.state})*"
     else:
         text = report.read_text(encoding="utf-8")
-    _show(Markdown(text))
+    _show(Markdown(re.sub(r"^(#{1,4}) ", r"##\1 ", text, flags=re.MULTILINE)))
     return text
 
 

@@ -98,6 +98,8 @@ def _walk(w: Any, out: list[str]) -> None:
         if sub and isinstance(w, W.VBox):
             out.extend(sub)
         elif sub:
+            # flex-wrap, not the flex-flow shorthand: JupyterLab's sanitizer drops flex-flow from an
+            # untrusted notebook (a papermill output), and the row no longer wraps
             out.append("<div style='display:flex;flex-wrap:wrap;gap:4px 16px;align-items:flex-start'>"
                        + "".join(f"<div style='flex:0 0 auto;max-width:100%'>{s}</div>" for s in sub) + "</div>")
     elif isinstance(w, W.HTML):

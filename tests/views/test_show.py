@@ -100,3 +100,22 @@ def test_show_state_shows_maps_as_the_monitor_does_and_scores_once(tmp_path, mon
     shown.clear()
     assert "detection" not in show_state(rs, scores=False)  # where the report, which has them, follows
     assert not any("<b>detection</b>" in str(o) for o in shown)
+
+
+def test_show_report_puts_the_reports_headings_below_the_notebooks_sections(tmp_path, monkeypatch):
+    from mlwf_nb.views import show
+
+    report = tmp_path / "report.md"
+    report.write_text("# Evaluation (global)\n\n- overall accuracy: 0.5\n\n## Per source\n\n| class | recall |\n")
+
+    class _Run:  # what show_report reads of a run
+        dir, state = tmp_path, "Success"
+
+        def outputs(self):
+            return {"report": report}
+
+    shown = []
+    monkeypatch.setattr(show, "_show", shown.append)
+    assert show.show_report(_Run()) == report.read_text()  # the report's own text is returned
+    assert shown[0].data.splitlines()[0] == "### Evaluation (global)" and "#### Per source" in shown[0].data
+    assert "| class | recall |" in shown[0].data

@@ -57,6 +57,11 @@ def test_a_row_wraps_and_never_shrinks_its_figures():
     # style (the row then never wrapped: tests/notebooks/test_browser.py saw a map outside its cell)
     assert "flex-wrap:wrap" in page and "flex-flow" not in page
     assert page.count("flex:0 0 auto") == 2  # a shrunk confusion matrix was unreadable
+    # and every property of a static form is one the sanitizer keeps (a papermill output is untrusted)
+    kept = {"display", "flex", "flex-wrap", "gap", "align-items", "max-width", "height", "margin"}
+    used = {decl.split(":")[0].strip() for style in re.findall(r"style='([^']*)'", page) for decl in style.split(";")
+            if decl.strip()}
+    assert used <= kept, used - kept
 
 
 def test_images_are_shown_at_natural_width_capped_at_the_notebook_width():

@@ -58,7 +58,6 @@ def _home(spawner) -> str:
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [str(ENV / "bin" / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab/tree/tutorials/01_land_cover_quickstart.ipynb"
-c.Spawner.args = ["--LabApp.news_url="]  # no "notified about Jupyter news?" prompt over the notebook
 c.Spawner.start_timeout = 180  # a first start imports JupyterLab on a busy machine
 c.Spawner.http_timeout = 180
 c.Spawner.environment = {

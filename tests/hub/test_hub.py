@@ -32,11 +32,15 @@ import pytest
 from tests.notebooks.browser import (
     ALL_CELLS_DONE,
     ARTIFACTS,
+    LAYOUT_PROBLEMS,
     ROOT,
     WIDTH,
+    browser_settings,
+    follow_notebooks,
     free_port,
     full_page_screenshot,
     launch,
+    log_tail,
     run_all_cells,
     wait_http,
 )
@@ -60,6 +64,10 @@ def users():
     for user in USERS:
         subprocess.run(["userdel", "-r", user], capture_output=True)  # left over from an interrupted run
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
+        # the test's browser: every cell on the page (the screenshot and the checks see the last ones too), no news
+        home = Path(pwd.getpwnam(user).pw_dir)
+        browser_settings(home / ".jupyter" / "lab" / "user-settings")
+        subprocess.run(["chown", "-R", f"{user}:", str(home / ".jupyter")], check=True)
     yield USERS
     for user in USERS:
         subprocess.run(["pkill", "-u", user], capture_output=True)  # their servers, kernels and runs
@@ -110,7 +118,9 @@ def hub(users, shared_data, tmp_path_factory):
         print("hub log tail:\n" + (state / "hub.log").read_text()[-3000:])
 
 
-MONITOR_DONE = """() => [...document.querySelectorAll('.mlwf-status')].some(e => e.innerText.includes('Success'))"""
+NOTEBOOK_DONE = f"""() => [...document.querySelectorAll('.mlwf-status')].some(e => e.innerText.includes('Success'))
+                         && ({ALL_CELLS_DONE})()"""
+"""The monitor in the page shows the run finished and every cell has run."""
 
 
 def _login_and_run(browser, hub: dict, user: str):
@@ -124,7 +134,9 @@ def _login_and_run(browser, hub: dict, user: str):
     # the spawn-pending page redirects to the server's default url: notebook 01 in JupyterLab
     page.wait_for_function(f"() => location.pathname.startsWith('/user/{user}/lab')"
                            " || (document.body && document.body.innerText.includes('500'))", timeout=240_000)
-    assert f"/user/{user}/lab" in page.url, f"{user}: the hub did not start the server: {page.inner_text('body')}"
+    if f"/user/{user}/lab" not in page.url:
+        pytest.fail(f"{user}: the hub did not start the server: {page.inner_text('body')}\n"
+                    f"hub log:\n{log_tail(hub['state'] / 'hub.log')()}", pytrace=False)
     run_all_cells(page)
     return context, page
 
@@ -136,16 +148,19 @@ def test_two_users_run_notebook01_privately_on_a_shared_read_only_dataset(hub, u
     with sync_playwright() as pw:
         browser = launch(pw)
         sessions = {user: _login_and_run(browser, hub, user) for user in users}  # both run at once
+        # both at once; a cell's error, a stderr box or a dead kernel fails at once with its text and the log
+        follow_notebooks({user: page for user, (_context, page) in sessions.items()}, NOTEBOOK_DONE,
+                         timeout=900, log=log_tail(hub["state"] / "hub.log"))
         for user, (_context, page) in sessions.items():
-            page.wait_for_function(MONITOR_DONE, timeout=600_000)
-            page.wait_for_function(ALL_CELLS_DONE, timeout=300_000)
+            page.locator(".lm-TabBar-tabLabel", has_text="training").last.click()  # curves, matrix, map
+            page.wait_for_timeout(500)
             full_page_screenshot(page, ARTIFACTS / f"hub-{user}.png")
+            problems = page.evaluate(LAYOUT_PROBLEMS)  # stderr boxes, clipped or broken images, reprs
+            assert not problems, f"{user}: {problems}"
             status = [t for t in page.locator(".mlwf-status").all_inner_texts() if t.strip()]
             assert status and all("Success" in t and " 0 failed" in t for t in status), status
             texts = page.locator(".jp-OutputArea-output").all_inner_texts()
             assert any("run finished: Success" in t for t in texts), texts[-5:]
-            stderr = page.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')
-            assert stderr.count() == 0, stderr.all_inner_texts()
         # through the hub, a user reaches only their own server
         ada, bo = users
         other = sessions[bo][0].request.get(f"{hub['url']}/user/{ada}/api/contents/tutorials",

@@ -16,13 +16,16 @@ import pytest
 
 from tests.notebooks.browser import (
     ALL_CELLS_DONE,
-    LAYOUT_PROBLEMS,
     ARTIFACTS,
+    LAYOUT_PROBLEMS,
     ROOT,
-    WIDTH,
+    browser_settings,
+    follow_notebooks,
     free_port,
     full_page_screenshot,
     launch,
+    log_tail,
+    open_notebook,
     run_all_cells,
     wait_http,
 )
@@ -36,7 +39,8 @@ def _copy_notebook(tmp: Path) -> Path:
     nb = nbformat.read(ROOT / "notebooks" / "01_land_cover_quickstart.ipynb", as_version=4)
     idx = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     inject = nbformat.v4.new_code_cell(f'dataset_dir = {str(tmp / "data")!r}\nsynthetic = True\n'
-                                       f'run_dir = {str(tmp / "run")!r}\npreset = "tiny"\noverrides = ["train.epochs=1"]')
+                                       f'run_dir = {str(tmp / "run")!r}\npreset = "tiny"\n'
+                                       'overrides = {"train.epochs": 1}')
     nb.cells.insert(idx + 1, inject)
     out = tmp / "01.ipynb"
     nbformat.write(nb, out)
@@ -45,16 +49,22 @@ def _copy_notebook(tmp: Path) -> Path:
 
 @contextlib.contextmanager
 def jupyter_lab(root: Path) -> Iterator[tuple[str, str]]:
-    """A JupyterLab server on 127.0.0.1 serving ``root``: yields (base url, token)."""
+    """A JupyterLab server on 127.0.0.1 serving ``root``: yields (base url, token); its log: ``root/jupyterlab.log``."""
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "MLWF_RUNS_DIR": str(root / "runs")}
+    settings = root / ".lab-settings"  # this browser's JupyterLab user settings
+    browser_settings(settings)
+    # and its own workspace: the default one (~/.jupyter/lab/workspaces) is shared by every JupyterLab of
+    # this user, and a page restored the open tabs of another test's server
+    env = {**os.environ, "MLWF_RUNS_DIR": str(root / "runs"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / ".lab-workspaces")}
     for key in ("PYTEST_CURRENT_TEST", "MLWF_STATIC"):  # the kernels see what a user's kernel sees
         env.pop(key, None)
+    log = (root / "jupyterlab.log").open("w")  # the server's and its kernels' own stderr
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", "--ServerApp.disable_check_xsrf=True"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+         "--ServerApp.disable_check_xsrf=True"],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/status?token={token}", timeout=90)
@@ -65,27 +75,25 @@ def jupyter_lab(root: Path) -> Iterator[tuple[str, str]]:
             server.wait(20)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.close()
+
+
+RUN_DONE = f"""() => [...document.querySelectorAll('.jp-OutputArea-output')]
+                      .some(e => e.innerText.includes('run finished')) && ({ALL_CELLS_DONE})()"""
+"""Notebook 01's run finished and every cell has run."""
 
 
 def test_notebook01_renders_widgets_in_chromium(tmp_path, mlwf_kernel):
     """Live: JupyterLab runs notebook 01; the widgets render, laid out within their cells."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     nb_path = _copy_notebook(tmp_path)
     with jupyter_lab(tmp_path) as (base, token), sync_playwright() as pw:
         browser = launch(pw)
-        page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
-        page.goto(f"{base}/lab/tree/{nb_path.name}?token={token}", timeout=120_000)
+        page = open_notebook(browser, base, nb_path.name, token)
         run_all_cells(page)
-        page.wait_for_selector(".widget-tab, .jupyter-widgets", timeout=180_000)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
-            ".some(e => e.innerText.includes('run finished'))", timeout=420_000)
-        try:  # the last cell too, not just the run
-            page.wait_for_function(ALL_CELLS_DONE, timeout=300_000)
-        except PlaywrightTimeout:
-            pytest.fail(f"not every cell finished: {page.evaluate('() => window.__mlwfPrompts')}")
+        # the run finished and the last cell ran too; a cell's error, a stderr box or a dead kernel fails at once
+        follow_notebooks({"notebook 01": page}, RUN_DONE, timeout=900, log=log_tail(tmp_path / "jupyterlab.log"))
         page.locator(".lm-TabBar-tabLabel", has_text="training").last.click()  # curves, matrix, map
         page.wait_for_timeout(500)
         full_page_screenshot(page, ARTIFACTS / "notebook01.png")
@@ -99,27 +107,13 @@ def test_notebook01_renders_widgets_in_chromium(tmp_path, mlwf_kernel):
         browser.close()
 
 
-def test_notebook01_papermill_output_reads_in_jupyterlab(tmp_path, mlwf_kernel):
+def test_notebook01_papermill_output_reads_in_jupyterlab(notebook01_executed):
     """Static: papermill (no widget front end, MLWF_STATIC unset) keeps tables and figures that JupyterLab shows."""
-    import papermill as pm
     from playwright.sync_api import sync_playwright
 
-    out = tmp_path / "01-executed.ipynb"
-    env_static = os.environ.pop("MLWF_STATIC", None)
-    current = os.environ.pop("PYTEST_CURRENT_TEST", None)  # fd 2 reaches the cells, as for users
-    try:
-        pm.execute_notebook(str(ROOT / "notebooks" / "01_land_cover_quickstart.ipynb"), str(out),
-                            kernel_name=mlwf_kernel, cwd=str(tmp_path), progress_bar=False,
-                            parameters={"preset": "tiny", "dataset_dir": str(tmp_path / "data"), "synthetic": True,
-                                        "overrides": {"train.epochs": 1}}, execution_timeout=900)
-    finally:
-        for key, value in (("MLWF_STATIC", env_static), ("PYTEST_CURRENT_TEST", current)):
-            if value is not None:
-                os.environ[key] = value
-    with jupyter_lab(tmp_path) as (base, token), sync_playwright() as pw:
+    with jupyter_lab(notebook01_executed.parent) as (base, token), sync_playwright() as pw:
         browser = launch(pw)
-        page = browser.new_page(viewport={"width": WIDTH, "height": 1000})
-        page.goto(f"{base}/lab/tree/{out.name}?token={token}", timeout=120_000)
+        page = open_notebook(browser, base, notebook01_executed.name, token)
         page.wait_for_selector(".mlwf-static", timeout=120_000)
         page.wait_for_timeout(2000)
         full_page_screenshot(page, ARTIFACTS / "notebook01-static.png")
@@ -128,4 +122,30 @@ def test_notebook01_papermill_output_reads_in_jupyterlab(tmp_path, mlwf_kernel):
         assert page.locator(".mlwf-static").count() == 4  # studio, patches, augmentations, monitor
         assert page.locator(".mlwf-static img").count() >= 6
         assert "Success" in page.locator(".mlwf-static").last.inner_text()
+        last = page.locator(".jp-Cell").last  # every cell is on the page, down to the record cell
+        assert "overall_accuracy = " in last.inner_text()
         browser.close()
+
+
+def test_a_cell_error_ends_the_wait_at_once_with_its_text_and_the_server_log(tmp_path, mlwf_kernel):
+    """The browser and hub tests' wait (follow_notebooks) stops at a failed cell, not at its timeout."""
+    from playwright.sync_api import sync_playwright
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": mlwf_kernel, "display_name": "mlwf",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("raise ValueError('probe failure in the second cell')"),
+                nbformat.v4.new_code_cell("print('never reached')")]
+    nbformat.write(nb, tmp_path / "fails.ipynb")
+    with jupyter_lab(tmp_path) as (base, token), sync_playwright() as pw:
+        browser = launch(pw)
+        page = open_notebook(browser, base, "fails.ipynb", token)
+        run_all_cells(page)
+        with pytest.raises(pytest.fail.Exception) as failed:  # the third cell never runs: done is never true
+            follow_notebooks({"probe": page}, ALL_CELLS_DONE, timeout=600, log=log_tail(tmp_path / "jupyterlab.log"))
+        browser.close()
+    message = str(failed.value)
+    assert message.startswith("probe: the notebook stopped:"), message  # not "not done after 600 s"
+    assert "code cell 2: error or stderr box" in message and "ValueError: probe failure in the second cell" in message
+    assert "--- code cell 3 [ ]: print('never reached')" in message  # the notebook's cells, as the page shows them
+    assert "=== the server's log" in message and "Kernel started" in message

@@ -145,8 +145,14 @@ _STARTED = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp
                      .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
 
 
-def run_all_cells(page: Any) -> None:
-    """Run > Run All Cells, once the kernel of the open notebook is there; fails when no cell starts."""
+def run_all_cells(page: Any, tries: int = 3) -> None:
+    """Run > Run All Cells, once the kernel of the open notebook is there; fails when no cell starts.
+
+    The notebook is clicked first: the menu item acts on JupyterLab's current widget and is disabled
+    while another one (the file browser) has it, and then a click on it runs nothing.
+    """
+    import re
+
     import pytest
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -154,12 +160,21 @@ def run_all_cells(page: Any) -> None:
     page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator') !== null",
                            timeout=120_000)
     page.wait_for_timeout(3000)  # the kernel session starts
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    try:  # a cell queued [*] or run [n]: not a click that went nowhere
-        page.wait_for_function(_STARTED, timeout=120_000)
-    except PlaywrightTimeout:
-        pytest.fail(f"Run All Cells started no cell: {page.evaluate(NOTEBOOK_TEXT)}", pytrace=False)
+    for _ in range(tries):
+        page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()  # the notebook is the current widget
+        page.keyboard.press("Escape")  # command mode
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
+        item = page.locator(".lm-Menu-item", has=page.locator(".lm-Menu-itemLabel",
+                                                               has_text=re.compile(r"^Run All Cells$")))
+        item.first.click()
+        try:  # a cell queued [*] or run [n]: not a click that went nowhere
+            page.wait_for_function(_STARTED, timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    shot = full_page_screenshot(page, ARTIFACTS / f"run-all-cells-failed-{time.strftime('%H%M%S')}.png")
+    pytest.fail(f"Run All Cells started no cell in {tries} tries (screenshot {shot}):\n{page.evaluate(NOTEBOOK_TEXT)}",
+                pytrace=False)
 
 
 def full_page_screenshot(page: Any, path: Path) -> Path:

@@ -20,28 +20,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import fcntl
 import heapq
-import json
 import os
 import queue
 import selectors
-import shutil
 import signal
-import sys
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from mlwf_nb._io import read_appended, write_text
+from mlwf_nb._io import write_text
 from mlwf_nb.backends import _warm, sandbox
 from mlwf_nb.backends._leftovers import CANCELLED_EXIT, end_groups, leftovers
+from mlwf_nb.backends._relay import JobRelay
+from mlwf_nb.backends._spawn import Running as _Running
+from mlwf_nb.backends._spawn import Spawner
+from mlwf_nb.backends._spawn import pidfd as _pidfd
+from mlwf_nb.backends._spawn import reap as _reap
+from mlwf_nb.backends._warm_dispatch import WarmDispatch
+from mlwf_nb.backends._warm_dispatch import warm_jobs as _warm_jobs
 from mlwf_nb.backends.local import Plan, PlannedJob, read_plan
 from mlwf_nb.errors import EXIT_BAD_INPUT, BackendError
-from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB, EventReader, EventWriter, job_state_event
+from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB, EventWriter, job_state_event
 from mlwf_nb.rundir.jobstate import JobStateWriter, parse_jobstate, summarize
 from mlwf_nb.safety import file_mode, umask
 
@@ -52,74 +55,7 @@ RELAY_INTERVAL = 0.25
 HEARTBEAT_INTERVAL = 2.0
 
 
-class _JobEvents(EventReader):
-    """EventReader that also returns the byte offset just past each event."""
-
-    def poll_with_offsets(self) -> list[tuple[dict[str, Any], int]]:
-        """Return ``(event, end offset)`` for each whole line appended since the last call."""
-        chunk, end = read_appended(self.path, self.offset, 8 << 20)
-        out = []
-        pos = self.offset
-        for raw in chunk.split(b"\n")[:-1]:  # read_appended returns whole lines only
-            pos += len(raw) + 1
-            if raw.strip():
-                with contextlib.suppress(ValueError):
-                    out.append((json.loads(raw), pos))
-        self.offset = end
-        return out
-
-
-class _Running:
-    __slots__ = ("cid", "killed", "pid", "pidfd", "seq", "slot", "try_")
-
-    def __init__(self, try_: int, cid: str, seq: int) -> None:
-        self.try_, self.cid, self.seq, self.killed = try_, cid, seq, False
-        self.slot = False  # started: holds one of the ``width`` slots until finished
-        self.pid: int | None = None  # set once started
-        self.pidfd: int | None = None
-
-
-_STREAM_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-_DEFAULT_SIGNALS = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, n))
-
-
-def _reap(pid: int) -> int:
-    """Wait for child ``pid``; its exit code, or minus the signal that killed it (as subprocess reports)."""
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-
-
-def _pidfd(pid: int) -> int | None:
-    """A pollable descriptor that turns readable when ``pid`` exits, or None where unsupported."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):  # not Linux >= 5.3, or blocked by a sandbox
-        return None
-
-
-def _relay_offsets(events: Path) -> dict[str, int]:
-    """Each job's largest relayed offset, from the ``relay`` field of past events."""
-    out: dict[str, int] = {}
-    with contextlib.suppress(FileNotFoundError), open(events, "rb") as fh:
-        for raw in fh:
-            if b'"relay"' not in raw:
-                continue
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                name, _, off = json.loads(raw)["relay"].rpartition(":")
-                out[name] = max(out.get(name, 0), int(off))
-    return out
-
-
-def _warm_jobs(plan: Plan) -> set[str]:
-    """Jobs the plan marks warm (metadata ``mlwf.warm``) that run this environment's ``mlwf`` script.
-
-    A warm worker runs the job's script in a child of this environment's interpreter, so a
-    job of another environment (another ``mlwf``) starts as a fresh process instead.
-    """
-    mlwf = str(Path(sys.executable).parent / "mlwf")
-    return {name for name, pj in plan.jobs.items() if pj.warm and pj.argv[:1] == [mlwf]}
-
-
-class Executor:
+class Executor(WarmDispatch):
     """Runs the jobs of one run directory; see the module docstring."""
 
     def __init__(self, run_dir: str | os.PathLike[str], jobs: int | None = None,
@@ -135,10 +71,9 @@ class Executor:
         self.failed: list[str] = []
         self.cancelling = False
         self._deadlines: list[tuple[float, int, str, int, int]] = []
-        self._dirs: set[str] = set()
         self._base_env = dict(os.environ, MLWF_RUN_DIR=str(self.run))
         self._run_s = str(self.run)
-        self._exe: dict[tuple[str, str | None], str] = {}
+        self.spawner = Spawner(self.run)
         self.workers: dict[tuple[tuple[str, str], ...], _warm.WarmWorker | None] = {}  # None: broken
         self._warm_jobs = _warm_jobs(self.plan) if _warm.enabled() else set()
         self.sandboxes = sandbox.for_plan(self.run, self.plan)  # execution.staging=sandbox: jobs in empty folders
@@ -189,8 +124,7 @@ class Executor:
                       for n in plan.jobs if n not in self.done}
         self.ready.extend(n for n, d in self.indeg.items() if d == 0)
         self.run_tries = dict.fromkeys(plan.jobs, 0)
-        self._relayed = _relay_offsets(self.run / "events.jsonl") if self.resumed else {}
-        self.readers: dict[str, _JobEvents] = {}  # made when a job first starts
+        self.relay = JobRelay(self.run, plan, self.resumed)
 
     # --- events and jobstate ---------------------------------------------------------------
     def _job_event(self, pj: PlannedJob, state: str, try_: int, exit_code: int | None = None) -> None:
@@ -202,32 +136,10 @@ class Executor:
         self.events.write(job_state_event(job=pj.id, name=pj.name, step=pj.step, state=state,
                                           exit_code=exit_code, try_=try_ + 1, **extra))
 
-    def _reader(self, name: str) -> _JobEvents:
-        reader = self.readers.get(name)
-        if reader is None:
-            reader = self.readers[name] = _JobEvents(f"{self._run_s}/jobs/{name}/events.jsonl",
-                                                      self._relayed.get(name, 0))
-        return reader
-
     def _relay(self, name: str) -> None:
-        batch = self._reader(name).poll_with_offsets()
-        if not batch:
-            return
-        job_id = self.plan.jobs[name].id
-        for ev, end in batch:
-            if not isinstance(ev, dict):
-                continue
-            ev.setdefault("job", job_id)
-            ev["relay"] = f"{name}:{end}"
-            self.events.write(ev)
+        self.relay.relay(name, self.events)
 
     # --- starting and finishing jobs --------------------------------------------------------
-    def _mkdir(self, path: Path) -> None:
-        key = str(path)
-        if key not in self._dirs:
-            path.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(key)
-
     def _start(self, name: str) -> None:
         """Book a try of ``name`` (SUBMIT) and queue it for a free slot."""
         pj = self.plan.jobs[name]
@@ -281,71 +193,6 @@ class Executor:
             self._not_started(name)
             return ""
 
-    def _launch_warm(self, name: str, r: _Running, pj: PlannedJob, env: dict[str, str],
-                     cwd: str | None = None) -> bool:
-        """Hand a job to its warm worker (started on first use); False to start it as a fresh process."""
-        key = _warm.worker_key(env)
-        if key not in self.workers:
-            try:
-                started = _warm.WarmWorker(env, pj.argv[0], f"{self._run_s}/warm-worker.log")
-            except OSError as exc:
-                self.log.write(f"warm worker not started ({exc}): jobs start as fresh processes\n")
-                self.workers[key] = None
-                return False
-            self.log.write(f"warm worker {started.pid} started\n")
-            self.workers[key] = started
-            self.sel.register(started.fileno(), selectors.EVENT_READ, started)
-        w = self.workers[key]
-        if w is None:
-            return False
-        try:
-            streams = self._streams(name, r.try_, pj)
-        except OSError as exc:
-            self._cannot_start(name, r.try_, pj, exc)
-            self._not_started(name)
-            return True
-        w.submit(name, pj.argv, env, *streams, cwd=cwd)
-        r.slot = True
-        self.active += 1
-        return True
-
-    def _from_worker(self, w: _warm.WarmWorker, ended: list[tuple[str, int]]) -> None:
-        """Apply a worker's messages; if it died, its jobs end (running) or go back to the queue."""
-        orphans = set(w.jobs)
-        msgs = w.read()
-        for msg in msgs or ():
-            name = msg.get("id")
-            if not isinstance(name, str) or (r := self.running.get(name)) is None:
-                continue
-            if "pid" in msg:
-                self._started(name, int(msg["pid"]))
-            elif "exit" in msg:
-                ended.append((name, int(msg["exit"])))
-                self._release(r)
-            elif "error" in msg:
-                self.log.write(f"warm worker could not start {name}: {msg['error']}\n")
-                self._release(r)
-                self._started(name, None)
-                ended.append((name, 127))
-        if msgs is not None:
-            return
-        self.log.write(f"warm worker {w.pid} died: its jobs start as fresh processes from now on\n")
-        self.sel.unregister(w.fileno())
-        w.close()
-        self.workers = {k: (None if v is w else v) for k, v in self.workers.items()}
-        for name in orphans:
-            r = self.running.get(name)
-            if r is None or any(n == name for n, _ in ended):
-                continue
-            self._release(r)
-            if r.pid is None:  # never forked: start it again, as a fresh process
-                self._warm_jobs.discard(name)
-                self.queued.appendleft(name)
-            else:  # running without a parent that can report its exit: stop it, count a failed try
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(r.pid, signal.SIGKILL)
-                ended.append((name, -9))
-
     def _post(self, item: tuple[Any, ...]) -> None:
         """Give the loop an item from another thread and wake its ``select``."""
         self.q.put(item)
@@ -359,61 +206,15 @@ class Executor:
 
     def _launch(self, name: str, try_: int, pj: PlannedJob, env: dict[str, str],
                 cwd: str | None = None) -> int | None:
-        """Create the job's folders and start it with ``posix_spawn``; its pid, or None if it could not start.
-
-        The child opens its own stdout/stderr/stdin (spawn file actions), starts a new
-        session (so cancel can kill its process group) and gets SIGPIPE/SIGXFSZ back at
-        their defaults, as ``subprocess`` does. It inherits the executor's working
-        directory, which is the run directory (checked in :meth:`execute`). Compared with
-        ``subprocess.Popen``, no Python-level pipes, file objects or environment encoding per job.
-        """
+        """Start the job's process (:meth:`Spawner.spawn`); its pid, or None if it could not start."""
         try:
-            stdin, stdout, stderr = self._streams(name, try_, pj)
-            actions = [(os.POSIX_SPAWN_OPEN, 0, stdin or os.devnull, os.O_RDONLY, 0),
-                       (os.POSIX_SPAWN_OPEN, 1, stdout, _STREAM_FLAGS, 0o666),
-                       (os.POSIX_SPAWN_OPEN, 2, stderr, _STREAM_FLAGS, 0o666)]
-            program, argv = self._which(pj.argv[0], env.get("PATH")), pj.argv
-            if cwd is not None:
-                program, argv = sandbox.spawn_argv(cwd, program, argv)
-            return os.posix_spawn(program, argv, env, file_actions=actions, setsid=True,
-                                  setsigdef=_DEFAULT_SIGNALS)
+            return self.spawner.spawn(name, try_, pj, env, cwd)
         except OSError as exc:
             self._cannot_start(name, try_, pj, exc)
             return None
 
-    def _stderr(self, name: str, try_: int, pj: PlannedJob) -> str:
-        return f"{self._run_s}/{pj.stderr}" if pj.stderr else f"{self._run_s}/jobs/{name}/stderr.{try_:03d}"
-
     def _cannot_start(self, name: str, try_: int, pj: PlannedJob, exc: OSError) -> None:
-        """Say in the job's stderr file why it could not start (the status shows its tail)."""
-        stderr = self._stderr(name, try_, pj)
-        with contextlib.suppress(OSError), open(stderr, "ab") as err:
-            err.write(f"cannot start job {name} ({' '.join(pj.argv[:1])}): {exc}\n".encode())
-
-    def _streams(self, name: str, try_: int, pj: PlannedJob) -> tuple[str | None, str, str]:
-        """Make the job's folders; its (stdin or None, stdout, stderr) paths."""
-        run = self._run_s
-        jdir = f"{run}/jobs/{name}"
-        with contextlib.suppress(FileExistsError):  # a retry, or a resumed run
-            os.mkdir(jdir)
-        for lfn in pj.outputs:  # a job that cannot get its output folder fails; the executor goes on
-            self._mkdir((self.run / lfn).parent)
-        return (f"{run}/{pj.stdin}" if pj.stdin else None,
-                f"{run}/{pj.stdout}" if pj.stdout else f"{jdir}/stdout.{try_:03d}",
-                f"{run}/{pj.stderr}" if pj.stderr else f"{jdir}/stderr.{try_:03d}")
-
-    def _which(self, program: str, path: str | None) -> str:
-        """``program`` resolved on the job's PATH (as ``execvpe`` would), cached."""
-        if "/" in program:
-            return program
-        key = (program, path)
-        found = self._exe.get(key)
-        if found is None:
-            found = shutil.which(program, path=path)
-            if found is None:
-                raise FileNotFoundError(errno.ENOENT, "not found on the job's PATH", program)
-            self._exe[key] = found
-        return found
+        self.spawner.cannot_start(name, try_, pj, exc)
 
     def _not_started(self, name: str) -> None:
         """Book a job whose process could not be started (the reason is in its stderr file) as failed."""
@@ -453,7 +254,7 @@ class Executor:
         self._release(r)
         self._relay(name)
         if self.sandboxes is not None:  # outputs back into the run directory; undeclared files fail the job
-            rc = self.sandboxes.leave(name, rc, self._stderr(name, r.try_, pj))
+            rc = self.sandboxes.leave(name, rc, self.spawner.stderr(name, r.try_, pj))
         if r.killed and self.cancelling:
             self.jobstate.jobs(name, (("JOB_ABORTED", r.cid), ("JOB_FAILURE", -9)), SITE, r.seq)
             rc = rc if rc else -9

@@ -22,7 +22,7 @@ WRITE = re.compile(r"open\([^)]*[\"'](w|wb|a|ab|x|xb|w\+|r\+b|rb\+)[\"']|np\.sav
 # (file relative to mlwf_nb, text on the line): why a direct write is right there
 ALLOWED = {
     ("backends/_executor.py", '"executor.log", "a"'): "append-only log, also the liveness lock",
-    ("backends/_executor.py", 'open(stderr, "ab")'): "adds why a job could not start to its stderr stream",
+    ("backends/_spawn.py", 'open(stderr, "ab")'): "adds why a job could not start to its stderr stream",
     ("backends/local.py", '"executor.log", "ab"'): "append-only log (the executor's own output)",
     ("backends/_leftovers.py", '"executor.log", "a"'): "append-only log; its lock makes cancel_lost the writer",
     ("backends/pegasus.py", 'open(self.run / _RELAY_LOCK, "a")'): "an empty lock file (flock), never written",

@@ -12,7 +12,7 @@ closed notebook or a finished ``mlwf run`` does not stop it. This process
    a failure also ends ``events.jsonl`` (``log`` events with those lines, then
    ``run_finished{state: PlanFailed}``), so every reader of the run stops on it;
 3. once submitted, relays the submit directory into ``events.jsonl`` until the run ends
-   (:class:`~mlwf_nb.backends.pegasus.PegasusRelay`).
+   (:class:`~mlwf_nb.backends.pegasus_relay.PegasusRelay`).
 
 ``pegasus.json`` holds ``planner_pid``: a run still ``Planning`` whose planner process is
 gone is reported PlanFailed (see :func:`planning_state`).
@@ -152,7 +152,7 @@ def _submit_dir(stdout: str, run: Path) -> str | None:
 
 
 def _relay(run: Path, submit_dir: str) -> int:
-    from mlwf_nb.backends.pegasus import PegasusRelay
+    from mlwf_nb.backends.pegasus_relay import PegasusRelay
 
     relay = PegasusRelay(run, submit_dir).start()
     relay.join()

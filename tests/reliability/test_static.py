@@ -25,7 +25,7 @@ ALLOWED = {
     ("backends/_spawn.py", 'open(stderr, "ab")'): "adds why a job could not start to its stderr stream",
     ("backends/local.py", '"executor.log", "ab"'): "append-only log (the executor's own output)",
     ("backends/_leftovers.py", '"executor.log", "a"'): "append-only log; its lock makes cancel_lost the writer",
-    ("backends/pegasus.py", 'open(self.run / _RELAY_LOCK, "a")'): "an empty lock file (flock), never written",
+    ("backends/pegasus_relay.py", 'open(self.run / _RELAY_LOCK, "a")'): "an empty lock file (flock), never written",
     ("rundir/jobstate.py", 'open(self.path, "a"'): "jobstate.log is append-only (Pegasus's format)",
     ("ml/tensorboard.py", 'open(p, "ab")'): "TensorBoard event files are append-only records; start() "
                                              "writes the head through a temporary name",

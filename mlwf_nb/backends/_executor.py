@@ -14,6 +14,11 @@ No thread hand-offs per job: that kept the engine within a few tenths of a
 millisecond per job of a bare process pool (docs/benchmarks.md). Dependency
 bookkeeping is O(1) per job (in-degree counters). SIGTERM (cancel) kills
 running jobs, records them as aborted and finishes with exit code 2.
+
+Its parts: :mod:`~mlwf_nb.backends._spawn` starts a job's process,
+:mod:`~mlwf_nb.backends._warm_dispatch` hands warm jobs to warm workers,
+:mod:`~mlwf_nb.backends._relay` copies the jobs' events into the run's and
+:mod:`~mlwf_nb.backends._ledger` books everything in ``jobstate.log`` and ``events.jsonl``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import IO, Any
 
 from mlwf_nb._io import write_text
 from mlwf_nb.backends import _warm, sandbox
+from mlwf_nb.backends._ledger import Ledger, read_past
 from mlwf_nb.backends._leftovers import CANCELLED_EXIT, end_groups, leftovers
 from mlwf_nb.backends._relay import JobRelay
 from mlwf_nb.backends._spawn import Running as _Running
@@ -44,13 +50,11 @@ from mlwf_nb.backends._warm_dispatch import WarmDispatch
 from mlwf_nb.backends._warm_dispatch import warm_jobs as _warm_jobs
 from mlwf_nb.backends.local import Plan, PlannedJob, read_plan
 from mlwf_nb.errors import EXIT_BAD_INPUT, BackendError
-from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB, EventWriter, job_state_event
-from mlwf_nb.rundir.jobstate import JobStateWriter, parse_jobstate, summarize
+from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB
 from mlwf_nb.safety import file_mode, umask
 
 __all__ = ["Executor", "run_executor", "main"]
 
-SITE = "local"
 RELAY_INTERVAL = 0.25
 HEARTBEAT_INTERVAL = 2.0
 
@@ -100,23 +104,17 @@ class Executor(WarmDispatch):
         raise BackendError(f"another executor holds {self.run / 'executor.log'}; it is still running")
 
     def _restore(self) -> None:
-        """Read jobstate.log: done jobs, try counts, condor cluster and submit sequence."""
-        records = parse_jobstate(self.run / "jobstate.log")
-        summaries = summarize(records)
-        self.done = {n for n, s in summaries.items() if s.state == "succeeded"}
-        self.tries = {n: s.tries for n, s in summaries.items()}
-        self.cluster = max((int(r.info.split(".")[0]) for r in records
-                            if r.info and "." in r.info and r.info.split(".")[0].isdigit()), default=0)
-        self.seq = max((r.seq for r in records if r.seq is not None), default=0)
-        unfinished = {n for n, s in summaries.items() if s.state not in ("succeeded", "failed")}
-        left = leftovers(self.run, unfinished)  # a dead executor's jobs: ended before anything restarts
+        """Take up what earlier executors booked (:func:`read_past`); end their leftover jobs."""
+        past = read_past(self.run)
+        self.done, self.tries, self.cluster, self.seq = past.done, past.tries, past.cluster, past.seq
+        left = leftovers(self.run, past.unfinished)  # a dead executor's jobs: ended before anything restarts
         if left:
             stuck = end_groups(left.values())
             if stuck:
                 raise BackendError(f"leftover jobs of {self.run} (process groups {stuck}) did not die on SIGKILL; "
                                    "end them by hand, then resume")
             self.log.write(f"killed {len(left)} leftover job(s) of the previous executor: {', '.join(sorted(left))}\n")
-        self.resumed = bool(records)
+        self.resumed = past.resumed
 
     def _init_graph(self) -> None:
         plan = self.plan
@@ -126,18 +124,8 @@ class Executor(WarmDispatch):
         self.run_tries = dict.fromkeys(plan.jobs, 0)
         self.relay = JobRelay(self.run, plan, self.resumed)
 
-    # --- events and jobstate ---------------------------------------------------------------
-    def _job_event(self, pj: PlannedJob, state: str, try_: int, exit_code: int | None = None) -> None:
-        """A ``job_state`` event for try ``try_`` (0-based here, 1-based in the event as on Pegasus).
-
-        A failed try names its stderr file (relative to the run directory) for the readers.
-        """
-        extra = {"stderr": pj.stderr or f"jobs/{pj.name}/stderr.{try_:03d}"} if state == "failed" else {}
-        self.events.write(job_state_event(job=pj.id, name=pj.name, step=pj.step, state=state,
-                                          exit_code=exit_code, try_=try_ + 1, **extra))
-
     def _relay(self, name: str) -> None:
-        self.relay.relay(name, self.events)
+        self.relay.relay(name, self.ledger.events)
 
     # --- starting and finishing jobs --------------------------------------------------------
     def _start(self, name: str) -> None:
@@ -149,8 +137,7 @@ class Executor(WarmDispatch):
         self.cluster += 1
         self.seq += 1
         r = _Running(try_, f"{self.cluster}.0", self.seq)
-        self.jobstate.jobs(name, (("SUBMIT", r.cid),), SITE, r.seq)
-        self._job_event(pj, "queued", try_)
+        self.ledger.submitted(name, pj, r)
         self.running[name] = r
         self.queued.append(name)
 
@@ -225,8 +212,7 @@ class Executor(WarmDispatch):
         r = self.running[name]
         r.pid = pid
         pj = self.plan.jobs[name]
-        self.jobstate.jobs(name, (("EXECUTE", r.cid),), SITE, r.seq)
-        self._job_event(pj, "running", r.try_)
+        self.ledger.executing(name, pj, r)
         if pid is None:
             return
         self.log.write(f"start {name} try {r.try_} pid {pid}\n")
@@ -255,15 +241,7 @@ class Executor(WarmDispatch):
         self._relay(name)
         if self.sandboxes is not None:  # outputs back into the run directory; undeclared files fail the job
             rc = self.sandboxes.leave(name, rc, self.spawner.stderr(name, r.try_, pj))
-        if r.killed and self.cancelling:
-            self.jobstate.jobs(name, (("JOB_ABORTED", r.cid), ("JOB_FAILURE", -9)), SITE, r.seq)
-            rc = rc if rc else -9
-        else:
-            ok = rc == 0
-            self.jobstate.jobs(name, (("JOB_TERMINATED", r.cid), ("JOB_SUCCESS" if ok else "JOB_FAILURE", rc),
-                                      ("POST_SCRIPT_STARTED", r.cid), ("POST_SCRIPT_TERMINATED", r.cid),
-                                      ("POST_SCRIPT_SUCCESS", 0) if ok else ("POST_SCRIPT_FAILURE", 1)), SITE, r.seq)
-        self._job_event(pj, "succeeded" if rc == 0 else "failed", r.try_, rc)
+        rc = self.ledger.ended(name, pj, r, rc, aborted=r.killed and self.cancelling)
         if rc == 0:
             self.done.add(name)
             for child in self.plan.children.get(name, ()):
@@ -312,7 +290,7 @@ class Executor(WarmDispatch):
         while self.ready and len(self.running) < 2 * self.width and not self.cancelling:
             self._start(self.ready.popleft())
         self._launch_queued()
-        self.jobstate.flush()
+        self.ledger.jobstate.flush()
         self.log.flush()
         ended: list[tuple[str, int]] = []
         for key, _ in self.sel.select(self._timeout(time.monotonic())):
@@ -399,12 +377,10 @@ class Executor(WarmDispatch):
         (self.run / "jobs").mkdir(exist_ok=True)
         self.log.write(f"executor {os.getpid()} started: {len(self.indeg)} of {len(self.plan.jobs)} jobs "
                        f"to run, width {self.width}\n")
-        with JobStateWriter(self.run / "jobstate.log") as self.jobstate, \
-                EventWriter(self.run / "events.jsonl") as self.events:
+        with Ledger(self.run) as self.ledger:
             self.cluster += 1
-            self.jobstate.internal("DAGMAN_STARTED", f"{self.cluster}.0")
-            self.events.write({"type": "run_started", "jobs": len(self.indeg), "total": len(self.plan.jobs),
-                               "resumed": self.resumed, "width": self.width})
+            self.ledger.run_started(self.cluster, jobs=len(self.indeg), total=len(self.plan.jobs),
+                                    resumed=self.resumed, width=self.width)
             next_relay = next_beat = time.monotonic()
             try:
                 while self.running or (self.ready and not self.cancelling):
@@ -412,9 +388,7 @@ class Executor(WarmDispatch):
             finally:
                 self._close_loop()
             code = CANCELLED_EXIT if self.cancelling else (0 if len(self.done) == len(self.plan.jobs) else 1)
-            self.jobstate.internal("DAGMAN_FINISHED", code)
-            state = {0: "Success", CANCELLED_EXIT: "Cancelled"}.get(code, "Failure")
-            self.events.write({"type": "run_finished", "state": state, "failed_jobs": self.failed})
+            state = self.ledger.run_finished(code, self.failed)
         if self.sandboxes is not None:
             self.sandboxes.clear()
         write_text(self.run / "executor.heartbeat", f"{time.time():.3f}\n")

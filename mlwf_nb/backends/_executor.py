@@ -48,7 +48,7 @@ from mlwf_nb.backends._spawn import pidfd as _pidfd
 from mlwf_nb.backends._spawn import reap as _reap
 from mlwf_nb.backends._warm_dispatch import WarmDispatch
 from mlwf_nb.backends._warm_dispatch import warm_jobs as _warm_jobs
-from mlwf_nb.backends.local import Plan, PlannedJob, read_plan
+from mlwf_nb.backends.plan import Plan, PlannedJob, read_plan
 from mlwf_nb.errors import EXIT_BAD_INPUT, BackendError
 from mlwf_nb.rundir.events import ENV_EVENTS, ENV_JOB
 from mlwf_nb.safety import file_mode, umask

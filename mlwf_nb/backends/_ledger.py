@@ -16,7 +16,7 @@ from typing import Any
 
 from mlwf_nb.backends._leftovers import CANCELLED_EXIT
 from mlwf_nb.backends._spawn import Running
-from mlwf_nb.backends.local import PlannedJob
+from mlwf_nb.backends.plan import PlannedJob
 from mlwf_nb.rundir.events import EventWriter, job_state_event
 from mlwf_nb.rundir.jobstate import JobStateWriter, parse_jobstate, summarize
 

@@ -120,7 +120,7 @@ def cancel_lost(run: Path) -> list[str]:
         BackendError: an executor holds the run (it is not Lost), the run already finished,
             or a leftover would not die.
     """
-    from mlwf_nb.backends.local import read_plan
+    from mlwf_nb.backends.plan import read_plan
 
     run = Path(run).resolve()
     with open(run / "executor.log", "a", encoding="utf-8") as log:

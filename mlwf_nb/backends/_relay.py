@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlwf_nb._io import read_appended
-from mlwf_nb.backends.local import Plan
+from mlwf_nb.backends.plan import Plan
 from mlwf_nb.rundir.events import EventReader, EventWriter
 
 __all__ = ["JobEvents", "JobRelay", "relay_offsets"]

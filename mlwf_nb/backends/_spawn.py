@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 
 from mlwf_nb.backends import sandbox
-from mlwf_nb.backends.local import PlannedJob
+from mlwf_nb.backends.plan import PlannedJob
 
 __all__ = ["Running", "Spawner", "pidfd", "reap"]
 

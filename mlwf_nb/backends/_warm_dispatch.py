@@ -22,7 +22,7 @@ from typing import IO
 
 from mlwf_nb.backends import _warm
 from mlwf_nb.backends._spawn import Running, Spawner
-from mlwf_nb.backends.local import Plan, PlannedJob
+from mlwf_nb.backends.plan import Plan, PlannedJob
 
 __all__ = ["WarmDispatch", "warm_jobs"]
 

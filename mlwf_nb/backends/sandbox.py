@@ -63,7 +63,7 @@ def enabled(run_dir: str | os.PathLike[str]) -> bool:
 def for_plan(run_dir: str | os.PathLike[str], plan: Any) -> Sandboxes | None:
     """The sandboxes of a run's jobs when its spec asks for them (None otherwise).
 
-    ``plan``: the executor's :class:`~mlwf_nb.backends.local.Plan`; its stage-in pseudo job
+    ``plan``: the executor's :class:`~mlwf_nb.backends.plan.Plan`; its stage-in pseudo job
     (the staging site's own work) runs in the run directory, as on Pegasus.
     """
     if not enabled(run_dir):

@@ -224,7 +224,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_sites(args: argparse.Namespace) -> int:
     """List the site presets."""
-    from mlwf_nb.catalogs import describe_sites
+    from mlwf_nb.sites import describe_sites
 
     print(describe_sites())
     return 0

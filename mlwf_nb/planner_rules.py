@@ -68,7 +68,7 @@ class Violation:
 
 def data_configuration(execution: ExecutionSpec) -> str:
     """The data configuration of the execution site: ``sharedfs``, ``condorio`` or ``nonsharedfs``."""
-    from mlwf_nb.catalogs import SITE_PRESETS
+    from mlwf_nb.sites import SITE_PRESETS
 
     preset = SITE_PRESETS.get(execution.site)
     if execution.site_catalog:
@@ -127,7 +127,7 @@ def check_execution(execution: ExecutionSpec) -> list[Violation]:
 
 
 def _site_rules(execution: ExecutionSpec, conf: str) -> list[Violation]:
-    from mlwf_nb.catalogs import SITE_PRESETS, batch_scheduler
+    from mlwf_nb.sites import SITE_PRESETS, batch_scheduler
 
     out: list[Violation] = []
     if execution.site_catalog:

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("notebook services", {"params", "sweeps"}),
     ("runs", {"runs"}),
     ("backends", {"backends"}),
-    ("workflow", {"workflow", "catalogs", "planner_rules"}),  # planner_rules: lands with issue 14
+    ("workflow", {"workflow", "catalogs", "sites", "planner_rules"}),  # planner_rules: lands with issue 14
     ("pipelines", {"pipelines"}),
     ("steps", {"steps"}),
     ("ml, hpo", {"ml", "hpo"}),

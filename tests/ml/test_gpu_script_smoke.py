@@ -25,7 +25,10 @@ def test_resnet50_script_smoke_on_cpu(tmp_path):
     assert "keras 3." in (tmp_path / "env.txt").read_text()
     out = json.loads((tmp_path / "bench_resnet50.json").read_text())
     assert out["toolkit_images_per_s"] > 0 and out["bare_images_per_s"] > 0
-    assert abs(out["ratio"] - out["toolkit_images_per_s"] / out["bare_images_per_s"]) < 0.01  # rates are rounded
+    lib, bare = out["toolkit_images_per_s"], out["bare_images_per_s"]
+    # the rates are rounded to 0.1 image/s (a few images/s on a CPU), the ratio from the unrounded ones
+    slack = (0.05 / lib + 0.05 / bare) * (lib / bare) + 0.0005
+    assert abs(out["ratio"] - lib / bare) <= slack, (out["ratio"], lib, bare)
     assert len(out["toolkit_epoch_s"]) == len(out["bare_epoch_s"]) == 2
     assert out["policy"] == "mixed_bfloat16" and out["augment"]["flip"] == "horizontal_and_vertical"
     assert out["augment"]["rotation"] > 0 and out["augment"]["zoom"] > 0  # the paper's full augmentation

@@ -89,7 +89,9 @@ def test_a_run_started_from_a_kernel_leaves_no_zombie(tmp_path, repo_on_path):
     assert Run.attach(run_dir).wait(timeout=120) == "Success"
     pause = threading.Event()
     deadline = time.monotonic() + 60
-    while pid in _zombies() or executor_alive(run_dir):
+    # gone means reaped: no /proc entry left (a zombie keeps one until its parent waits for it); checking
+    # "not a zombie and not alive" raced with an executor that was exiting but not yet a zombie (under load)
+    while pid in _zombies() or executor_alive(run_dir) or os.path.exists(f"/proc/{pid}"):
         assert time.monotonic() < deadline, f"executor {pid} still <defunct> under this process"
         pause.wait(0.05)
     assert pid not in _zombies()

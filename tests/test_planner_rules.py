@@ -35,10 +35,11 @@ def _rules(found):
 # --- unique-basenames: the workflows the real planner refused under condorio ------------------------------
 
 def _old_integrity(g: Graph) -> None:
-    """The land-cover integrity job before the flat naming: images/ and labels/ of one scene."""
-    g.add("integrity", dataset="dataset/dataset.yaml", manifest="dataset/manifest.json",
+    """The land-cover scene check before the flat naming: images/ and labels/ of one scene (then in integrity)."""
+    g.add("check", "integrity", dataset="dataset/dataset.yaml", manifest="dataset/manifest.json",
           files=["dataset/images/GF-2_002.tif", "dataset/labels/GF-2_002.tif"],
-          keys=["images/GF-2_002.tif", "labels/GF-2_002.tif"], report="work/integrity.json")
+          keys=["images/GF-2_002.tif", "labels/GF-2_002.tif"], scene="GF-2_002", source="GF-2",
+          report="work/checks/GF-2_002.check.json")
 
 
 def _old_hpo_round(g: Graph) -> None:

@@ -49,7 +49,7 @@ def test_landcover_steps_and_fan_out(tmp_path, dataset_dir):
     names = [j["name"] for j in jobs.values()]
     assert names.count("integrity") == names.count("split") == names.count("train") == 1
     assert names.count("evaluate") == 1
-    assert names.count("preprocess") == 8  # one job per scene: the fan-out
+    assert names.count("preprocess") == names.count("check") == 8  # one job per scene: the fan-out
     assert names.count("fit_stretch") == 2  # one stretch per sensor source
     assert 0 < names.count("histogram") < names.count("preprocess")  # a job per training scene
     (train,) = [j for j in jobs.values() if j["name"] == "train"]
@@ -166,7 +166,7 @@ def test_plan_writes_no_data(tmp_path):
 def test_light_steps_ask_for_one_core_and_no_gpu(tmp_path, dataset_dir):
     run = write_run_dir(_spec("paper", dataset_dir, *SMALL_PAPER), tmp_path / "run")
     tc = {t["name"]: t for t in yaml.safe_load((run / "transformations.yml").read_text())["transformations"]}
-    for light in ("integrity", "split", "fit_stretch", "preprocess"):
+    for light in ("integrity", "check", "split", "fit_stretch", "preprocess"):
         prof = tc[light]["profiles"]["pegasus"]
         assert prof["cores"] == 1 and "gpus" not in prof, light
     assert tc["train"]["profiles"]["pegasus"]["gpus"] == 1 and tc["train"]["profiles"]["pegasus"]["cores"] == 8

@@ -1,7 +1,7 @@
 """The land-cover pipeline (GID style): one user of the public step/pipeline API.
 
-integrity -> split -> histogram[training scene] -> fit-stretch[source] -> preprocess[scene] -> (hpo rounds)
--> train -> evaluate,
+integrity -> split; check[scene] -> histogram[training scene] -> fit-stretch[source] -> preprocess[scene]
+-> (hpo rounds) -> train -> evaluate,
 and with ``model.per_source`` one train/evaluate branch per sensor source plus a
 hybrid evaluation against the global model.
 """
@@ -101,7 +101,8 @@ def _generate(spec: RunSpec, root: Path) -> None:
 def _check_headers(inputs: RunInputs) -> None:
     """Cheap plan-time check: every manifest file exists, every scene file is a complete TIFF (headers only).
 
-    The integrity job checks digests and pixels (``Dataset.check``) before anything trains.
+    Each scene's ``check`` job checks its digests and pixels (``Dataset.check_scene``) before any
+    job reads it.
     """
     from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.data.integrity import read_manifest
@@ -134,7 +135,7 @@ def _register_dataset(spec: RunSpec, g: Graph) -> tuple[dict[str, _Scene], dict[
 
     Scene files get flat LFNs ``dataset/<scene>.image.tif`` / ``dataset/<scene>.label.tif``
     (a job's sandbox holds files by basename); ``keys`` maps each LFN to its path in the
-    dataset folder, the manifest's key, for the integrity job.
+    dataset folder, the manifest's key, for the check jobs.
     """
     from mlwf_nb import _io
     from mlwf_nb.data.dataset import DATASET_FILE, Dataset
@@ -202,8 +203,15 @@ def build(spec: RunSpec, g: Graph) -> None:
 
     scenes, keys, dtype = _register_dataset(spec, g)
     yaml_lfn = f"{DATA}/dataset.yaml"
-    g.add("integrity", dataset=yaml_lfn, manifest=f"{DATA}/manifest.json", files=list(keys),
-          keys=list(keys.values()), report=f"{WORK}/integrity.json")
+    manifest = f"{DATA}/manifest.json"
+    g.add("integrity", dataset=yaml_lfn, manifest=manifest, keys=list(keys.values()), scenes=list(scenes),
+          sources=[s.source for s in scenes.values()], report=f"{WORK}/integrity.json")
+    checks = {}
+    for sc in scenes.values():  # one job a scene: no job reads more than its own scene
+        files = [sc.image, sc.label] if sc.label else [sc.image]
+        checks[sc.id] = [f"{WORK}/checks/{sc.id}.check.json"]
+        g.add("check", f"check[{sc.id}]", dataset=yaml_lfn, manifest=manifest, files=files,
+              keys=[keys[f] for f in files], scene=sc.id, source=sc.source, report=checks[sc.id][0])
     g.add("split", dataset=yaml_lfn, integrity=f"{WORK}/integrity.json", split=f"{WORK}/split.json")
     parts = split_scenes([(s.id, s.source) for s in scenes.values()], spec.split.train, spec.split.val,
                          spec.split.test, seed=spec.split.seed, stratify=spec.split.stratify)
@@ -211,12 +219,13 @@ def build(spec: RunSpec, g: Graph) -> None:
     per_scene = _counted_per_scene(spec, dtype)
     for src in sources:
         chosen = [scenes[s] for s in parts["train"] if src in ("all", scenes[s].source)]
-        counted: dict[str, list[str]] = {"images": [s.image for s in chosen]}
+        counted: dict[str, list[str]] = {"images": [s.image for s in chosen],
+                                         "checks": [checks[s.id][0] for s in chosen]}
         if per_scene:  # each training scene counted in its own job: no job reads more than its scene
             counted = {"histograms": [f"{WORK}/stretch/{s.id}.histogram.npz" for s in chosen]}
             for s, hist in zip(chosen, counted["histograms"], strict=True):
                 g.add("histogram", f"histogram[{s.id}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
-                      image=s.image, histogram=hist, scene=s.id, source=s.source)
+                      image=s.image, histogram=hist, scene=s.id, source=s.source, check=checks[s.id])
         g.add("fit-stretch", f"fit-stretch[{src}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
               scenes=[s.id for s in chosen], params=f"{WORK}/stretch/{src}.stretch.json", source=src, **counted)
     shards: dict[str, list[str]] = {"train": [], "val": []}
@@ -229,7 +238,8 @@ def build(spec: RunSpec, g: Graph) -> None:
             if src not in sources:  # a source with no training scene: use the global stretch
                 src = sources[0]
             common = dict(dataset=yaml_lfn, image=sc.image, label=sc.label,
-                          stretch=f"{WORK}/stretch/{src}.stretch.json", scene=sid, source=sc.source)
+                          stretch=f"{WORK}/stretch/{src}.stretch.json", scene=sid, source=sc.source,
+                          check=checks[sid])
             if part == "test":
                 stretched[sid] = f"{WORK}/scenes/{sid}.stretched.tif"
                 g.add("preprocess", f"preprocess[{sid}]", out=[stretched[sid]], mode="scene", **common)
@@ -244,6 +254,11 @@ def build(spec: RunSpec, g: Graph) -> None:
     _train_and_evaluate(spec, g, yaml_lfn, shards, test_files, "global", OUT, best)
     if spec.model.per_source:
         _per_source(spec, g, yaml_lfn, shards, test_files, scenes)
+
+
+def _checks(tests: list[tuple[_Scene, str]]) -> list[str]:
+    """The test scenes' check reports, in their order (evaluate reads the scenes' labels)."""
+    return [f"{WORK}/checks/{sc.id}.check.json" for sc, _ in tests]
 
 
 def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]],
@@ -265,7 +280,8 @@ def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str
         g.add("evaluate", f"evaluate{label}", dataset=yaml_lfn, model=model,
               scenes=[f for _, f in tests], labels=[sc.label for sc, _ in tests],
               metrics=f"{out}/{tag}metrics.json", confusion=f"{out}/{tag}confusion_matrix.json",
-              figure=f"{out}/{tag}confusion_matrix.png", maps=maps, report=f"{out}/{tag}report.md", title=title)
+              figure=f"{out}/{tag}confusion_matrix.png", maps=maps, report=f"{out}/{tag}report.md", title=title,
+              checks=_checks(tests))
     return model
 
 
@@ -288,7 +304,7 @@ def _per_source(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[s
         g.add("evaluate-hybrid", "evaluate-hybrid", dataset=yaml_lfn, models=models,
               global_model=f"{OUT}/model.keras", scenes=[f for _, f in routed], labels=[sc.label for sc, _ in routed],
               comparison=f"{OUT}/hybrid_comparison.json", sources=sources,
-              scene_sources=[sc.source for sc, _ in routed])
+              scene_sources=[sc.source for sc, _ in routed], checks=_checks(routed))
 
 
 PIPELINE = Pipeline(name="landcover", build=build, prepare=prepare, task="classification",

@@ -1,4 +1,6 @@
-"""The land-cover steps: integrity, split, histogram, fit-stretch, preprocess, train, evaluate.
+"""The land-cover steps: split, histogram, fit-stretch, preprocess, train, evaluate.
+
+The dataset checks (``integrity``, ``check[scene]``) are in :mod:`mlwf_nb.steps.checks`.
 
 Each is a declared step (see :mod:`mlwf_nb.steps.registry`): it reads its input
 files, writes its output files atomically, and emits events. ``mlwf step NAME``
@@ -16,42 +18,13 @@ from mlwf_nb import _io
 from mlwf_nb.errors import StepError
 from mlwf_nb.rundir.events import emit
 from mlwf_nb.spec import RunSpec
+from mlwf_nb.steps.checks import require_checked
 from mlwf_nb.steps.registry import step
 
-__all__ = ["integrity", "split", "histogram", "fit_stretch", "preprocess", "train", "evaluate", "evaluate_hybrid",
+_NO_FILES: list[Path] = []  # an optional list of files (never changed)
+
+__all__ = ["split", "histogram", "fit_stretch", "preprocess", "train", "evaluate", "evaluate_hybrid",
            "train_from_shards", "shard_prefixes", "with_best", "stretch_nodata"]
-
-
-@step("integrity", outputs=("report",))
-def integrity(dataset: Path, manifest: Path, files: list[Path], keys: list[str], report: Path) -> None:
-    """Check every dataset file of the run against the manifest (sha256) and against dataset.yaml.
-
-    ``files`` are the staged files, ``keys`` their paths in the dataset folder (the manifest's
-    keys), in the same order. The report lists the scenes found (id and source), which the
-    ``split`` job splits.
-    """
-    from mlwf_nb.data.dataset import DATASET_FILE, Dataset
-    from mlwf_nb.data.integrity import read_manifest, verify
-    from mlwf_nb.steps._view import dataset_view
-
-    if not files:
-        raise StepError("integrity: no dataset files were given")
-    listed = read_manifest(manifest)
-    unknown = [k for k in keys if k not in listed["files"]]
-    if unknown:
-        raise StepError(f"integrity: {unknown[:5]} are not in the manifest {manifest}; rebuild it "
-                        "(mlwf data manifest DIR) or fix the workflow")
-    if len(keys) != len(files):
-        raise StepError(f"integrity: {len(files)} files but {len(keys)} keys; give each file's manifest key")
-    given = dict(zip(keys, files, strict=True))
-    given.setdefault(DATASET_FILE, dataset)
-    with dataset_view(list(given.values()), list(given)) as root:
-        report_data = verify(root, {**listed, "files": {k: listed["files"][k] for k in keys}},
-                             raise_on_error=True)
-        ds = Dataset.open(root)
-        ds.check()  # bands, dtype, nodata, label shape/transform/classes
-        scenes = [{"id": sc.id, "source": sc.source} for sc in ds.scenes]
-    _io.write_json(report, {**report_data.to_dict(), "scenes": scenes})
 
 
 @step("split", outputs=("split",))
@@ -84,13 +57,14 @@ def _value_range(spec: RunSpec) -> tuple[float, float] | None:
 
 @step("histogram", outputs=("histogram",))
 def histogram(spec: RunSpec, dataset: Path, split: Path, image: Path, histogram: Path, scene: str,
-              source: str) -> None:
+              source: str, check: list[Path] = _NO_FILES) -> None:
     """Count one training scene's per-band histograms (one streamed read) for the stretch fit.
 
     Each training scene is counted in its own job, side by side; ``fit-stretch`` adds these
     small files instead of reading every training scene of its source in one job. Float
     scenes need ``stretch.value_range`` here (every scene binned alike); without it the
-    pipeline fits them in ``fit-stretch`` over the scenes themselves.
+    pipeline fits them in ``fit-stretch`` over the scenes themselves. ``check``: the scene's
+    ``check`` report (the workflow always gives it: nothing reads an unchecked scene).
     """
     from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.data.raster import capped_block_cache, open_raster
@@ -98,6 +72,7 @@ def histogram(spec: RunSpec, dataset: Path, split: Path, image: Path, histogram:
     from mlwf_nb.data.stretch import band_histograms, counts_exactly
 
     _training_scenes(split, [scene], "histogram")
+    require_checked(check, scene, f"histogram[{scene}]")
     data = open_raster(image)
     vr = _value_range(spec)
     if vr is None and not counts_exactly(data.dtype):
@@ -109,18 +84,16 @@ def histogram(spec: RunSpec, dataset: Path, split: Path, image: Path, histogram:
     write_histograms(histogram, counts, {"scene": scene, "source": source})
 
 
-_NO_FILES: list[Path] = []  # an optional list of files (never changed)
-
-
 @step("fit-stretch", outputs=("params",))
 def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], scenes: list[str], params: Path,
-                source: str = "all", histograms: list[Path] = _NO_FILES) -> None:
+                source: str = "all", histograms: list[Path] = _NO_FILES, checks: list[Path] = _NO_FILES) -> None:
     """Fit the 16-to-8-bit stretch of the training scenes ``scenes`` (of one sensor source).
 
     From their ``histograms`` (the ``histogram`` jobs' files, one per scene, in the order of
     ``scenes``: the same parameters as a fit over the scenes) or, given ``images`` instead,
     over the scenes themselves (float scenes without ``stretch.value_range``: their joint
-    range comes first). Each scene must be in the split's training part.
+    range comes first; ``checks`` are then their ``check`` reports, in the same order). Each
+    scene must be in the split's training part.
     """
     from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.data.raster import capped_block_cache, open_raster
@@ -136,6 +109,10 @@ def fit_stretch(spec: RunSpec, dataset: Path, split: Path, images: list[Path], s
     if len(scenes) != len(given):
         raise StepError(f"fit-stretch: {len(given)} files but {len(scenes)} scene ids; give one id per file")
     _training_scenes(split, scenes, "fit-stretch")
+    if checks and len(checks) != len(scenes):
+        raise StepError(f"fit-stretch: {len(checks)} check reports for {len(scenes)} scenes; give one per scene")
+    for report, sid in zip(checks, scenes, strict=False):
+        require_checked([report], sid, f"fit-stretch[{source}]")
     s, vr = spec.stretch, _value_range(spec)
     nodata = stretch_nodata(spec, Dataset.describe(dataset))
     if histograms:
@@ -173,10 +150,11 @@ def _load_stretch(path: Path) -> Any:
 
 @step("preprocess", outputs=("out",))
 def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: Path, out: list[Path],
-               scene: str, source: str, mode: str = "patches") -> None:
+               scene: str, source: str, mode: str = "patches", check: list[Path] = _NO_FILES) -> None:
     """Stretch one scene to 8 bits; sample a patch shard (``patches``) or write the scene (``scene``).
 
-    ``image`` and ``label`` are the scene's files, ``scene`` and ``source`` its id and sensor.
+    ``image`` and ``label`` are the scene's files, ``scene`` and ``source`` its id and sensor,
+    ``check`` its ``check`` report (the workflow always gives it).
     """
     from mlwf_nb.data.dataset import Dataset, Scene
     from mlwf_nb.data.nodata import U8_NODATA, has_nodata, void_pixels
@@ -185,6 +163,7 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
 
     if mode not in ("patches", "scene"):
         raise StepError(f"preprocess: mode must be 'patches' or 'scene', got {mode!r}")
+    require_checked(check, scene, f"preprocess[{scene}]")
     ds = Dataset.describe(dataset, [Scene(scene, source, image, label)])
     params = _load_stretch(stretch)
     image_da = ds.open_image(scene)
@@ -326,6 +305,14 @@ def _scene_name(path: Path) -> str:
     return path.name.split(".")[0]
 
 
+def _require_checks(checks: list[Path], scenes: list[Path], job: str) -> None:
+    """Each test scene's ``check`` report, in the order of ``scenes`` (when the job was given them)."""
+    if checks and len(checks) != len(scenes):
+        raise StepError(f"{job}: {len(checks)} check reports for {len(scenes)} scenes; give one per scene")
+    for report, scene_path in zip(checks, scenes, strict=False):
+        require_checked([report], _scene_name(scene_path), job)
+
+
 def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], labels: list[Path],
                      maps: list[Path]) -> Any:
     """Predict each test scene's map (blended sliding windows), score it, write ``maps``; the scores.
@@ -379,13 +366,17 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
 @step("evaluate", outputs=("metrics", "confusion", "figure", "maps", "report"), warm=True, runs_model=True)
 def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labels: list[Path],
              metrics: Path, confusion: Path, figure: Path, maps: list[Path], report: Path,
-             title: str = "global") -> None:
-    """Sliding-window inference over the test scenes: confusion matrix, metrics, classification maps."""
+             title: str = "global", checks: list[Path] = _NO_FILES) -> None:
+    """Sliding-window inference over the test scenes: confusion matrix, metrics, classification maps.
+
+    ``checks``: the test scenes' ``check`` reports, in the order of ``scenes``.
+    """
     import keras
 
     from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.ml.plots import plot_confusion_matrix, save_figure
 
+    _require_checks(checks, scenes, f"evaluate[{title}]")
     ds = Dataset.describe(dataset)
     net = keras.models.load_model(model, compile=False)
     scores = _evaluate_scenes(spec, ds, net, scenes, labels, maps)
@@ -424,16 +415,19 @@ def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
 
 @step("evaluate-hybrid", outputs=("comparison",), warm=True, runs_model=True)
 def evaluate_hybrid(spec: RunSpec, dataset: Path, models: list[Path], global_model: Path, scenes: list[Path],
-                    labels: list[Path], comparison: Path, sources: list[str], scene_sources: list[str]) -> None:
+                    labels: list[Path], comparison: Path, sources: list[str], scene_sources: list[str],
+                    checks: list[Path] = _NO_FILES) -> None:
     """Route each test scene to its source's model and compare with the single global model.
 
-    ``models[k]`` is the model of ``sources[k]``; ``scene_sources[i]`` the source of ``scenes[i]``.
+    ``models[k]`` is the model of ``sources[k]``; ``scene_sources[i]`` the source of ``scenes[i]``;
+    ``checks[i]`` its ``check`` report.
     """
     import keras
 
     from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.ml.evaluate import classification_metrics
 
+    _require_checks(checks, scenes, "evaluate-hybrid")
     ds = Dataset.describe(dataset)
     if len(sources) != len(models):
         raise StepError(f"evaluate-hybrid: {len(models)} models for {len(sources)} sources ({sources})")

@@ -70,7 +70,7 @@ def test_a_run_dir_holding_other_files_is_refused(tmp_path, capsys, good_dataset
 
 @pytest.mark.slow
 def test_bad_data_in_a_job_is_not_retried_and_quiet_still_says_why(dataset_copy, tmp_path):
-    """A file changed after its manifest: the integrity job exits 65 once (retries=2), --quiet shows why."""
+    """A file changed after its manifest: its scene's check job exits 65 once (retries=2), --quiet shows why."""
     img = dataset_copy / "images" / "GF-2_000.tif"
     da = open_raster(img, chunks=False)
     arr = np.asarray(da).copy()
@@ -81,14 +81,16 @@ def test_bad_data_in_a_job_is_not_retried_and_quiet_still_says_why(dataset_copy,
                            *_sets(f"dataset.path={dataset_copy}", *SPLIT, "execution.retries=2")],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "FAILED integrity_" in proc.stderr and "sha256" in proc.stderr and "GF-2_000.tif" in proc.stderr
-    stderr_files = sorted((run_dir / "jobs").glob("integrity_*/stderr.*"))
-    assert len(stderr_files) == 1, stderr_files  # one try: exit 65 is not retried
-    assert "mlwf step integrity: error:" in stderr_files[0].read_text()
+    assert "FAILED check_" in proc.stderr and "sha256" in proc.stderr and "GF-2_000.tif" in proc.stderr
     from mlwf_nb.runs import Run
 
-    job = next(j for n, j in Run(run_dir).status()["mlwf"]["jobs"].items() if n.startswith("integrity_"))
-    assert job["exit_code"] == 65 and job["tries"] == 1
+    st = Run(run_dir).status()["mlwf"]
+    (name,) = st["failed_jobs"]  # the changed scene's own check job; the other scenes' checks passed
+    job = st["jobs"][name]
+    assert name.startswith("check_") and job["exit_code"] == 65 and job["tries"] == 1
+    stderr_files = sorted((run_dir / "jobs" / name).glob("stderr.*"))
+    assert len(stderr_files) == 1, stderr_files  # one try: exit 65 is not retried
+    assert "mlwf step check: error:" in stderr_files[0].read_text()
 
 
 def test_planning_alone_generates_nothing_and_names_the_command(tmp_path, monkeypatch, capsys):

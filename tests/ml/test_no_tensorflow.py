@@ -61,8 +61,8 @@ def test_gpu_training_path_imports_no_tensorflow():
     assert not {m: b for m, b in bad.items() if b}, "these modules import tensorflow directly"
 
 
-@pytest.mark.parametrize("name", ["integrity", "split", "histogram", "fit-stretch", "preprocess", "hpo-propose",
-                                  "hpo-select"])
+@pytest.mark.parametrize("name", ["integrity", "check", "split", "histogram", "fit-stretch", "preprocess",
+                                  "hpo-propose", "hpo-select"])
 def test_light_steps_do_not_load_keras(name):
     """``mlwf step NAME`` resolves and parses without Keras; the step bodies import it lazily."""
     code = ("import sys\nfrom mlwf_nb.cli import main\n"

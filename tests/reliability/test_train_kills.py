@@ -192,7 +192,7 @@ def test_flipped_byte_stops_the_run_before_training(rel_dataset, tmp_path):
     assert run.wait(timeout=300) == "Failure"
     st = run.status()["mlwf"]
     (failed,) = st["failed_jobs"]
-    assert st["jobs"][failed]["step"] == "integrity"
+    assert st["jobs"][failed]["step"] == "check"  # the scene's own check job, before any job reads it
     tail = st["jobs"][failed]["stderr_tail"]
     import hashlib
 

@@ -25,13 +25,13 @@ from mlwf_nb import _io, safety
 from mlwf_nb.errors import RunExistsError, WorkflowError
 from mlwf_nb.pipelines import Graph, JobNode, Pipeline, get_pipeline
 from mlwf_nb.pipelines._prepare import no_generation
+from mlwf_nb.rundir import WARM_METADATA
 from mlwf_nb.spec import RunSpec
 
 __all__ = ["SPEC_LFN", "WARM_METADATA", "build_graph", "build_workflow", "write_run_dir", "mlwf_executable",
            "RUN_FILES"]
 
 SPEC_LFN = "spec.yaml"
-WARM_METADATA = "mlwf.warm"
 """Job metadata key: "true" for a job whose step imports Keras (``@step(..., warm=True)``)."""
 RUN_FILES = ("spec.yaml", "run.json", "workflow.yml", "replicas.yml", "transformations.yml",
              "sites.yml", "pegasus.properties")

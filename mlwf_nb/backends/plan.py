@@ -19,10 +19,10 @@ from typing import Any
 from mlwf_nb.backends.base import RunDir
 from mlwf_nb.backends.staging import STAGE_IN_JOB, load_replicas, needs_stage_in, read_yaml
 from mlwf_nb.errors import RunError, WorkflowError
+from mlwf_nb.rundir import WARM_METADATA
 
 __all__ = ["Plan", "PlannedJob", "read_plan", "WARM_METADATA"]
 
-WARM_METADATA = "mlwf.warm"
 """Job metadata the workflow builder writes for jobs of Keras steps (``"true"``): warm-worker candidates."""
 
 

@@ -7,9 +7,17 @@
 * :mod:`~mlwf_nb.rundir.jobstate`: Pegasus's ``jobstate.log``, parsed, followed, written
   and summarised.
 
+It also names the one job-metadata key of ``workflow.yml`` that the workflow builder writes
+and the backends read: :data:`WARM_METADATA`.
+
 Nothing here knows a backend, a step or a widget.
 """
 
 from __future__ import annotations
 
-__all__ = ["events", "jobstate", "states"]
+__all__ = ["events", "jobstate", "states", "WARM_METADATA"]
+
+WARM_METADATA = "mlwf.warm"
+"""Job metadata in ``workflow.yml``: ``"true"`` when the job's step may be forked from a warm worker
+(it imports Keras; :mod:`mlwf_nb.backends._warm`). Written by :mod:`mlwf_nb.workflow`, read by
+:mod:`mlwf_nb.backends.plan`."""

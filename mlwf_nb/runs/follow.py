@@ -85,6 +85,19 @@ class Follower:
         with self.lock:
             return events, self.state.apply(events)
 
+    def grew(self) -> bool:
+        """Whether ``events.jsonl`` now holds more than was read (after ``sync``): e.g. a resume made elsewhere.
+
+        One ``stat`` (and the backend's relay, for Pegasus runs): cheap enough to ask every
+        few seconds about a run that has ended.
+        """
+        if self.sync is not None:
+            self.sync()
+        try:
+            return self._reader.path.stat().st_size > self._reader.offset
+        except OSError:
+            return False
+
     def catch_up(self) -> RunState:
         """Read everything appended so far (bounded reads), ask the backend if the run ended; the state."""
         while self.poll()[0]:

@@ -12,13 +12,16 @@ follows ``events.jsonl`` from a daemon thread and folds what it reads into its
 no backlog of events); at most ``max_rate`` times a second the widget sets traits
 from that state, and their observers redraw. A new monitor on the same directory
 (after a kernel restart) replays the file from the start, so it shows the whole
-history, each event once and in order. The kernel is never blocked, except by :meth:`RunMonitor.wait`,
-which is meant for unattended runs (papermill).
+history, each event once and in order. After the run ended, a displayed monitor keeps asking
+every ``resume_poll`` seconds whether ``events.jsonl`` grew (a resume made elsewhere: ``mlwf
+resume``, another kernel) and then follows the run again. The kernel is never blocked, except by
+:meth:`RunMonitor.wait`, which is meant for unattended runs (papermill).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -64,9 +67,12 @@ class RunMonitor(StaticForm, W.VBox):
     error = traitlets.Unicode("")
 
     def __init__(self, run: Any = None, *, max_rate: float = 4.0, poll_interval: float = 0.1,
-                 autostart: bool = True, **kwargs) -> None:
+                 autostart: bool = True, resume_poll: float = 2.0, **kwargs) -> None:
         self.max_rate = max_rate
         self.poll_interval = poll_interval
+        self.resume_poll = resume_poll  # seconds between looks for a resume once the run ended (0: never)
+        self._watcher: threading.Thread | None = None
+        self._watch_stop = threading.Event()
         self._run: Any = None
         self._follower: Follower | None = None
         self.run_state = RunState()
@@ -115,9 +121,36 @@ class RunMonitor(StaticForm, W.VBox):
         return self
 
     def stop(self) -> None:
-        """Stop following (the view keeps what it has)."""
+        """Stop following (the view keeps what it has), and looking for a resume."""
+        self._watch_stop.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(5.0)
+        self._watcher = None
         if self._follower is not None:
             self._follower.stop()
+
+    def _watch_for_resume(self) -> None:
+        """Once the run ended, in a live view: look every ``resume_poll`` s whether it grew; then follow it again.
+
+        Only for a monitor displayed live (a static form, papermill's, is a record of the cell's run).
+        """
+        live_view = self.shown and self._static_handle is None
+        if not (live_view and self.finished) or self.resume_poll <= 0 or self._watcher is not None \
+                or self._follower is None:
+            return
+        follower, stop = self._follower, threading.Event()
+        self._watch_stop = stop
+
+        def watch() -> None:
+            while not stop.wait(self.resume_poll):
+                if follower.grew():  # a resume (or anything) appended events: replay and follow the run again
+                    self._watcher = None
+                    self.attach(self._run if self._run is not None else self.run_dir)
+                    return
+
+        self._watcher = threading.Thread(target=watch, name=f"mlwf-resume-watch-{Path(self.run_dir).name}",
+                                         daemon=True)
+        self._watcher.start()
 
     @property
     def run(self) -> Any:
@@ -133,6 +166,10 @@ class RunMonitor(StaticForm, W.VBox):
     def event_seqs(self) -> list[int]:
         """The ``seq`` of every event shown, in the order applied."""
         return list(self.run_state.seqs)
+
+    def _ipython_display_(self) -> None:
+        super()._ipython_display_()
+        self._watch_for_resume()  # displayed after its run ended (a notebook reopened the next day)
 
     def _on_change(self, changed: set[str]) -> None:
         """From the follower's thread, at most ``max_rate`` times a second: set traits, redraw."""
@@ -189,6 +226,7 @@ class RunMonitor(StaticForm, W.VBox):
             self.state = rs.state
             self.finished = rs.ended
             self.updates += 1
+        self._watch_for_resume()
 
     def _direction(self) -> str:
         try:

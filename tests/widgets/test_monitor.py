@@ -238,3 +238,48 @@ def test_monitor_shows_detection_scores_and_the_sweep_table(tmp_path):
     assert "0.875" in monitor._sweep.value and "ValueError" not in monitor._sweep.value  # the latest result wins
     assert monitor.detection["map50"] == 0.97
     assert "mAP@0.5 0.970" in monitor._detection.value and "with_mask" in monitor._detection.value
+
+
+def _wait_for(cond, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_live_monitor_follows_a_resume_made_elsewhere(tmp_path):
+    """The run ended (Failure); `mlwf resume` in a terminal appends the new try: the open monitor shows it."""
+    first = _events()
+    _write_growing(tmp_path, first, delay=0)
+    monitor = RunMonitor(tmp_path, poll_interval=0.05, resume_poll=0.1, autostart=False)
+    monitor.shown = True  # displayed live (a front end attached): what _ipython_display_ records
+    monitor.attach(tmp_path)
+    assert _wait_for(lambda: monitor.finished and monitor.state == "Failure")
+    assert _wait_for(lambda: monitor._watcher is not None)
+    seq = len(first)
+    again = [{"type": "run_started", "total": 3}, _job("evaluate_ID3", "queued", try_=2),
+             _job("evaluate_ID3", "running", try_=2), _job("evaluate_ID3", "succeeded", try_=2, exit_code=0),
+             {"type": "run_finished", "state": "Success"}]
+    with open(tmp_path / "events.jsonl", "a") as fh:
+        for i, ev in enumerate(again):
+            fh.write(json.dumps({"v": 1, "seq": seq + i + 1, "ts": time.time(), **ev}) + "\n")
+    assert _wait_for(lambda: monitor.state == "Success" and monitor.finished), monitor.state
+    assert monitor.jobs["evaluate_ID3"]["state"] == "succeeded"
+    assert monitor.event_seqs == list(range(1, seq + len(again) + 1))  # replayed once, in order
+    assert monitor.history["loss"] == [1.0, 0.5, 1.0 / 3, 0.25]  # the first try's curves are kept
+    monitor.stop()
+    assert monitor._watcher is None
+
+
+def test_a_static_or_undisplayed_monitor_does_not_look_for_resumes(tmp_path):
+    _write_growing(tmp_path, _events(), delay=0)
+    quiet = RunMonitor(tmp_path, poll_interval=0.05, resume_poll=0.1)  # never displayed (a script)
+    assert quiet.wait(timeout=60, show=False) == "Failure"
+    static = RunMonitor(tmp_path, poll_interval=0.05, resume_poll=0.1, autostart=False)
+    static.shown = True  # papermill's static form (a display handle): a record of the cell
+    static._static_handle = type("Handle", (), {"update": lambda self, html: None})()
+    static.attach(tmp_path)
+    assert static.wait(timeout=60, show=False) == "Failure"
+    assert quiet._watcher is None and static._watcher is None

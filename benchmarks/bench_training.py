@@ -276,7 +276,9 @@ def bench_augment(quick: bool) -> list[dict[str, Any]]:
         result("augment", "images/CPU-s, 224x224x4: full geometric augmentation (one warp a patch) vs flips-only numpy",
                best["flips"], best["warp"], "img/s", ">= 0.5x", ratio >= 0.5,
                note=f"value: {what}, composed into one affine per patch and applied on uint8 by OpenCV warpAffine "
-                    f"(bilinear, reflect); baseline: flips only, numpy on uint8; {common}"),
+                    f"(bilinear, reflect: each patch reflected into a canvas only as far as its footprint "
+                    f"needs, then warped inside it), straight from the memory-mapped row into the float32 "
+                    f"batch; baseline: flips only, numpy on uint8; {common}"),
         result("augment", "images/CPU-s, 224x224x4: full geometric augmentation, one warp vs the Keras layers",
                best["keras"], best["warp"], "img/s", "report", None,
                note=f"baseline: the same augmentation through keras.layers RandomFlip, RandomRotation, "

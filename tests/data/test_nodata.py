@@ -131,3 +131,16 @@ def test_float_imagery_is_fitted_over_its_own_range(plain, tmp_path):
     fixed = spec.with_overrides({"stretch.value_range": [0.0, 2.0]})
     params_fixed, _, _ = _fit_and_stretch(root, _io.ensure_dir(tmp_path / "fixed"), fixed)
     assert params_fixed["extra"]["value_range"] == [0.0, 2.0]
+
+
+def test_void_pixels_are_zero_in_every_band():
+    from mlwf_nb.data.nodata import void_pixels
+
+    rng = np.random.default_rng(3)
+    bands_first = rng.integers(0, 3, (4, 30, 20), dtype=np.uint8)
+    expected = (bands_first == 0).all(axis=0)
+    assert 0 < expected.sum() < expected.size
+    np.testing.assert_array_equal(void_pixels(bands_first, axis=0), expected)
+    np.testing.assert_array_equal(void_pixels(np.moveaxis(bands_first, 0, -1)), expected)  # the step's view
+    np.testing.assert_array_equal(void_pixels(np.ascontiguousarray(np.moveaxis(bands_first, 0, -1))), expected)
+    np.testing.assert_array_equal(void_pixels(bands_first[:1], axis=0), bands_first[0] == 0)

@@ -295,36 +295,48 @@ def patches_from_windows(windows: Path, params: Any, prefix: Path) -> int:
 
 
 def pipeline_scene(src: Path, out: Path, per_scene: int) -> dict[str, float]:
-    """One training scene's jobs as the land-cover workflow runs them: ``histogram``, ``fit-stretch``, ``preprocess``.
+    """One training scene's jobs as the land-cover workflow runs them: ``check``, ``histogram``, ``fit-stretch``,
+    ``preprocess``.
 
-    The real steps (mlwf_nb.steps.landcover) on the scene's own dataset folder; the fit adds
-    this one scene's histogram file (at GID scale it adds ~90 such files of a few kB).
+    The real steps (mlwf_nb.steps.checks / landcover) on the scene's own dataset folder, each
+    job that reads the scene given its check report; the fit adds this one scene's histogram
+    file (at GID scale it adds ~90 such files of a few kB). The folder's manifest is written
+    once, untimed, as the dataset's owner does when publishing it.
     """
     import time
 
+    from mlwf_nb.data.integrity import MANIFEST_FILE, write_manifest
     from mlwf_nb.data.split import write_split
     from mlwf_nb.spec import RunSpec
+    from mlwf_nb.steps.checks import check
     from mlwf_nb.steps.landcover import fit_stretch, histogram, preprocess
 
     root = src.parents[1]
     label = root / "labels" / src.name
+    manifest = root / MANIFEST_FILE
+    if not manifest.exists() or manifest.stat().st_mtime < max(src.stat().st_mtime, label.stat().st_mtime):
+        write_manifest(root)
     spec = RunSpec.from_preset("paper").with_overrides({"patches.per_scene": per_scene})
     if per_scene < 1000:
         spec = spec.with_overrides({"patches.sizes": [16, 32, 64], "patches.input_size": 64})
     sid = src.stem
     write_split(out / "split.json", {"train": [sid], "val": [], "test": []})
+    report = out / f"{sid}.check.json"
     t0 = time.perf_counter()
-    histogram(spec, root / "dataset.yaml", out / "split.json", src, out / f"{sid}.histogram.npz", scene=sid,
-              source="GF-2")
+    check(root / "dataset.yaml", manifest, [src, label], [f"images/{src.name}", f"labels/{src.name}"], scene=sid,
+          source="GF-2", report=report)
     t1 = time.perf_counter()
+    histogram(spec, root / "dataset.yaml", out / "split.json", src, out / f"{sid}.histogram.npz", scene=sid,
+              source="GF-2", check=[report])
+    t2 = time.perf_counter()
     fit_stretch(spec, root / "dataset.yaml", out / "split.json", [], [sid], out / "all.stretch.json",
                 histograms=[out / f"{sid}.histogram.npz"])
-    t2 = time.perf_counter()
+    t3 = time.perf_counter()
     shard = [out / f"{sid}.patches.{ext}" for ext in ("x.npy", "y.npy", "json")]
     preprocess(spec, root / "dataset.yaml", src, label, out / "all.stretch.json", shard, scene=sid,
-               source="GF-2", mode="patches")
-    t3 = time.perf_counter()
-    return {"histogram": t1 - t0, "fit": t2 - t1, "preprocess": t3 - t2, "total": t3 - t0,
+               source="GF-2", mode="patches", check=[report])
+    t4 = time.perf_counter()
+    return {"check": t1 - t0, "histogram": t2 - t1, "fit": t3 - t2, "preprocess": t4 - t3, "total": t4 - t0,
             "shard_mb": shard[0].stat().st_size / MB,
             "hist_kb": (out / f"{sid}.histogram.npz").stat().st_size / 1024}
 
@@ -375,10 +387,13 @@ def bench_preparation(quick: bool) -> list[dict[str, Any]]:
     size = f"{h}x{w}x4 uint16, {h * w * 8 / MB:.0f} MB"
     flow = {k: float(np.median([f[k] for f in flows])) for k in flows[0]}
     return [
-        result("preparation", f"time, one training scene's jobs in the workflow: histogram + fit + preprocess "
-               f"({per_scene} patches, {size})", t_read, flow["total"], "s", "<= 1.5x", flow["total"] <= 1.5 * t_read,
-               note=f"the real steps (mlwf_nb.steps.landcover), median of {repeats} interleaved with the plain "
-                    f"read (baseline): histogram job (one streamed read, per-band counts) {flow['histogram']:.2f} s, "
+        result("preparation", f"time, one training scene's jobs in the workflow: check + histogram + fit + "
+               f"preprocess ({per_scene} patches, {size})", t_read, flow["total"], "s", "<= 1.5x",
+               flow["total"] <= 1.5 * t_read,
+               note=f"the real steps (mlwf_nb.steps.checks, .landcover), median of {repeats} interleaved with the "
+                    f"plain read (baseline): check job (sha256 of image + label against the manifest, then the "
+                    f"scene's pixels against dataset.yaml) {flow['check']:.2f} s, "
+                    f"histogram job (one streamed read, per-band counts) {flow['histogram']:.2f} s, "
                     f"fit-stretch from the histogram file ({flow['hist_kb']:.0f} kB) {flow['fit']:.3f} s, "
                     f"preprocess (a second streamed read, lookup-table stretch, window sampling, resize to the "
                     f"model input, the {flow['shard_mb']:.0f} MB patch shard) {flow['preprocess']:.2f} s; the "

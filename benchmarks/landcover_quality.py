@@ -102,15 +102,17 @@ def reevaluate(run_dir: Path, overrides: list[str], out: Path) -> Path:
 
     spec = load_spec(run_dir / "spec.yaml", overrides=overrides)
     ds = Dataset.open(spec.dataset.path)
-    scenes = sorted((run_dir / "work" / "scenes").glob("*.tif"))
-    labels = [ds.scene(p.name.split(".")[0]).label for p in scenes]  # <scene>.tif or <scene>.stretched.tif
+    tests = sorted(p.name.split(".")[0] for p in (run_dir / "outputs" / "maps").glob("*.tif"))  # <scene>.tif
+    stretch = sorted((run_dir / "work" / "stretch").glob("*.stretch.json"))  # as the run's evaluate: raw scenes
+    fitted = sorted(json.loads(p.read_text())["source"] for p in stretch)  # a source without its own: the first
+    scene_stretch = [ds.scene(s).source if ds.scene(s).source in fitted else fitted[0] for s in tests]
     (out / "outputs" / "maps").mkdir(parents=True, exist_ok=True)
     spec.save(out / "spec.yaml")
     o = out / "outputs"
-    evaluate(spec, ds.yaml_path, run_dir / "outputs" / "model.keras", scenes, labels, o / "metrics.json",
+    evaluate(spec, ds.yaml_path, run_dir / "outputs" / "model.keras", [ds.scene(s).image for s in tests],
+             [ds.scene(s).label for s in tests], stretch, scene_stretch, o / "metrics.json",
              o / "confusion_matrix.json", o / "confusion_matrix.png",
-             [o / "maps" / f"{p.name.split('.')[0]}.{ext}" for p in scenes for ext in ("tif", "png")],
-             o / "report.md")
+             [o / "maps" / f"{s}.{ext}" for s in tests for ext in ("tif", "png")], o / "report.md")
     return out
 
 

@@ -53,8 +53,9 @@ def _old_hybrid(g: Graph) -> None:
     """evaluate-hybrid before: outputs/per_source/<src>/model.keras beside outputs/model.keras."""
     g.add("evaluate-hybrid", dataset="dataset/dataset.yaml",
           models=["outputs/per_source/GF-1/model.keras", "outputs/per_source/GF-2/model.keras"],
-          global_model="outputs/model.keras", scenes=["work/scenes/GF-1_003.stretched.tif"],
-          labels=["dataset/GF-1_003.label.tif"], comparison="outputs/hybrid_comparison.json",
+          global_model="outputs/model.keras", scenes=["dataset/GF-1_003.image.tif"],
+          labels=["dataset/GF-1_003.label.tif"], stretch=["work/stretch/GF-1.stretch.json"], scene_stretch=["GF-1"],
+          comparison="outputs/hybrid_comparison.json",
           sources=["GF-1", "GF-2"], scene_sources=["GF-1"])
 
 

@@ -49,7 +49,11 @@ def test_landcover_steps_and_fan_out(tmp_path, dataset_dir):
     names = [j["name"] for j in jobs.values()]
     assert names.count("integrity") == names.count("split") == names.count("train") == 1
     assert names.count("evaluate") == 1
-    assert names.count("preprocess") == names.count("check") == 8  # one job per scene: the fan-out
+    assert names.count("check") == 8  # one job per scene: the fan-out
+    (evaluate,) = [j for j in jobs.values() if j["name"] == "evaluate"]
+    tests = [u["lfn"] for u in evaluate["uses"] if u["lfn"].endswith(".image.tif")]
+    assert tests  # evaluate reads the raw test scenes: no preprocess job writes an 8-bit copy of them
+    assert names.count("preprocess") == 8 - len(tests)  # one job per training/validation scene
     assert names.count("fit_stretch") == 2  # one stretch per sensor source
     assert 0 < names.count("histogram") < names.count("preprocess")  # a job per training scene
     (train,) = [j for j in jobs.values() if j["name"] == "train"]

@@ -197,7 +197,9 @@ def build(spec: RunSpec, g: Graph) -> None:
 
     File names carry scene and role and are unique within every job (DESIGN.md, "Files
     inside a job: a flat sandbox"): ``dataset/GF-2_002.image.tif``, ``work/stretch/GF-2.stretch.json``,
-    ``work/patches/GF-2_002.patches.x.npy``, ``work/scenes/GF-2_003.stretched.tif``.
+    ``work/patches/GF-2_002.patches.x.npy``. ``evaluate`` reads the raw test scenes and their
+    sources' stretch files and stretches in memory; with ``stretch.write_scenes`` a
+    ``preprocess[<test scene>]`` job also writes ``outputs/scenes/GF-2_003.stretched.tif``.
     """
     from mlwf_nb.data.split import split_scenes
 
@@ -229,8 +231,7 @@ def build(spec: RunSpec, g: Graph) -> None:
         g.add("fit-stretch", f"fit-stretch[{src}]", dataset=yaml_lfn, split=f"{WORK}/split.json",
               scenes=[s.id for s in chosen], params=f"{WORK}/stretch/{src}.stretch.json", source=src, **counted)
     shards: dict[str, list[str]] = {"train": [], "val": []}
-    tests: list[_Scene] = []
-    stretched: dict[str, str] = {}
+    tests: list[tuple[_Scene, str]] = []  # each test scene and the source of its stretch file
     for part in ("train", "val", "test"):
         for sid in parts.get(part, []):
             sc = scenes[sid]
@@ -240,30 +241,40 @@ def build(spec: RunSpec, g: Graph) -> None:
             common = dict(dataset=yaml_lfn, image=sc.image, label=sc.label,
                           stretch=f"{WORK}/stretch/{src}.stretch.json", scene=sid, source=sc.source,
                           check=checks[sid])
-            if part == "test":
-                stretched[sid] = f"{WORK}/scenes/{sid}.stretched.tif"
-                g.add("preprocess", f"preprocess[{sid}]", out=[stretched[sid]], mode="scene", **common)
-                tests.append(sc)
+            if part == "test":  # evaluate stretches the raw scene in memory; the 8-bit copy only when asked
+                if spec.stretch.write_scenes:
+                    g.add("preprocess", f"preprocess[{sid}]", out=[f"{OUT}/scenes/{sid}.stretched.tif"],
+                          mode="scene", **common)
+                tests.append((sc, src))
             else:
                 prefix = f"{WORK}/patches/{sid}.patches"
                 files = [f"{prefix}.x.npy", f"{prefix}.y.npy", f"{prefix}.json"]
                 g.add("preprocess", f"preprocess[{sid}]", out=files, mode="patches", **common)
                 shards[part] += files
     best = add_search(spec, g, train=shards["train"], val=shards["val"], dataset=yaml_lfn)
-    test_files = [(sc, stretched[sc.id]) for sc in tests]
-    _train_and_evaluate(spec, g, yaml_lfn, shards, test_files, "global", OUT, best)
+    _train_and_evaluate(spec, g, yaml_lfn, shards, tests, "global", OUT, best)
     if spec.model.per_source:
-        _per_source(spec, g, yaml_lfn, shards, test_files, scenes)
+        _per_source(spec, g, yaml_lfn, shards, tests, scenes)
+
+
+def _test_args(tests: list[tuple[_Scene, str]]) -> dict[str, list[str]]:
+    """An evaluate job's raw test scenes, labels, check reports, stretch files (each once), each scene's stretch."""
+    used = list(dict.fromkeys(src for _, src in tests))
+    return {"scenes": [sc.image for sc, _ in tests], "labels": [sc.label for sc, _ in tests],
+            "checks": _checks(tests), "stretch": [f"{WORK}/stretch/{src}.stretch.json" for src in used],
+            "scene_stretch": [src for _, src in tests]}
 
 
 def _checks(tests: list[tuple[_Scene, str]]) -> list[str]:
-    """The test scenes' check reports, in their order (evaluate reads the scenes' labels)."""
+    """The test scenes' check reports, in their order (evaluate reads the raw scenes and their labels)."""
     return [f"{WORK}/checks/{sc.id}.check.json" for sc, _ in tests]
 
 
 def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[str]],
                         tests: list[tuple[_Scene, str]], title: str, out: str, best: list[str]) -> str:
     """Add train (and evaluate when there are test scenes) for one model; returns the model's LFN.
+
+    ``tests`` are the test scenes, each with the source of its stretch file (:func:`_test_args`).
 
     A per-source model's files carry its source (``outputs/per_source/GF-2/GF-2.model.keras``):
     the hybrid evaluation reads every source's model and the global one in one job.
@@ -277,11 +288,9 @@ def _train_and_evaluate(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str
           tensorboard=event_files("train" + ("" if title == "global" else f"-{title}")))
     if tests:
         maps = [f"{out}/maps/{sc.id}.{ext}" for sc, _ in tests for ext in ("tif", "png")]
-        g.add("evaluate", f"evaluate{label}", dataset=yaml_lfn, model=model,
-              scenes=[f for _, f in tests], labels=[sc.label for sc, _ in tests],
+        g.add("evaluate", f"evaluate{label}", dataset=yaml_lfn, model=model, **_test_args(tests),
               metrics=f"{out}/{tag}metrics.json", confusion=f"{out}/{tag}confusion_matrix.json",
-              figure=f"{out}/{tag}confusion_matrix.png", maps=maps, report=f"{out}/{tag}report.md", title=title,
-              checks=_checks(tests))
+              figure=f"{out}/{tag}confusion_matrix.png", maps=maps, report=f"{out}/{tag}report.md", title=title)
     return model
 
 
@@ -302,9 +311,8 @@ def _per_source(spec: RunSpec, g: Graph, yaml_lfn: str, shards: dict[str, list[s
     routed = [t for t in tests if t[0].source in sources]
     if routed:
         g.add("evaluate-hybrid", "evaluate-hybrid", dataset=yaml_lfn, models=models,
-              global_model=f"{OUT}/model.keras", scenes=[f for _, f in routed], labels=[sc.label for sc, _ in routed],
-              comparison=f"{OUT}/hybrid_comparison.json", sources=sources,
-              scene_sources=[sc.source for sc, _ in routed], checks=_checks(routed))
+              global_model=f"{OUT}/model.keras", **_test_args(routed), comparison=f"{OUT}/hybrid_comparison.json",
+              sources=sources, scene_sources=[sc.source for sc, _ in routed])
 
 
 PIPELINE = Pipeline(name="landcover", build=build, prepare=prepare, task="classification",

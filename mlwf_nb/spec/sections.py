@@ -51,6 +51,9 @@ class StretchSpec:
     value_range: list[float] | None = option(
         None, doc="float imagery: the [lo, hi] range binned for the fit; null: the training scenes' own "
         "min and max (one extra pass); integer imagery up to 16 bits is fitted exactly")
+    write_scenes: bool = option(
+        False, doc="also write each test scene stretched to 8 bits as outputs/scenes/<scene>.stretched.tif "
+        "(one preprocess job a test scene); evaluate stretches the raw scenes in memory either way")
 
 
 @dataclass

@@ -9,8 +9,9 @@ runs one, exactly as a Pegasus job does.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from mlwf_nb.steps.registry import step
 _NO_FILES: list[Path] = []  # an optional list of files (never changed)
 
 __all__ = ["split", "histogram", "fit_stretch", "preprocess", "train", "evaluate", "evaluate_hybrid",
-           "train_from_shards", "shard_prefixes", "with_best", "stretch_nodata"]
+           "train_from_shards", "shard_prefixes", "with_best", "stretch_nodata",
+           "scene_stretches", "stretched_scene"]
 
 
 @step("split", outputs=("split",))
@@ -166,10 +168,10 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
     require_checked(check, scene, f"preprocess[{scene}]")
     ds = Dataset.describe(dataset, [Scene(scene, source, image, label)])
     params = _load_stretch(stretch)
-    image_da = ds.open_image(scene)
     if mode == "scene":
         from mlwf_nb.data.raster import write_like
 
+        image_da = ds.open_image(scene)
         with capped_block_cache():  # nodata pixels are 0 and the 8-bit GeoTIFF says so
             write_like(out[0], apply_stretch(image_da, params), image_da,
                        nodata=U8_NODATA if has_nodata(params.nodata) else None)
@@ -179,8 +181,7 @@ def preprocess(spec: RunSpec, dataset: Path, image: Path, label: Path, stretch: 
     from mlwf_nb.data.windows import label_masks
     from mlwf_nb.ml.models import is_per_pixel
 
-    with capped_block_cache():  # the uint8 scene is a quarter of the uint16 one; GDAL keeps no tiles
-        u8 = np.moveaxis(np.asarray(apply_stretch(image_da, params)), 0, -1)
+    _, u8 = stretched_scene(image, params)  # what evaluate computes from a test scene, too
     lab = np.asarray(ds.open_label(scene))
     if has_nodata(params.nodata):  # nodata pixels (0 in every stretched band) are never a class
         lab = np.where(void_pixels(u8), 0, lab).astype(np.uint8)
@@ -301,7 +302,7 @@ def _predict_fn(model: Any) -> Any:
 
 
 def _scene_name(path: Path) -> str:
-    """A scene's id from a file name that carries it (``GF-2_002.stretched.tif`` -> ``GF-2_002``), for messages."""
+    """A scene's id from a file name that carries it (``GF-2_002.image.tif`` -> ``GF-2_002``), for messages."""
     return path.name.split(".")[0]
 
 
@@ -313,46 +314,106 @@ def _require_checks(checks: list[Path], scenes: list[Path], job: str) -> None:
         require_checked([report], _scene_name(scene_path), job)
 
 
-def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, scenes: list[Path], labels: list[Path],
-                     maps: list[Path]) -> Any:
-    """Predict each test scene's map (blended sliding windows), score it, write ``maps``; the scores.
+def scene_stretches(stretch: list[Path], scene_stretch: list[str], scenes: list[Path], labels: list[Path],
+                    job: str) -> list[Any]:
+    """Each scene's stretch: ``scenes[i]`` is stretched with the file whose "source" is ``scene_stretch[i]``.
 
-    ``maps`` holds the same number of files per scene, in the order of ``scenes``
-    (e.g. ``<scene>.tif`` and ``<scene>.png``): a GeoTIFF of classes and an RGB picture.
+    ``stretch`` are ``fit-stretch`` files (``{"source": ..., "params": ...}``), each listed once
+    (a job lists a file once); several scenes may share one. ``labels[i]`` is ``scenes[i]``'s label.
     """
-    from mlwf_nb.data.nodata import void_pixels
+    from mlwf_nb.data.stretch import StretchParams
+
+    if not len(scenes) == len(labels) == len(scene_stretch):
+        raise StepError(f"{job}: {len(scenes)} scenes, {len(labels)} labels and {len(scene_stretch)} scene_stretch "
+                        "entries; give one label and one stretch source per scene, in the order of the scenes")
+    by_source: dict[str, StretchParams] = {}
+    for path in stretch:
+        data = _io.read_json(path)
+        src = data.get("source") if isinstance(data, dict) else None
+        if not isinstance(src, str) or "params" not in data:
+            raise StepError(f"{job}: {path.name} is not a fit-stretch file (it needs 'source' and 'params' keys)")
+        if src in by_source:
+            raise StepError(f"{job}: two stretch files are for source {src!r} ({path.name}); give one per source")
+        by_source[src] = StretchParams.from_dict(data["params"])
+    missing = sorted({s for s in scene_stretch if s not in by_source})
+    if missing:
+        raise StepError(f"{job}: no stretch file for {missing} (given: {sorted(by_source)}); add the "
+                        "fit-stretch file of each scene's source")
+    return [by_source[s] for s in scene_stretch]
+
+
+def stretched_scene(image: Path, params: Any) -> tuple[Any, np.ndarray]:
+    """A raw scene read once, chunk by chunk, and stretched to 8 bits in memory: ``(raster, (H, W, bands) uint8)``.
+
+    The pixels ``preprocess`` writes in mode ``scene`` (and samples patches from), bit for bit;
+    ``raster`` is the raw scene, lazily (its georeference, for the maps).
+    """
+    from mlwf_nb.data.raster import capped_block_cache, open_raster
+    from mlwf_nb.data.stretch import apply_stretch
+
+    raster = open_raster(image)
+    with capped_block_cache():  # the uint8 scene is a quarter of the uint16 one; GDAL keeps no tiles
+        return raster, np.moveaxis(np.asarray(apply_stretch(raster, params)), 0, -1)
+
+
+class _TestScene(NamedTuple):
+    id: str
+    raster: Any  # the raw scene, lazily: the maps' georeference
+    u8: np.ndarray  # (H, W, bands), stretched in memory
+    truth: np.ndarray  # (H, W) class indices
+    void: np.ndarray | None  # nodata pixels (0 in every stretched band) when the stretch has a nodata
+
+
+def _test_scenes(ds: Any, scenes: list[Path], labels: list[Path], params: list[Any]) -> Iterator[_TestScene]:
+    """The raw test scenes, each read once and stretched in memory with its own parameters, one at a time."""
+    from mlwf_nb.data.nodata import has_nodata, void_pixels
+
+    for image, label, p in zip(scenes, labels, params, strict=True):
+        raster, u8 = stretched_scene(image, p)
+        truth = np.asarray(ds.read_label(label, chunks=False))  # class indices (gid: from colours)
+        yield _TestScene(_scene_name(image), raster, u8, truth, void_pixels(u8) if has_nodata(p.nodata) else None)
+
+
+def _maps_by_scene(maps: list[Path], scenes: int) -> list[list[Path]]:
+    """``maps`` (the same number of files per scene, in the order of the scenes) grouped by scene."""
+    if maps and (not scenes or len(maps) % scenes):
+        raise StepError(f"evaluate: {len(maps)} map files for {scenes} scenes; give the same number per scene")
+    k = len(maps) // scenes if scenes else 0
+    return [maps[i * k:(i + 1) * k] for i in range(scenes)]
+
+
+def _evaluate_scenes(spec: RunSpec, ds: Any, model: Any, tests: Iterable[_TestScene],
+                     maps: list[list[Path]] | None = None) -> Any:
+    """Predict each test scene's map (blended sliding windows), score it, write its ``maps``; the scores.
+
+    ``maps[i]`` are scene i's files (e.g. ``<scene>.tif`` and ``<scene>.png``): a GeoTIFF of
+    classes with the raw scene's georeference and an RGB picture.
+    """
     from mlwf_nb.data.patches import class_map as to_class_map
-    from mlwf_nb.data.raster import open_raster, write_like
+    from mlwf_nb.data.raster import write_like
     from mlwf_nb.ml.evaluate import MapScores
     from mlwf_nb.ml.maps import predict_scene
     from mlwf_nb.ml.plots import class_map_rgb
 
-    if maps and len(maps) % len(scenes):
-        raise StepError(f"evaluate: {len(maps)} map files for {len(scenes)} scenes; give the same number per scene")
-    per_scene = len(maps) // len(scenes) if scenes else 0
     scores = MapScores(ds.num_classes)
     colors = [cls.color for cls in sorted(ds.classes, key=lambda k: k.index)]
     input_size = int(model.input_shape[1])
     predict = _predict_fn(model)
     e = spec.evaluate
-    for i, (scene_path, label_path) in enumerate(zip(scenes, labels, strict=True)):
-        da = open_raster(scene_path, chunks=False)
-        img = np.moveaxis(np.asarray(da), 0, -1)
-        probs = predict_scene(predict, img, e.window_sizes, e.stride_fraction, input_size, e.batch_size, e.blend)
-        pred = to_class_map(probs)
-        truth = np.asarray(ds.read_label(label_path, chunks=False))  # class indices (gid: from colours)
-        if da.rio.nodata is not None:  # nodata pixels (tagged in the stretched scene) are no class
-            void = void_pixels(img)
-            truth, pred = np.where(void, 0, truth), np.where(void, 0, pred).astype(np.uint8)
+    for i, t in enumerate(tests):
+        probs = predict_scene(predict, t.u8, e.window_sizes, e.stride_fraction, input_size, e.batch_size, e.blend)
+        pred, truth = to_class_map(probs), t.truth
+        if t.void is not None:  # nodata pixels are no class
+            truth, pred = np.where(t.void, 0, truth), np.where(t.void, 0, pred).astype(np.uint8)
         labelled = scores.add(pred, truth)
-        for target in maps[i * per_scene:(i + 1) * per_scene]:
+        for target in maps[i] if maps else []:
             if target.suffix == ".tif":  # class 0: unlabeled or nodata
-                write_like(target, pred[None].astype("uint8"), da, nodata=0)
+                write_like(target, pred[None].astype("uint8"), t.raster, nodata=0)
             elif target.suffix == ".png":
                 _save_png(target, class_map_rgb(pred, colors))
             else:
                 raise StepError(f"evaluate: map {target.name!r} must end in .tif or .png")
-        emit("log", level="info", message=f"evaluated {_scene_name(scene_path)}: {labelled} labelled pixels")
+        emit("log", level="info", message=f"evaluated {t.id}: {labelled} labelled pixels")
     return scores
 
 
@@ -365,10 +426,12 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
 
 @step("evaluate", outputs=("metrics", "confusion", "figure", "maps", "report"), warm=True, runs_model=True)
 def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labels: list[Path],
-             metrics: Path, confusion: Path, figure: Path, maps: list[Path], report: Path,
-             title: str = "global", checks: list[Path] = _NO_FILES) -> None:
+             stretch: list[Path], scene_stretch: list[str], metrics: Path, confusion: Path, figure: Path,
+             maps: list[Path], report: Path, title: str = "global", checks: list[Path] = _NO_FILES) -> None:
     """Sliding-window inference over the test scenes: confusion matrix, metrics, classification maps.
 
+    ``scenes`` are the raw test scenes; each is read once and stretched to 8 bits in memory with
+    the ``stretch`` file whose source is ``scene_stretch[i]`` (no 8-bit copy is written).
     ``checks``: the test scenes' ``check`` reports, in the order of ``scenes``.
     """
     import keras
@@ -378,8 +441,10 @@ def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labe
 
     _require_checks(checks, scenes, f"evaluate[{title}]")
     ds = Dataset.describe(dataset)
+    params = scene_stretches(stretch, scene_stretch, scenes, labels, f"evaluate[{title}]")
+    by_scene = _maps_by_scene(maps, len(scenes))
     net = keras.models.load_model(model, compile=False)
-    scores = _evaluate_scenes(spec, ds, net, scenes, labels, maps)
+    scores = _evaluate_scenes(spec, ds, net, _test_scenes(ds, scenes, labels, params), by_scene)
     cm = scores.cm
     result = scores.metrics(ds.class_names)
     _io.write_json(confusion, {"classes": ds.class_names, "colors": [list(c) for c in ds.class_colors],
@@ -415,12 +480,13 @@ def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
 
 @step("evaluate-hybrid", outputs=("comparison",), warm=True, runs_model=True)
 def evaluate_hybrid(spec: RunSpec, dataset: Path, models: list[Path], global_model: Path, scenes: list[Path],
-                    labels: list[Path], comparison: Path, sources: list[str], scene_sources: list[str],
-                    checks: list[Path] = _NO_FILES) -> None:
+                    labels: list[Path], stretch: list[Path], scene_stretch: list[str], comparison: Path,
+                    sources: list[str], scene_sources: list[str], checks: list[Path] = _NO_FILES) -> None:
     """Route each test scene to its source's model and compare with the single global model.
 
     ``models[k]`` is the model of ``sources[k]``; ``scene_sources[i]`` the source of ``scenes[i]``;
-    ``checks[i]`` its ``check`` report.
+    ``checks[i]`` its ``check`` report. Each raw scene is read once and stretched in memory (as in
+    ``evaluate``) for both models.
     """
     import keras
 
@@ -433,18 +499,19 @@ def evaluate_hybrid(spec: RunSpec, dataset: Path, models: list[Path], global_mod
         raise StepError(f"evaluate-hybrid: {len(models)} models for {len(sources)} sources ({sources})")
     if len(scene_sources) != len(scenes):
         raise StepError(f"evaluate-hybrid: {len(scenes)} scenes but {len(scene_sources)} scene sources")
+    params = scene_stretches(stretch, scene_stretch, scenes, labels, "evaluate-hybrid")
+    unknown = sorted({src for src in scene_sources if src not in sources})
+    if unknown:
+        raise StepError(f"evaluate-hybrid: no model for source(s) {unknown} of the test scenes (models: {sources})")
     per_source = {n: keras.models.load_model(m, compile=False) for n, m in zip(sources, models, strict=True)}
     glob = keras.models.load_model(global_model, compile=False)
     c = ds.num_classes
     cms = {"hybrid": np.zeros((c, c), np.int64), "global": np.zeros((c, c), np.int64)}
     rows = []
-    for scene_path, label_path, src in zip(scenes, labels, scene_sources, strict=True):
-        sid = _scene_name(scene_path)
-        if src not in per_source:
-            raise StepError(f"evaluate-hybrid: no model for source {src!r} of scene {sid}")
-        row: dict[str, Any] = {"scene": sid, "source": src}
+    for test, src in zip(_test_scenes(ds, scenes, labels, params), scene_sources, strict=True):
+        row: dict[str, Any] = {"scene": test.id, "source": src}
         for kind, net in (("hybrid", per_source[src]), ("global", glob)):
-            cm = _evaluate_scenes(spec, ds, net, [scene_path], [label_path], []).cm
+            cm = _evaluate_scenes(spec, ds, net, [test]).cm
             cms[kind] += cm
             row[kind] = classification_metrics(cm, ds.class_names)["overall_accuracy"]
         rows.append(row)

@@ -80,6 +80,8 @@ CASES = [
     ("value-range-reversed", None, ["stretch.value_range=[1, 0]"], SpecError,
      r"stretch.value_range must be \[lo, hi\] with lo < hi"),
     ("monitor-empty", None, ["train.monitor=''"], SpecError, r"train.monitor is empty"),
+    ("write-scenes-not-bool", None, ["stretch.write_scenes=maybe"], SpecError,
+     r"stretch.write_scenes must be true or false, got 'maybe'"),
 ]
 
 

@@ -35,7 +35,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, data_dir):
     run = submit("tiny", run_dir=tmp_path_factory.mktemp("e2e") / "run", wait=True,
-                 overrides=[*SMALL, f"dataset.path={data_dir}", "model.per_source=true"])
+                 overrides=[*SMALL, f"dataset.path={data_dir}", "model.per_source=true", "stretch.write_scenes=true"])
     return run
 
 
@@ -57,6 +57,27 @@ def test_tiny_run_succeeds_with_all_outputs(first_run):
     assert 0.0 <= metrics["overall_accuracy"] <= 1.0 and "kappa" in metrics
     maps = sorted((first_run.dir / "outputs" / "maps").glob("*.tif"))
     assert maps, "a classification map GeoTIFF per test scene"
+
+
+def test_test_scenes_are_stretched_in_memory_and_written_for_the_user_only_when_asked(first_run, tmp_path):
+    from mlwf_nb.data.raster import open_raster
+    from mlwf_nb.steps.landcover import scene_stretches, stretched_scene
+
+    assert not (first_run.dir / "work" / "scenes").exists()  # evaluate read the raw scenes
+    split = json.loads((first_run.dir / "work" / "split.json").read_text())
+    written = sorted((first_run.dir / "outputs" / "scenes").glob("*.stretched.tif"))  # stretch.write_scenes
+    assert [p.name.split(".")[0] for p in written] == sorted(split["test"])
+    ds = first_run.spec.dataset.path
+    for path in written:  # what the user gets is what evaluate computed in memory, bit for bit
+        sid = path.name.split(".")[0]
+        src = next(s for s in ("GF-1", "GF-2") if sid.startswith(s))
+        image, label = Path(ds) / "images" / f"{sid}.tif", Path(ds) / "labels" / f"{sid}.tif"
+        (params,) = scene_stretches([first_run.dir / "work" / "stretch" / f"{src}.stretch.json"], [src], [image],
+                                    [label], "test")
+        raw, u8 = stretched_scene(image, params)
+        assert np.array_equal(np.moveaxis(np.asarray(open_raster(path, chunks=False)), 0, -1), u8)
+        m = open_raster(first_run.dir / "outputs" / "maps" / f"{sid}.tif")  # the map: the raw scene's georeference
+        assert m.rio.crs == raw.rio.crs and m.rio.transform() == raw.rio.transform()
 
 
 def test_per_source_models_and_the_hybrid_comparison(first_run):

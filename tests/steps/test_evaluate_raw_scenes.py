@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from mlwf_nb import _io
 from mlwf_nb.data.dataset import Dataset
-from mlwf_nb.data.raster import open_raster, write_geotiff
+from mlwf_nb.data.raster import open_raster
 from mlwf_nb.data.split import write_split
 from mlwf_nb.data.synth import generate_dataset
 from mlwf_nb.errors import StepError
@@ -25,6 +24,7 @@ from mlwf_nb.planner_rules import check_graph
 from mlwf_nb.spec import ExecutionSpec, RunSpec
 from mlwf_nb.steps.landcover import evaluate, evaluate_hybrid, fit_stretch, preprocess, scene_stretches, stretched_scene
 from mlwf_nb.workflow import build_graph
+from tests.steps._border import add_nodata_border
 
 SMALL = ["dataset.synthetic=true", "dataset.scenes=8", "dataset.height=48", "dataset.width=48",
          "dataset.sources=[GF-2, GF-1]"]
@@ -35,17 +35,7 @@ def data(tmp_path_factory) -> Path:
     """Four scenes of two sources; three framed on top by a 65535 nodata border (dataset.yaml nodata 65535)."""
     root = generate_dataset(tmp_path_factory.mktemp("raw") / "ds", scenes=4, height=40, width=48,
                             sources=("GF-2", "GF-1"), seed=3)
-    for k, path in enumerate(sorted((root / "images").glob("*.tif"))):
-        da = open_raster(path, chunks=False)
-        arr = np.asarray(da).copy()
-        if k < 3:
-            arr[:, :5] = 65535
-        write_geotiff(path, arr, da.rio.crs, da.rio.transform(), nodata=None, blocksize=16)
-    meta = yaml.safe_load((root / "dataset.yaml").read_text())
-    meta["nodata"] = 65535
-    (root / "dataset.yaml").write_text(yaml.safe_dump(meta))
-    (root / "manifest.json").unlink(missing_ok=True)
-    return root
+    return add_nodata_border(root, scenes=3, rows=5)
 
 
 def _fit_per_source(root: Path, tmp: Path, spec: RunSpec) -> dict[str, Path]:

@@ -26,6 +26,7 @@ from mlwf_nb.errors import StepError
 from mlwf_nb.spec import RunSpec
 from mlwf_nb.steps.landcover import fit_stretch, histogram, preprocess
 from mlwf_nb.workflow import build_graph
+from tests.steps._border import add_nodata_border
 
 SMALL = ["dataset.synthetic=true", "dataset.scenes=6", "dataset.height=48", "dataset.width=48",
          "dataset.sources=[GF-2, GF-1]"]
@@ -36,17 +37,7 @@ def bordered(tmp_path_factory) -> Path:
     """Three scenes of one source, two of them framed by a 65535 nodata border (dataset.yaml nodata 65535)."""
     root = generate_dataset(tmp_path_factory.mktemp("hist") / "ds", scenes=3, height=40, width=48,
                             sources=("GF-2",), seed=11)
-    for k, path in enumerate(sorted((root / "images").glob("*.tif"))):
-        da = open_raster(path, chunks=False)
-        arr = np.asarray(da).copy()
-        if k < 2:
-            arr[:, :4] = 65535
-        write_geotiff(path, arr, da.rio.crs, da.rio.transform(), nodata=None, blocksize=16)
-    meta = yaml.safe_load((root / "dataset.yaml").read_text())
-    meta["nodata"] = 65535
-    (root / "dataset.yaml").write_text(yaml.safe_dump(meta))
-    (root / "manifest.json").unlink(missing_ok=True)
-    return root
+    return add_nodata_border(root, scenes=2, rows=4)
 
 
 def _both_fits(root: Path, tmp: Path, spec: RunSpec) -> tuple[dict, dict, list[Path]]:

@@ -109,7 +109,7 @@ def evaluate_galaxy(spec: RunSpec, dataset: Path, model: Path, test: list[Path],
     names = ds.class_names
     titles = [f"{names[y[i]]}\n-> {names[pred[i]]}" for i in shown]
     save_figure(plot_samples(X[shown], titles), samples)
-    _io.write_text(report, _report("galaxy", result, names, [samples]))
+    _io.write_text(report, _report("galaxy", result, names, [samples], what="Predictions on 16 test images"))
     emit("artifact", kind="confusion_matrix", path=str(confusion), figure=str(figure),
          matrix=cm.tolist(), classes=names)
     emit("artifact", kind="map", path=str(samples))

@@ -461,7 +461,12 @@ def evaluate(spec: RunSpec, dataset: Path, model: Path, scenes: list[Path], labe
          kappa=result.get("kappa"))
 
 
-def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
+def _report(title: str, m: dict, names: list[str], maps: list[Path], what: str = "Classification maps") -> str:
+    """The evaluation report (Markdown).
+
+    ``maps`` are linked as ``maps/<name>``: the pipelines write them into ``maps/`` beside the
+    report (``outputs/maps/GF-2_003.png`` for ``outputs/report.md``).
+    """
     lines = [f"# Evaluation ({title})", "",
              f"- overall accuracy: {m['overall_accuracy']:.4f}", f"- Cohen's kappa: {m['kappa']:.4f}",
              f"- mIoU: {m['miou']:.4f}"]
@@ -474,8 +479,13 @@ def _report(title: str, m: dict, names: list[str], maps: list[Path]) -> str:
         c = m["per_class"][name]
         lines.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | "
                      f"{c['iou']:.3f} | {c['support']} |")
-    lines += ["", "Classification maps: " + ", ".join(p.name for p in maps if p.suffix == ".png"), ""]
-    return "\n".join(lines)
+    pictures = [p for p in maps if p.suffix == ".png"]
+    if pictures:
+        links = ", ".join(f"[{p.stem}](maps/{p.name})" + (" ([GeoTIFF](maps/" + p.stem + ".tif))"
+                                                         if p.with_suffix(".tif") in maps else "")
+                          for p in pictures)
+        lines += ["", f"{what} (in `maps/` beside this report): {links}"]
+    return "\n".join([*lines, ""])
 
 
 @step("evaluate-hybrid", outputs=("comparison",), warm=True, runs_model=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
@@ -168,8 +169,9 @@ def show_report(run: Run) -> str:
     """Show a run's evaluation report (``outputs/report.md``) as Markdown and return its text.
 
     Its headings are shown two levels down (``#`` as ``###``), below the notebook's own section
-    headings. A run without one (still running, or failed before its evaluation) shows a line that
-    says so.
+    headings; its links (to the maps beside it) are made relative to the kernel's working folder,
+    where the notebook's own links start. A run without one (still running, or failed before its
+    evaluation) shows a line that says so.
     """
     from IPython.display import Markdown
 
@@ -178,8 +180,22 @@ def show_report(run: Run) -> str:
         text = f"*no evaluation report in `{run.dir}` (the run is {run.state})*"
     else:
         text = report.read_text(encoding="utf-8")
-    _show(Markdown(re.sub(r"^(#{1,4}) ", r"##\1 ", text, flags=re.MULTILINE)))
+    shown = re.sub(r"^(#{1,4}) ", r"##\1 ", text, flags=re.MULTILINE)
+    if report is not None:
+        shown = _relink(shown, report.parent)
+    _show(Markdown(shown))
     return text
+
+
+def _relink(markdown: str, base: Path) -> str:
+    """Markdown whose relative links (written relative to ``base``) point there from the working folder."""
+    def fix(m: re.Match[str]) -> str:
+        target = m.group(1)
+        if "://" in target or target.startswith(("/", "#")):
+            return m.group(0)
+        return f"]({Path(os.path.relpath(base / target)).as_posix()})"
+
+    return re.sub(r"\]\(([^)\s]+)\)", fix, markdown)
 
 
 def _direction(run: Run) -> str:

@@ -119,3 +119,32 @@ def test_show_report_puts_the_reports_headings_below_the_notebooks_sections(tmp_
     assert show.show_report(_Run()) == report.read_text()  # the report's own text is returned
     assert shown[0].data.splitlines()[0] == "### Evaluation (global)" and "#### Per source" in shown[0].data
     assert "| class | recall |" in shown[0].data
+
+
+def test_the_reports_map_links_work_from_the_report_and_from_the_notebook(tmp_path, monkeypatch):
+    """report.md links its maps as maps/<scene>.png (beside it); shown in a notebook they start at the kernel's folder."""
+    from mlwf_nb.steps.landcover import _report
+    from mlwf_nb.views import show
+
+    out = tmp_path / "runs" / "r1" / "outputs"
+    maps = [out / "maps" / f"GF-2_003.{ext}" for ext in ("tif", "png")]
+    metrics = {"overall_accuracy": 0.9, "kappa": 0.8, "miou": 0.7,
+               "per_class": {"water": {"precision": 1, "recall": 1, "f1": 1, "iou": 1, "support": 3}}}
+    text = _report("global", metrics, ["water"], maps)
+    assert "[GF-2_003](maps/GF-2_003.png) ([GeoTIFF](maps/GF-2_003.tif))" in text
+    assert "GF-2_003.png," not in text  # no bare file names
+    (out / "maps").mkdir(parents=True)
+    (out / "report.md").write_text(text)
+
+    class _Run:
+        dir, state = out.parent, "Success"
+
+        def outputs(self):
+            return {"report": out / "report.md"}
+
+    shown = []
+    monkeypatch.setattr(show, "_show", shown.append)
+    monkeypatch.chdir(tmp_path)  # the notebook's folder
+    show.show_report(_Run())
+    assert "[GF-2_003](runs/r1/outputs/maps/GF-2_003.png)" in shown[0].data
+    assert "(runs/r1/outputs/maps/GF-2_003.tif)" in shown[0].data

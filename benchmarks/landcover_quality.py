@@ -98,7 +98,7 @@ def reevaluate(run_dir: Path, overrides: list[str], out: Path) -> Path:
     """Evaluate a finished run's model again with ``overrides`` (evaluate.*) into ``out``; returns ``out``."""
     from mlwf_nb.data.dataset import Dataset
     from mlwf_nb.spec import load_spec
-    from mlwf_nb.steps.landcover import evaluate
+    from mlwf_nb.steps.landcover_eval import evaluate
 
     spec = load_spec(run_dir / "spec.yaml", overrides=overrides)
     ds = Dataset.open(spec.dataset.path)

@@ -90,7 +90,7 @@ def evaluate_galaxy(spec: RunSpec, dataset: Path, model: Path, test: list[Path],
     from mlwf_nb.data.samples import SampleDataset, load_shards
     from mlwf_nb.ml.evaluate import classification_metrics, confusion_matrix
     from mlwf_nb.ml.plots import plot_confusion_matrix, plot_samples, save_figure
-    from mlwf_nb.steps.landcover import _report
+    from mlwf_nb.steps.landcover_eval import _report
 
     ds = SampleDataset.open(dataset)
     X, y = load_shards(shard_prefixes(test))

@@ -40,9 +40,9 @@ __all__ = ["StepDef", "STEPS", "step", "get_step", "available_steps", "run_step"
 
 FILE = "file"
 FILES = "files"
-_BUILTIN_MODULES = ("mlwf_nb.steps.checks", "mlwf_nb.steps.landcover", "mlwf_nb.steps.hpo", "mlwf_nb.steps.samples",
-                    "mlwf_nb.steps.galaxy", "mlwf_nb.steps.lung", "mlwf_nb.steps.masks",
-                    "mlwf_nb.steps.notebook")
+_BUILTIN_MODULES = ("mlwf_nb.steps.checks", "mlwf_nb.steps.landcover", "mlwf_nb.steps.landcover_eval",
+                    "mlwf_nb.steps.hpo", "mlwf_nb.steps.samples", "mlwf_nb.steps.galaxy", "mlwf_nb.steps.lung",
+                    "mlwf_nb.steps.masks", "mlwf_nb.steps.notebook")
 STEPS: Registry[StepDef] = Registry(
     "step", "mlwf_nb.steps", error=StepError, modules=_BUILTIN_MODULES,
     check=lambda name, obj: _check_step(name, obj),

@@ -61,7 +61,8 @@ def test_tiny_run_succeeds_with_all_outputs(first_run):
 
 def test_test_scenes_are_stretched_in_memory_and_written_for_the_user_only_when_asked(first_run, tmp_path):
     from mlwf_nb.data.raster import open_raster
-    from mlwf_nb.steps.landcover import scene_stretches, stretched_scene
+    from mlwf_nb.steps.landcover import stretched_scene
+    from mlwf_nb.steps.landcover_eval import scene_stretches
 
     assert not (first_run.dir / "work" / "scenes").exists()  # evaluate read the raw scenes
     split = json.loads((first_run.dir / "work" / "split.json").read_text())

@@ -22,7 +22,8 @@ from mlwf_nb.data.synth import generate_dataset
 from mlwf_nb.errors import StepError
 from mlwf_nb.planner_rules import check_graph
 from mlwf_nb.spec import ExecutionSpec, RunSpec
-from mlwf_nb.steps.landcover import evaluate, evaluate_hybrid, fit_stretch, preprocess, scene_stretches, stretched_scene
+from mlwf_nb.steps.landcover import fit_stretch, preprocess, stretched_scene
+from mlwf_nb.steps.landcover_eval import evaluate, evaluate_hybrid, scene_stretches
 from mlwf_nb.workflow import build_graph
 from tests.steps._border import add_nodata_border
 
@@ -80,7 +81,7 @@ def _reference_scores(spec, ds, net, written: list[Path], labels: list[Path]):
     from mlwf_nb.data.patches import class_map
     from mlwf_nb.ml.evaluate import MapScores
     from mlwf_nb.ml.maps import predict_scene
-    from mlwf_nb.steps.landcover import _predict_fn
+    from mlwf_nb.steps.landcover_eval import _predict_fn
 
     scores, preds = MapScores(ds.num_classes), []
     e = spec.evaluate

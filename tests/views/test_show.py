@@ -122,8 +122,8 @@ def test_show_report_puts_the_reports_headings_below_the_notebooks_sections(tmp_
 
 
 def test_the_reports_map_links_work_from_the_report_and_from_the_notebook(tmp_path, monkeypatch):
-    """report.md links its maps as maps/<scene>.png (beside it); shown in a notebook they start at the kernel's folder."""
-    from mlwf_nb.steps.landcover import _report
+    """report.md links its maps as maps/<scene>.png (beside it); in a notebook the links start at its folder."""
+    from mlwf_nb.steps.landcover_eval import _report
     from mlwf_nb.views import show
 
     out = tmp_path / "runs" / "r1" / "outputs"
